@@ -1,0 +1,102 @@
+"""Load a YAML file into a msgspec Struct, with errors that say file:line and field.
+
+msgspec reports a bad value by its path (``$.rules[2].when.value``); YAML's node
+tree knows the line of every node. Joining the two gives the admin
+``rules/routing.yaml:41: rules[2].when.value: Expected `int`, got `str```.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, TypeVar
+
+import msgspec
+import yaml
+
+from connector.errors import ConfigError
+
+T = TypeVar("T")
+
+_PATH_RE = re.compile(r" - at `(\$[^`]*)`$")
+_STEP_RE = re.compile(r"\.([A-Za-z_0-9\-]+)|\[(\d+)\]|\[\"?([^\]\"]+)\"?\]")
+_UNKNOWN_RE = re.compile(r"unknown field `([^`]+)`")
+
+
+def _steps(path: str) -> list[str | int]:
+    steps: list[str | int] = []
+    for key, index, quoted in _STEP_RE.findall(path[1:]):
+        if index:
+            steps.append(int(index))
+        else:
+            steps.append(key or quoted)
+    return steps
+
+
+def _node_line(root: yaml.Node | None, steps: list[str | int], unknown: str | None) -> int | None:
+    """Line (1-based) of the deepest YAML node the path reaches."""
+    node = root
+    if node is None:
+        return None
+    line = node.start_mark.line + 1
+    for step in [*steps, *([unknown] if unknown else [])]:
+        child: yaml.Node | None = None
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                if str(k.value) == str(step):
+                    # an unknown key is best shown at the key itself
+                    child = k if step == unknown else v
+                    break
+        elif isinstance(node, yaml.SequenceNode) and isinstance(step, int) and step < len(node.value):
+            child = node.value[step]
+        if child is None:
+            break
+        node = child
+        line = node.start_mark.line + 1
+    return line
+
+
+def parse_yaml(text: str, file: str) -> tuple[Any, yaml.Node | None]:
+    """Parse YAML safely; a syntax error becomes a ConfigError with its line."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        raise ConfigError(f"invalid YAML: {exc.problem or exc}", file=file, line=line) from exc
+    return data, root
+
+
+def convert(data: Any, type_: type[T], *, file: str, root: yaml.Node | None = None) -> T:
+    """Validate already-parsed data against a Struct type; errors carry file:line and field."""
+    try:
+        return msgspec.convert(data, type_, strict=False)
+    except msgspec.ValidationError as exc:
+        text = str(exc)
+        m = _PATH_RE.search(text)
+        path = m.group(1) if m else "$"
+        reason = text[: m.start()] if m else text
+        steps = _steps(path)
+        u = _UNKNOWN_RE.search(reason)
+        unknown = u.group(1) if u else None
+        field = path[2:] if len(path) > 1 else "(top level)"
+        if path.startswith("$.") is False and path.startswith("$["):
+            field = path[1:]
+        if unknown:
+            field = f"{field}.{unknown}" if len(path) > 1 else unknown
+        line = _node_line(root, steps, unknown)
+        raise ConfigError(reason, file=file, line=line, field=field) from exc
+
+
+def load_yaml(path: str | Path, type_: type[T]) -> T:
+    """Read ``path`` and return it as ``type_``; raise ConfigError naming file, line and field."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror}", file=str(p)) from exc
+    data, root = parse_yaml(text, str(p))
+    if data is None:
+        data = {}
+    return convert(data, type_, file=str(p), root=root)
