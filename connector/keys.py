@@ -17,10 +17,21 @@ _extract = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None, fallback_t
 
 # Providers where dots in the local part are ignored and "+tag" is an alias.
 _DOT_FOLDING = frozenset({"gmail.com", "googlemail.com"})
-_PLUS_ALIASING = frozenset({
-    "gmail.com", "googlemail.com", "outlook.com", "hotmail.com", "live.com", "icloud.com",
-    "me.com", "fastmail.com", "proton.me", "protonmail.com", "yahoo.com",
-})
+_PLUS_ALIASING = frozenset(
+    {
+        "gmail.com",
+        "googlemail.com",
+        "outlook.com",
+        "hotmail.com",
+        "live.com",
+        "icloud.com",
+        "me.com",
+        "fastmail.com",
+        "proton.me",
+        "protonmail.com",
+        "yahoo.com",
+    }
+)
 _NON_ALNUM = re.compile(r"[^0-9a-z]+")
 _SPACES = re.compile(r"\s+")
 
@@ -69,7 +80,7 @@ def company_key(name: str | None) -> str | None:
 
 @lru_cache(maxsize=65536)
 def registrable_domain(value: str | None) -> str | None:
-    """"https://www.Acme.co.uk/about" or "jo@sales.acme.co.uk" -> "acme.co.uk" (offline suffix list)."""
+    """ "https://www.Acme.co.uk/about" or "jo@sales.acme.co.uk" -> "acme.co.uk" (offline suffix list)."""
     if not value:
         return None
     host = value.strip().lower()

@@ -54,8 +54,11 @@ class Faults:
         if self._outage_until and time.monotonic() < self._outage_until:
             return "outage"
         r = self._rng.random()
-        for kind, share in (("rate_limit", p.rate_limit_share), ("server_error", p.server_error_share),
-                            ("timeout", p.timeout_share)):
+        for kind, share in (
+            ("rate_limit", p.rate_limit_share),
+            ("server_error", p.server_error_share),
+            ("timeout", p.timeout_share),
+        ):
             if r < share:
                 if kind == "timeout":
                     await asyncio.sleep(p.timeout_s)
@@ -86,15 +89,16 @@ class CallLog:
     def snapshot(self) -> list[dict[str, Any]]:
         with self._lock:
             return [
-                {"vendor": v, "endpoint": e, "status": s, "count": n}
-                for (v, e, s), n in sorted(self._counts.items())
+                {"vendor": v, "endpoint": e, "status": s, "count": n} for (v, e, s), n in sorted(self._counts.items())
             ]
 
     def count(self, vendor: str | None = None, endpoint: str | None = None, status: int | None = None) -> int:
         """Total calls matching the filters (endpoint is e.g. "POST /crm/v3/objects/contacts/batch/update")."""
         with self._lock:
             return sum(
-                n for (v, e, s), n in self._counts.items()
-                if (vendor is None or v == vendor) and (endpoint is None or e == endpoint)
+                n
+                for (v, e, s), n in self._counts.items()
+                if (vendor is None or v == vendor)
+                and (endpoint is None or e == endpoint)
                 and (status is None or s == status)
             )

@@ -140,8 +140,14 @@ class SandboxServer:
         chain = self.tls_dir / "server.pem"
         cert.private_key_and_cert_chain_pem.write_to_path(str(chain))
         config = uvicorn.Config(
-            self.app, host=self.host, port=self.port, ssl_certfile=str(chain),
-            log_level="warning", access_log=False, lifespan="on", timeout_keep_alive=30,
+            self.app,
+            host=self.host,
+            port=self.port,
+            ssl_certfile=str(chain),
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+            timeout_keep_alive=30,
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="crm-sandbox", daemon=True)
