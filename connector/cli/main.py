@@ -1,0 +1,18 @@
+"""Entry point: builds the Typer app from the command modules."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="leadrelay",
+    help="leadrelay: canonical leads, dedupe, scoring and routing, written back to Salesforce or HubSpot.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="rich",
+)
+
+
+@app.callback()
+def _root() -> None:
+    """leadrelay: canonical leads, dedupe, scoring and routing, written back to Salesforce or HubSpot."""

@@ -1,0 +1,68 @@
+"""Settings: one typed object read from the environment (secrets only ever come from here)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+import msgspec
+
+
+class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    redis_url: str | None = None  # None: localhost:6379 if it answers, else an embedded server
+    key_prefix: str = "leadrelay:"  # every Redis key leadrelay touches starts with this
+    config_dir: str = "."  # holds mappings/ and rules/
+    crm: str = "hubspot"  # which CRM leads are written to: "hubspot" | "salesforce"
+    # HubSpot (private app token); base URL is the sandbox's or https://api.hubapi.com
+    hubspot_token: str | None = None
+    hubspot_base_url: str = "https://api.hubapi.com"
+    hubspot_webhook_secret: str | None = None  # app client secret, signs X-HubSpot-Signature-v3
+    hubspot_rate_per_10s: int = 100  # 100 (Free/Starter) or 190 (Pro/Enterprise)
+    # Salesforce
+    salesforce_instance_url: str | None = None
+    salesforce_domain: str = "login"  # "login" | "test" | a My Domain host
+    salesforce_client_id: str | None = None
+    salesforce_client_secret: str | None = None
+    salesforce_username: str | None = None
+    salesforce_private_key_file: str | None = None  # JWT bearer flow
+    salesforce_session_id: str | None = None
+    salesforce_api_version: str = "62.0"
+    salesforce_org_ids: tuple[str, ...] = ()  # allow-list for Outbound Messages
+    ca_bundle: str | None = None  # CA file to trust (the sandbox's throwaway CA)
+    # inbound
+    max_body_bytes: int = 1_000_000
+    replay_window_s: int = 300
+    public_base_url: str | None = None  # as HubSpot sees us (signature v3 covers the full URI)
+    # worker
+    poll_delay_s: float = 0.05
+    write_batch_window_ms: int = 200
+    job_timeout_s: int = 120
+    max_tries: int = 8
+    log_json: bool = True
+
+
+def _parse(value: str, default: object) -> object:
+    if isinstance(default, bool):
+        return value.strip().lower() in {"1", "true", "yes", "on"}
+    if isinstance(default, int):
+        return int(value)
+    if isinstance(default, float):
+        return float(value)
+    if isinstance(default, tuple):
+        return tuple(v.strip() for v in value.split(",") if v.strip())
+    return value
+
+
+def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+    """Settings from ``LEADRELAY_*`` environment variables (and ``REDIS_URL``), then overrides."""
+    env = os.environ if env is None else env
+    values: dict[str, object] = {}
+    defaults = Settings()
+    for name in Settings.__struct_fields__:
+        raw = env.get(f"LEADRELAY_{name.upper()}")
+        if raw is not None:
+            values[name] = _parse(raw, getattr(defaults, name))
+    if "redis_url" not in values and env.get("REDIS_URL"):
+        values["redis_url"] = env["REDIS_URL"]
+    values.update(overrides)
+    return msgspec.convert(values, Settings, strict=False)
