@@ -34,6 +34,29 @@ _PLUS_ALIASING = frozenset(
 )
 _NON_ALNUM = re.compile(r"[^0-9a-z]+")
 _SPACES = re.compile(r"\s+")
+_DOMAIN_LIKE = re.compile(r"^(?:https?://)?(?:www\.)?[a-z0-9-]+(?:\.[a-z0-9-]+)+/?$")
+
+# Free-mail providers: their domain says nothing about the sender's company, so it never matches an
+# account and never stands for a company. The one list for normalize (the "email_free" flag) and match.
+FREE_MAIL_DOMAINS = frozenset(
+    {
+        "gmail.com", "googlemail.com", "yahoo.com", "ymail.com", "rocketmail.com", "outlook.com", "hotmail.com",
+        "live.com", "msn.com", "passport.com", "icloud.com", "me.com", "mac.com", "aol.com", "aim.com",
+        "proton.me", "protonmail.com", "protonmail.ch", "pm.me", "tutanota.com", "tutanota.de", "tuta.io",
+        "zoho.com", "zohomail.com", "yandex.com", "yandex.ru", "ya.ru", "mail.ru", "bk.ru", "inbox.ru", "list.ru",
+        "rambler.ru", "web.de", "t-online.de", "freenet.de", "arcor.de", "posteo.de", "mailbox.org", "fastmail.com",
+        "fastmail.fm", "hushmail.com", "gmx.com", "gmx.net", "gmx.de", "mail.com", "email.com", "usa.com",
+        "orange.fr", "wanadoo.fr", "free.fr", "laposte.net", "sfr.fr", "libero.it", "virgilio.it", "tiscali.it",
+        "alice.it", "seznam.cz", "wp.pl", "o2.pl", "onet.pl", "interia.pl", "btinternet.com", "sky.com",
+        "virginmedia.com", "ntlworld.com", "talktalk.net", "comcast.net", "verizon.net", "att.net", "sbcglobal.net",
+        "bellsouth.net", "cox.net", "charter.net", "earthlink.net", "optonline.net", "frontier.com", "shaw.ca",
+        "rogers.com", "sympatico.ca", "bigpond.com", "optusnet.com.au", "xtra.co.nz", "qq.com", "163.com",
+        "126.com", "sina.com", "naver.com", "daum.net", "hanmail.net", "rediffmail.com", "bol.com.br",
+        "uol.com.br", "terra.com.br", "hey.com", "duck.com", "skiff.com",
+    }
+)  # fmt: skip
+# Providers with a domain per country (gmx.at, yahoo.co.uk, hotmail.fr): matched on the registrable label.
+FREE_MAIL_LABELS = frozenset({"gmx", "yahoo", "hotmail", "outlook", "live", "windowslive", "yandex"})
 
 
 def fold(text: str) -> str:
@@ -67,6 +90,13 @@ def company_key(name: str | None) -> str | None:
     # Acronyms written with dots ("i.b.m.") fold to letters before suffix removal.
     text = re.sub(r"\b((?:[a-z]\.){2,})", lambda m: m.group(1).replace(".", ""), text)
     text = text.replace("&", " and ")
+    if _DOMAIN_LIKE.match(text):
+        # "acme.com" / "www.acme.io" written as the company name: the domain's label is the name.
+        ext = _extract(text)
+        if ext.domain and ext.suffix:
+            return _NON_ALNUM.sub("", ext.domain) or None
+    if text.startswith("the "):
+        text = text[4:]
     base = cleanco.basename(text)
     # cleanco strips one suffix layer at a time ("acme holdings inc")
     while True:
@@ -75,6 +105,11 @@ def company_key(name: str | None) -> str | None:
             break
         base = nxt
     key = _NON_ALNUM.sub("", base)
+    if not key or _DOMAIN_LIKE.match(base):
+        # "Booking.com B.V." -> "booking.com" after the suffix: fold that like a domain too.
+        ext = _extract(base)
+        if ext.domain and ext.suffix:
+            return _NON_ALNUM.sub("", ext.domain) or None
     return key or _NON_ALNUM.sub("", text) or None
 
 
@@ -90,6 +125,18 @@ def registrable_domain(value: str | None) -> str | None:
     if not ext.domain or not ext.suffix:
         return None
     return f"{ext.domain}.{ext.suffix}"
+
+
+@lru_cache(maxsize=16384)
+def is_free_mail(domain: str | None) -> bool:
+    """True for a free-mail provider's domain ("gmail.com", "yahoo.co.uk", "mail.gmx.at"); False for None."""
+    if not domain:
+        return False
+    host = domain.strip().lower().rpartition("@")[2]
+    if host in FREE_MAIL_DOMAINS:
+        return True
+    registrable = registrable_domain(host) or host
+    return registrable in FREE_MAIL_DOMAINS or registrable.partition(".")[0] in FREE_MAIL_LABELS
 
 
 def phone_key(e164: str | None) -> str | None:

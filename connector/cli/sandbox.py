@@ -1,0 +1,44 @@
+"""`leadrelay sandbox`: the local HubSpot + Salesforce emulator over HTTPS."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+
+def register(app: typer.Typer) -> None:
+    app.command("sandbox")(sandbox)
+
+
+def sandbox(
+    host: str = typer.Option("127.0.0.1", help="Address to listen on (loopback by default)."),
+    port: int = typer.Option(8443, help="HTTPS port for both vendors' APIs and /_sandbox control endpoints."),
+    tls_dir: Path = typer.Option(
+        Path(".leadrelay/sandbox-tls"), help="Where the throwaway CA (ca.pem) and server cert are written."
+    ),
+    hubspot_token: str = typer.Option(
+        "sandbox-hubspot-token", envvar="LEADRELAY_HUBSPOT_TOKEN", help="Private-app token the sandbox accepts."
+    ),
+    latency_ms: float = typer.Option(0.0, help="Added latency on every CRM call."),
+    error_share: float = typer.Option(0.0, help="Share (0..1) of calls answered with the vendor's 429/5xx."),
+) -> None:
+    """Run the CRM sandbox: HubSpot CRM v3 and Salesforce REST emulated on one HTTPS port.
+
+    Point the adapters at it with LEADRELAY_HUBSPOT_BASE_URL / LEADRELAY_SALESFORCE_INSTANCE_URL =
+    https://HOST:PORT and LEADRELAY_CA_BUNDLE = TLS_DIR/ca.pem. Faults can be changed while it runs:
+    PUT /_sandbox/faults/{hubspot|salesforce}; calls are counted at GET /_sandbox/calls.
+    """
+    from adapters.sandbox.common import FaultPlan
+    from adapters.sandbox.server import SandboxServer
+
+    console = Console()
+    server = SandboxServer(host=host, port=port, tls_dir=tls_dir, hubspot={"token": hubspot_token})
+    plan = FaultPlan(latency_ms=latency_ms, rate_limit_share=error_share / 2, server_error_share=error_share / 2)
+    for faults in server.faults.values():
+        faults.set(plan)
+    console.print(f"[bold green]CRM sandbox[/] on [cyan]{server.url}[/]  (CA: {server.ca_path})")
+    console.print("HubSpot: /crm/v3/...   Salesforce: /services/data/...   control: /_sandbox/calls, /_sandbox/reset")
+    console.print("Ctrl-C to stop.")
+    server.serve_forever()
