@@ -34,32 +34,13 @@ from email_validator import EmailNotValidError, validate_email
 from nameparser import HumanName
 from nameparser.config import CONSTANTS
 
-from connector.keys import company_key, fold, registrable_domain
+from connector.keys import company_key, fold, is_free_mail, registrable_domain
 from connector.model import Company, Identity, Intent, Lead, Origin, Role
 from connector.transforms import NAME_WORDS as _NAME_WORDS
 from connector.transforms import split_name
 
 # ---- email ------------------------------------------------------------------------------------------------------
 
-FREE_MAIL = frozenset(
-    {
-        "gmail.com", "googlemail.com", "yahoo.com", "ymail.com", "rocketmail.com", "outlook.com", "hotmail.com",
-        "live.com", "msn.com", "passport.com", "icloud.com", "me.com", "mac.com", "aol.com", "aim.com",
-        "proton.me", "protonmail.com", "protonmail.ch", "pm.me", "tutanota.com", "tutanota.de", "tuta.io",
-        "zoho.com", "zohomail.com", "yandex.com", "yandex.ru", "ya.ru", "mail.ru", "bk.ru", "inbox.ru", "list.ru",
-        "rambler.ru", "web.de", "t-online.de", "freenet.de", "arcor.de", "posteo.de", "mailbox.org", "fastmail.com",
-        "fastmail.fm", "hushmail.com", "gmx.com", "gmx.net", "gmx.de", "mail.com", "email.com", "usa.com",
-        "orange.fr", "wanadoo.fr", "free.fr", "laposte.net", "sfr.fr", "libero.it", "virgilio.it", "tiscali.it",
-        "alice.it", "seznam.cz", "wp.pl", "o2.pl", "onet.pl", "interia.pl", "btinternet.com", "sky.com",
-        "virginmedia.com", "ntlworld.com", "talktalk.net", "comcast.net", "verizon.net", "att.net", "sbcglobal.net",
-        "bellsouth.net", "cox.net", "charter.net", "earthlink.net", "optonline.net", "frontier.com", "shaw.ca",
-        "rogers.com", "sympatico.ca", "bigpond.com", "optusnet.com.au", "xtra.co.nz", "qq.com", "163.com",
-        "126.com", "sina.com", "naver.com", "daum.net", "hanmail.net", "rediffmail.com", "bol.com.br",
-        "uol.com.br", "terra.com.br", "hey.com", "duck.com", "skiff.com",
-    }
-)
-# Providers with a domain per country (gmx.at, yahoo.co.uk, hotmail.fr): matched on the registrable label.
-FREE_MAIL_LABELS = frozenset({"gmx", "yahoo", "hotmail", "outlook", "live", "windowslive", "yandex"})
 ROLE_LOCAL_PARTS = frozenset(
     {"info", "sales", "admin", "contact", "hello", "support", "office", "marketing", "team", "noreply", "no-reply",
      "billing", "accounts", "enquiries", "inquiries", "hr", "jobs", "careers", "webmaster", "postmaster"}
@@ -115,7 +96,7 @@ def email_domain_flags(domain: str) -> tuple[str, ...]:
     flags: list[str] = []
     # tldextract only for sub-domains and multi-part suffixes ("mail.gmx.co.uk"); "gmx.de" is its own registrable
     registrable = (registrable_domain(domain) or domain) if domain.count(".") > 1 else domain
-    if domain in FREE_MAIL or registrable in FREE_MAIL or registrable.partition(".")[0] in FREE_MAIL_LABELS:
+    if is_free_mail(domain):
         flags.append("email_free")
     if domain in _DISPOSABLE or registrable in _DISPOSABLE:
         flags.append("email_disposable")

@@ -1,8 +1,10 @@
-"""Entry point: builds the Typer app from the command modules."""
+"""Entry point: builds the Typer app from the command modules (each has ``register(app)``)."""
 
 from __future__ import annotations
 
 import typer
+
+from connector.cli import dedupe, sandbox
 
 app = typer.Typer(
     name="leadrelay",
@@ -16,3 +18,7 @@ app = typer.Typer(
 @app.callback()
 def _root() -> None:
     """leadrelay: canonical leads, dedupe, scoring and routing, written back to Salesforce or HubSpot."""
+
+
+for _module in (dedupe, sandbox):
+    _module.register(app)
