@@ -29,7 +29,7 @@ import msgspec
 from connector import transforms as tf
 from connector.decision import Decision
 from connector.errors import InputError
-from connector.model import Company, Consent, Identity, Intent, Lead, Origin, Role
+from connector.model import Company, Consent, Event, Identity, Intent, Lead, Origin, Role
 from connector.yamlconf import load_yaml
 
 # ---- payload paths ----------------------------------------------------------------------------------------------
@@ -136,7 +136,7 @@ def resolve(payload: Any, steps: tuple[Step, ...]) -> tuple[Any, Concrete | None
 
 # ---- canonical targets ------------------------------------------------------------------------------------------
 
-Kind = Literal["str", "int", "float", "bool", "datetime", "list", "any"]
+Kind = Literal["str", "int", "float", "bool", "datetime", "list", "events", "any"]
 _GROUPS: dict[str, type[msgspec.Struct]] = {
     "identity": Identity,
     "company": Company,
@@ -173,12 +173,14 @@ def target_kind(to: str) -> Kind:
     """Kind of value a canonical path holds; ValueError naming the choices for an unknown path."""
     if to in TARGETS:
         return TARGETS[to]
+    if to == "events":
+        return "events"
     for prefix in _KEYED:
         if to.startswith(prefix + ".") and len(to) > len(prefix) + 1:
             return "str" if prefix == "origin.external_ids" else "any"
     raise ValueError(
         f"unknown target {to!r}; expected one of {', '.join(sorted(TARGETS))}, "
-        "or answers.<key>, extra.<key>, origin.external_ids.<crm>"
+        "or events, answers.<key>, extra.<key>, origin.external_ids.<crm>"
     )
 
 
@@ -390,6 +392,14 @@ def _coerce(value: Any, kind: Kind) -> Any:
         return tf.to_bool(value)
     if kind == "datetime":
         return tf.parse_date(value)
+    if kind == "events":
+        # behaviour from a tracking script or the CRM: [{kind, at, detail}]
+        try:
+            events = msgspec.convert(value if isinstance(value, (list, tuple)) else [value], tuple[Event, ...],
+                                     strict=False)
+        except msgspec.ValidationError as exc:
+            raise tf.TransformError(f"expected a list of {{kind, at}} events: {exc}") from exc
+        return events or None
     if kind == "list":
         items = value if isinstance(value, (list, tuple)) else [value]
         out = tuple(dict.fromkeys(s for s in (_coerce(v, "str") for v in items) if s))
@@ -405,7 +415,8 @@ def _coerce(value: Any, kind: Kind) -> Any:
 
 
 class _State:
-    __slots__ = ("answers", "consumed", "external_ids", "extra", "flags", "groups", "lead_id", "name", "ranges", "top")
+    __slots__ = ("answers", "consumed", "events", "external_ids", "extra", "flags", "groups", "lead_id", "name", "ranges",
+                 "top")
 
     def __init__(self) -> None:
         self.groups: dict[str, dict[str, Any]] = {g: {} for g in _GROUPS}
@@ -418,6 +429,7 @@ class _State:
         self.name: tf.Name | None = None
         self.ranges: dict[str, tf.Range] = {}
         self.lead_id: str | None = None
+        self.events: tuple[Event, ...] = ()
 
 
 def _transform(rule: _Rule, value: Any) -> Any:
@@ -447,6 +459,9 @@ def _assign(state: _State, rule: _Rule, value: Any) -> int:
         target = state.extra
     elif group == "origin.external_ids":
         target = state.external_ids
+    elif rule.kind == "events":
+        state.events = (*state.events, *value)
+        return _STORED
     elif group == "":
         if state.lead_id is not None:
             return _TAKEN
@@ -633,6 +648,7 @@ def _build(state: _State, mapping: SourceMapping) -> Lead:
         origin=Origin(**origin),
         consent=Consent(**groups["consent"]) if groups["consent"] else Consent(),
         intent=Intent(**groups["intent"]) if groups["intent"] else Intent(),
+        events=state.events,
         answers=state.answers,
         extra=state.extra,
         flags=tuple(dict.fromkeys(state.flags)),

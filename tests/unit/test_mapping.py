@@ -456,3 +456,18 @@ def test_crm_mapping_refuses_read_only_and_missing_upsert_key(tmp_path: Path) ->
 
 def test_crm_mapping_type() -> None:
     assert isinstance(load_crm_mapping(CRM / "salesforce.yaml"), CrmMapping)
+
+
+def test_website_events_become_behaviour_events_and_junk_is_flagged() -> None:
+    from connector.mapping import load_source_mapping, map_payload
+
+    mapping = load_source_mapping("mappings/sources/website.yaml")
+    lead = map_payload(
+        {"email": "a@b.example", "events": [{"kind": "pricing_visit", "at": "2026-11-20T10:00:00Z"}]}, mapping
+    )
+    assert [e.kind for e in lead.events] == ["pricing_visit"]
+    assert lead.events[0].at.year == 2026
+    bad = map_payload({"email": "a@b.example", "events": "junk"}, mapping)
+    assert bad.events == ()
+    assert "events_unparsed" in bad.flags
+    assert bad.extra["events"] == "junk"
