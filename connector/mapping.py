@@ -415,8 +415,9 @@ def _coerce(value: Any, kind: Kind) -> Any:
 
 
 class _State:
-    __slots__ = ("answers", "consumed", "events", "external_ids", "extra", "flags", "groups", "lead_id", "name", "ranges",
-                 "top")
+    __slots__ = (
+        "answers", "consumed", "events", "external_ids", "extra", "flags", "groups", "lead_id", "name", "ranges", "top",
+    )
 
     def __init__(self) -> None:
         self.groups: dict[str, dict[str, Any]] = {g: {} for g in _GROUPS}

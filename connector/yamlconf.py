@@ -100,3 +100,8 @@ def load_yaml(path: str | Path, type_: type[T]) -> T:
     if data is None:
         data = {}
     return convert(data, type_, file=str(p), root=root)
+
+
+def line_at(root: yaml.Node | None, path: str) -> int | None:
+    """Line of the YAML node at ``path`` (``rules[2].when``), for checks made after conversion."""
+    return _node_line(root, _steps("$." + path if not path.startswith("[") else "$" + path), None)

@@ -1,0 +1,234 @@
+"""Lead scoring (``rules/scoring.yaml``): fit, behaviour and explicit intent -> total, stage and grade.
+
+- fit / intent / negative rules: a condition and the points it gives (negative rules take points away and
+  count as fit: who the lead is).
+- behaviour rules: events of some kinds within N days; each event is worth ``points`` halved every
+  ``half_life_days`` of age (per rule, else the file's default), capped at ``max_points``.
+- stage_rules (first match wins) set the lifecycle stage outright — an existing customer stays a customer;
+  otherwise the first of ``stages`` whose ``min_score`` the total reaches (and whose ``when`` holds).
+- grades: the first whose ``min_score`` the total reaches; each carries the action it implies.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+
+from connector.conditions import Condition, describe, lead_view
+from connector.decision import MatchResult, RuleHit, ScoreResult
+from connector.errors import ConfigError
+from connector.model import Lead
+from connector.yamlconf import convert, line_at, parse_yaml
+
+Stage = Literal["subscriber", "lead", "mql", "sql", "opportunity", "customer"]
+Grade = Literal["hot", "warm", "cold"]
+_DAY = 86400.0
+
+
+class PointsRule(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    name: str
+    when: Condition
+    points: float
+    reason: str = ""  # shown in the decision; default: the condition in words
+
+
+class BehaviourRule(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    name: str
+    events: list[str]  # event kinds: page_view, download, webinar, pricing_visit, email_click, ...
+    points: float  # per event, at age 0
+    within_days: float = 90.0
+    min_count: int = 1  # fewer matching events than this in the window -> no points
+    max_points: float | None = None
+    half_life_days: float | None = None  # None: the file's half_life_days
+    decay: bool = True
+    reason: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.events:
+            raise ValueError("events: list at least one event kind")
+        if self.within_days <= 0 or self.min_count < 1:
+            raise ValueError("within_days must be > 0 and min_count >= 1")
+        if self.half_life_days is not None and self.half_life_days <= 0:
+            raise ValueError("half_life_days must be > 0 (set decay: false for no decay)")
+
+
+class StageRule(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    stage: Stage
+    when: Condition
+    reason: str = ""
+
+
+class StageThreshold(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    stage: Stage
+    min_score: float | None = None  # None: always (the last entry)
+    when: Condition | None = None  # extra requirement, e.g. score.intent > 0 for sql
+
+
+class GradeThreshold(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    grade: Grade
+    action: str
+    min_score: float | None = None
+
+
+class ScoringConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, dict=True, omit_defaults=True):
+    """The scoring file. Not frozen: the per-rule hits are built once, at load, and cached on it."""
+
+    half_life_days: float | None = 14.0  # None: behaviour never decays unless a rule says so
+    fit: list[PointsRule] = []
+    behaviour: list[BehaviourRule] = []
+    intent: list[PointsRule] = []
+    negative: list[PointsRule] = []
+    stage_rules: list[StageRule] = []
+    stages: list[StageThreshold]
+    grades: list[GradeThreshold]
+
+    def __post_init__(self) -> None:
+        # condition rules always give the same hit: build each RuleHit once
+        self.plan: tuple[tuple[Callable[[Mapping[str, Any]], bool], RuleHit], ...] = tuple(
+            (rule.when.test, RuleHit(rule=rule.name, category=category, points=rule.points,
+                                     reason=rule.reason or describe(rule.when)))
+            for category, rules in (("fit", self.fit), ("intent", self.intent), ("fit", self.negative))
+            for rule in rules
+        )
+        self.behaviour_plan = tuple((frozenset(b.events), b) for b in self.behaviour)
+
+
+def _check(config: ScoringConfig, file: str, root: Any) -> None:
+    def fail(path: str, message: str) -> None:
+        raise ConfigError(message, file=file, line=line_at(root, path), field=path)
+
+    if config.half_life_days is not None and config.half_life_days <= 0:
+        fail("half_life_days", "must be > 0, or null for no decay")
+    names: set[str] = set()
+    for section in ("fit", "behaviour", "intent", "negative"):
+        for i, rule in enumerate(getattr(config, section)):
+            if rule.name in names:
+                fail(f"{section}[{i}].name", f"rule name {rule.name!r} is used twice")
+            names.add(rule.name)
+            if section == "negative" and rule.points >= 0:
+                fail(f"{section}[{i}].points", "negative rules take points away: use a number below 0")
+    thresholds = (
+        ("stages", [(t.min_score, t.when is not None) for t in config.stages]),
+        ("grades", [(g.min_score, False) for g in config.grades]),
+    )
+    for section, items in thresholds:
+        if not items:
+            fail(section, "needs at least one entry")
+        last = len(items) - 1
+        if items[last] != (None, False):
+            fail(f"{section}[{last}]", "the last entry is the catch-all: give it no min_score and no when")
+        prev = math.inf
+        for i, (min_score, _) in enumerate(items[:last]):
+            if min_score is None or min_score > prev:
+                fail(f"{section}[{i}].min_score", "list entries from the highest min_score down")
+            prev = min_score if min_score is not None else prev
+
+
+def scoring_from_text(text: str, *, file: str) -> ScoringConfig:
+    data, root = parse_yaml(text, file)
+    config = convert(data if data is not None else {}, ScoringConfig, file=file, root=root)
+    _check(config, file, root)
+    return config
+
+
+def load_scoring(path: str | Path) -> ScoringConfig:
+    """Load ``rules/scoring.yaml``; ConfigError with file:line and field on any problem."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror}", file=str(p)) from exc
+    return scoring_from_text(text, file=str(p))
+
+
+def decayed(points: float, age_days: float, half_life_days: float | None) -> float:
+    """``points`` after ``age_days`` with a half-life (None: no decay); future events count as new."""
+    if half_life_days is None:
+        return points
+    return float(points * 0.5 ** (max(age_days, 0.0) / half_life_days))
+
+
+def _behaviour(rule: BehaviourRule, events: list[tuple[str, float]], default_half_life: float | None) -> RuleHit | None:
+    kinds = rule.events
+    within = rule.within_days
+    ages = [age for kind, age in events if kind in kinds and age <= within]
+    if len(ages) < rule.min_count:
+        return None
+    half_life = (rule.half_life_days or default_half_life) if rule.decay else None
+    points = sum(decayed(rule.points, a, half_life) for a in ages)
+    capped = rule.max_points is not None and points > rule.max_points
+    if rule.max_points is not None and capped:
+        points = rule.max_points
+    points = round(points, 2)
+    if points == 0:
+        return None
+    newest = max(min(ages), 0.0)
+    reason = rule.reason or f"{len(ages)} × {'/'.join(kinds)} in {rule.within_days:g} days"
+    detail = f"newest {newest:.1f} d ago"
+    if half_life is not None:
+        detail += f", half-life {half_life:g} d"
+    if capped:
+        detail += ", capped"
+    return RuleHit(rule=rule.name, category="behaviour", points=points, reason=f"{reason} ({detail})")
+
+
+def score(
+    lead: Lead,
+    config: ScoringConfig,
+    *,
+    now: datetime,
+    match: MatchResult | None = None,
+    view: dict[str, Any] | None = None,
+) -> ScoreResult:
+    """Score a lead: every rule that gave points is a RuleHit; then stage and grade from the total.
+
+    ``view`` (from ``lead_view(lead, match=match)``) may be passed to save building it again; it is
+    updated in place with ``score.*``.
+    """
+    if view is None:
+        view = lead_view(lead, match=match)
+    hits = [hit for test, hit in config.plan if test(view)]
+    if lead.events:
+        events = [(e.kind, (now - e.at).total_seconds() / _DAY) for e in lead.events]
+        present = {kind for kind, _ in events}
+        for kinds, b in config.behaviour_plan:
+            if kinds.isdisjoint(present):
+                continue
+            hit = _behaviour(b, events, config.half_life_days)
+            if hit is not None:
+                hits.append(hit)
+    fit = behaviour = intent = 0.0
+    for h in hits:
+        if h.category == "fit":
+            fit += h.points
+        elif h.category == "intent":
+            intent += h.points
+        else:
+            behaviour += h.points
+    fit, behaviour, intent = round(fit, 2), round(behaviour, 2), round(intent, 2)
+    total = round(fit + behaviour + intent, 2)
+    view.update({"score.total": total, "score.fit": fit, "score.behaviour": behaviour, "score.intent": intent})
+
+    stage: str | None = None
+    for sr in config.stage_rules:
+        if sr.when.test(view):
+            stage = sr.stage
+            break
+    if stage is None:
+        for t in config.stages:
+            if (t.min_score is None or total >= t.min_score) and (t.when is None or t.when.test(view)):
+                stage = t.stage
+                break
+    grade = config.grades[-1]
+    for g in config.grades:
+        if g.min_score is None or total >= g.min_score:
+            grade = g
+            break
+    view["score.stage"], view["score.grade"] = stage or "lead", grade.grade
+    return ScoreResult(total=total, fit=fit, behaviour=behaviour, intent=intent, hits=tuple(hits),
+                       stage=stage or "lead", grade=grade.grade, action=grade.action)
