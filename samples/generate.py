@@ -46,7 +46,7 @@ TITLES = ["CEO", "Chief Revenue Officer", "VP Sales", "VP of Marketing", "Direct
           "Head of Sales Operations", "Marketing Manager", "Sales Ops Analyst", "Account Executive",
           "Software Engineer", "Student", "Founder", "CTO", "Demand Generation Manager", "Intern"]
 INTERESTS = ["demo", "pricing", "contact sales", "free trial", "newsletter", "", ""]
-VIP = [("Globex Corporation", "globex.com"), ("Initech", "initech.com"), ("Umbrella Health", "umbrellahealth.com")]
+VIP = [("Globex Corporation", "globex.com"), ("Initech", "initech.com"), ("Umbrella Corporation", "umbrella-corp.com")]
 CUSTOMERS = [("Contoso Ltd", "contoso.com"), ("Fabrikam Inc", "fabrikam.com")]
 COMPETITORS = [("LeanData", "leandata.com"), ("Chili Piper", "chilipiper.com")]
 FREE = ["gmail.com", "yahoo.com", "outlook.com", "hotmail.co.uk", "gmx.de"]
@@ -141,6 +141,8 @@ def generate(n: int = N, seed: int = SEED) -> list[dict[str, object]]:
             "submitted_at": at.isoformat().replace("+00:00", "Z"),
             "events": _events(rng, at),
         }
+        if place.get("country") in ("Germany", "Spain", "Mexico") and rng.random() < 0.7:
+            lead["language"] = {"Germany": "de"}.get(str(place["country"]), "es")
         if rng.random() < 0.04:  # broken values a real form sends: they become flags, never errors
             lead["phone"] = rng.choice(["n/a", "12", "call me"])
         if rng.random() < 0.05:
@@ -151,9 +153,32 @@ def generate(n: int = N, seed: int = SEED) -> list[dict[str, object]]:
     return leads
 
 
+# Records the CRM already has: two customer accounts with their owners, and a few known people.
+# simulate indexes them as the service's identity index would; the demo seeds the sandbox CRM with them.
+CRM_RECORDS = [
+    {"crm": "hubspot", "id": "9001", "kind": "account", "company": "Contoso Ltd", "domain": "contoso.com",
+     "owner_id": "51200011"},
+    {"crm": "hubspot", "id": "9002", "kind": "account", "company": "Fabrikam Inc", "domain": "fabrikam.com",
+     "owner_id": "51200014"},
+]
+
+
+def known_people(leads: list[dict[str, object]]) -> list[dict[str, object]]:
+    """Every 25th sample lead is already a contact in the CRM, owned by the rep who has the account."""
+    people = []
+    for i, lead in enumerate(leads[::25]):
+        people.append({"crm": "hubspot", "id": str(8000 + i), "kind": "contact", "email": lead["email"],
+                       "first_name": lead.get("first_name"), "last_name": lead.get("last_name"),
+                       "company": lead["company"], "owner_id": "51200013"})
+    return people
+
+
 def main() -> None:
     here = Path(__file__).parent
     leads = generate()
+    with (here / "crm_records.jsonl").open("w", encoding="utf-8") as fh:
+        for record in CRM_RECORDS + known_people(leads):
+            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
     with (here / "leads.jsonl").open("w", encoding="utf-8") as fh:
         for lead in leads:
             fh.write(json.dumps(lead, ensure_ascii=False) + "\n")

@@ -1,0 +1,161 @@
+"""The property schema the HubSpot sandbox enforces, and HubSpot's error shapes for bad values.
+
+Sources:
+- Default contact/company properties and their internal values:
+  https://knowledge.hubspot.com/properties/hubspots-default-contact-properties
+- Lifecycle stage internal values (subscriber ... evangelist, other):
+  https://knowledge.hubspot.com/object-settings/create-and-customize-lifecycle-stages
+- "Read-only and non-existent properties will result in an error. Properties values can be cleared by
+  passing an empty string." — https://developers.hubspot.com/docs/api-reference/2026-03/crm/objects/contacts/batch/update-contacts.md
+- Error body shape (status/message/correlationId/category, errors[] with message/code/context):
+  https://developers.hubspot.com/docs/api-reference/latest/error-handling
+- Read-only detection is by the property's modificationMetadata.readOnlyValue (Properties API).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+LIFECYCLE_STAGES = (
+    "subscriber", "lead", "marketingqualifiedlead", "salesqualifiedlead", "opportunity", "customer", "evangelist",
+    "other",
+)
+LEAD_STATUSES = (
+    "NEW", "OPEN", "IN_PROGRESS", "OPEN_DEAL", "UNQUALIFIED", "ATTEMPTED_TO_CONTACT", "CONNECTED", "BAD_TIMING",
+)
+NUMEMPLOYEES = ("1-5", "5-25", "25-50", "50-100", "100-500", "500-1000", "1000+")
+
+
+@dataclass(frozen=True)
+class Prop:
+    name: str
+    type: str = "string"  # string | number | enumeration | datetime
+    options: tuple[str, ...] = ()
+    read_only: bool = False
+    unique: bool = False  # hasUniqueValue: usable as idProperty
+
+
+def _props(*items: Prop) -> dict[str, Prop]:
+    return {p.name: p for p in items}
+
+
+_READ_ONLY_COMMON = (
+    Prop("hs_object_id", "number", read_only=True, unique=True),
+    Prop("createdate", "datetime", read_only=True),
+    Prop("lastmodifieddate", "datetime", read_only=True),
+    Prop("hs_createdate", "datetime", read_only=True),
+    Prop("hs_lastmodifieddate", "datetime", read_only=True),
+    Prop("hs_all_owner_ids", read_only=True),
+    Prop("hs_analytics_source", read_only=True),
+    Prop("num_associated_deals", "number", read_only=True),
+)
+
+CONTACT_PROPERTIES = _props(
+    *_READ_ONLY_COMMON,
+    Prop("hs_is_contact", read_only=True),
+    Prop("hs_lifecyclestage_lead_date", "datetime", read_only=True),
+    Prop("email", unique=True),
+    *(Prop(n) for n in ("firstname", "lastname", "phone", "mobilephone", "company", "website", "jobtitle",
+                        "country", "state", "zip", "city", "address", "industry", "hs_language")),
+    Prop("numemployees", "enumeration", NUMEMPLOYEES),
+    Prop("annualrevenue", "number"),
+    Prop("hubspot_owner_id", "enumeration"),  # options are the portal's owners (checked when owners are seeded)
+    Prop("lifecyclestage", "enumeration", LIFECYCLE_STAGES),
+    Prop("hs_lead_status", "enumeration", LEAD_STATUSES),
+    # leadrelay's own custom properties (created by `leadrelay crm setup`); leadrelay_id has unique values.
+    Prop("leadrelay_score", "number"),
+    *(Prop(n) for n in ("leadrelay_grade", "leadrelay_tags", "leadrelay_segments", "leadrelay_reason",
+                        "leadrelay_rule", "leadrelay_config_version")),
+    Prop("leadrelay_id", unique=True),
+)
+
+COMPANY_PROPERTIES = _props(
+    *_READ_ONLY_COMMON,
+    *(Prop(n) for n in ("name", "domain", "website", "industry", "city", "state", "country", "zip", "phone",
+                        "description")),
+    Prop("numberofemployees", "number"),
+    Prop("annualrevenue", "number"),
+    Prop("hubspot_owner_id", "enumeration"),
+    Prop("lifecyclestage", "enumeration", LIFECYCLE_STAGES),
+)
+
+SCHEMAS: dict[str, dict[str, Prop]] = {"contacts": CONTACT_PROPERTIES, "companies": COMPANY_PROPERTIES}
+# GET and search return these when no `properties` are asked for (search guide, "Default returned properties").
+DEFAULT_PROPERTIES = {
+    "contacts": ("createdate", "email", "firstname", "hs_object_id", "lastmodifieddate", "lastname"),
+    "companies": ("createdate", "domain", "hs_lastmodifieddate", "hs_object_id", "name"),
+}
+OBJECT_LABEL = {"contacts": "Contact", "companies": "Company"}
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
+
+
+@dataclass
+class PropertyError:
+    name: str
+    error: str  # PROPERTY_DOESNT_EXIST | READ_ONLY_VALUE | INVALID_OPTION | INVALID_DOUBLE | INVALID_EMAIL
+    message: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"isValid": False, "message": self.message, "error": self.error, "name": self.name,
+                "localizedErrorMessage": self.message, **self.extra}
+
+
+def _options_text(options: tuple[str, ...]) -> str:
+    return "[" + ", ".join(f'label: "{o}"\nvalue: "{o}"\n' for o in options) + "]"
+
+
+def validate(
+    object_type: str, properties: dict[str, Any], *, owner_ids: tuple[str, ...] = ()
+) -> list[PropertyError]:
+    """Every problem HubSpot reports for these property values (empty string always clears)."""
+    schema = SCHEMAS[object_type]
+    problems: list[PropertyError] = []
+    for name, raw in properties.items():
+        prop = schema.get(name)
+        if prop is None:
+            problems.append(PropertyError(name, "PROPERTY_DOESNT_EXIST", f'Property "{name}" does not exist'))
+            continue
+        if prop.read_only:
+            problems.append(PropertyError(
+                name, "READ_ONLY_VALUE", f'"{name}" is a read only property; its value cannot be set.'))
+            continue
+        value = "" if raw is None else str(raw)
+        if value == "":
+            continue
+        options = owner_ids if name == "hubspot_owner_id" else prop.options
+        if prop.type == "enumeration" and options and value not in options:
+            problems.append(PropertyError(
+                name, "INVALID_OPTION", f"{value} was not one of the allowed options: {_options_text(options)}",
+                {"allowedOptions": list(options)}))
+        elif prop.type == "number" and not _NUMBER.match(value):
+            problems.append(PropertyError(name, "INVALID_DOUBLE", f"{value} is not a valid number"))
+        elif name == "email" and not _EMAIL.match(value):
+            problems.append(PropertyError(name, "INVALID_EMAIL", f"Email address {value} is invalid"))
+    return problems
+
+
+def correlation_id() -> str:
+    return str(uuid.uuid4())
+
+
+def validation_body(problems: list[PropertyError]) -> dict[str, Any]:
+    """The 400 VALIDATION_ERROR body for invalid property values."""
+    message = "Property values were not valid: " + json.dumps([p.as_dict() for p in problems], separators=(",", ":"))
+    return {
+        "status": "error",
+        "message": message,
+        "correlationId": correlation_id(),
+        "category": "VALIDATION_ERROR",
+        "errors": [{"message": p.message, "code": p.error, "context": {"propertyName": [p.name]}} for p in problems],
+    }
+
+
+def error_body(category: str, message: str, **extra: Any) -> dict[str, Any]:
+    return {"status": "error", "message": message, "correlationId": correlation_id(), "category": category, **extra}

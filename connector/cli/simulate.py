@@ -1,0 +1,234 @@
+"""`leadrelay simulate`: run the decision core over a file of leads, and compare two rule sets."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from connector.config import Config, load_config
+from connector.decision import Decision
+from connector.errors import ConfigError, InputError
+from connector.match import IdentityIndex
+from connector.model import CrmRecord
+from connector.pipeline import decide, ingest
+from connector.route import RoutingState, apply_changes
+
+DEFAULT_LEADS = Path("samples/leads.jsonl")
+DEFAULT_RECORDS = Path("samples/crm_records.jsonl")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("simulate")(simulate)
+
+
+def read_leads(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, payload) from JSON Lines or CSV; CSV cells holding JSON lists are decoded."""
+    if path.suffix.lower() in {".jsonl", ".ndjson", ".json"}:
+        with path.open(encoding="utf-8") as fh:
+            for n, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise InputError(f"{path}:{n}: not JSON: {exc.msg}", field=f"line {n}") from exc
+                if not isinstance(row, dict):
+                    raise InputError(f"{path}:{n}: expected an object per line", field=f"line {n}")
+                yield n, row
+        return
+    with path.open(encoding="utf-8", newline="") as fh:
+        reader = csv.DictReader(fh)
+        for row in reader:
+            payload: dict[str, Any] = {}
+            for k, v in row.items():
+                if k is None:
+                    raise InputError(f"{path}:{reader.line_num}: more cells than header columns", field="row")
+                if v and v[:1] == "[":
+                    try:
+                        payload[k] = json.loads(v)
+                        continue
+                    except json.JSONDecodeError:
+                        pass
+                payload[k] = v
+            yield reader.line_num, payload
+
+
+def read_records(path: Path | None) -> list[CrmRecord]:
+    if path is None or not path.exists():
+        return []
+    with path.open(encoding="utf-8") as fh:
+        return [msgspec.convert(json.loads(line), CrmRecord) for line in fh if line.strip()]
+
+
+@dataclass
+class Run:
+    """The decisions of one rule set over the file, and what they add up to."""
+
+    config: Config
+    decisions: list[Decision] = field(default_factory=list)
+
+    def owner(self, d: Decision) -> str:
+        a = d.route.assignment
+        return a.owner or f"queue:{a.queue}"
+
+    def summary(self) -> dict[str, Any]:
+        owners = Counter(self.owner(d) for d in self.decisions)
+        rules = Counter(d.route.assignment.rule for d in self.decisions)
+        grades = Counter(d.score.grade for d in self.decisions)
+        unassigned = sum(1 for d in self.decisions if d.route.assignment.owner is None)
+        n = len(self.decisions) or 1
+        return {
+            "config_version": self.config.version,
+            "leads": len(self.decisions),
+            "owners": dict(owners.most_common()),
+            "rules": dict(rules.most_common()),
+            "rules_never_hit": [r.name for r in self.config.routing.rules if r.name not in rules],
+            "grades": dict(grades.most_common()),
+            "unassigned_share": round(unassigned / n, 4),
+            "held": sum(1 for d in self.decisions if d.route.assignment.hold_until is not None),
+        }
+
+
+def run(config: Config, leads: list[tuple[int, dict[str, Any]]], records: list[CrmRecord], *, mapping: str,
+        now: datetime | None, progress: Progress | None = None, label: str = "") -> Run:
+    """Decide every lead in order, carrying the routing state from one lead to the next."""
+    index = IdentityIndex(records, config=config.matching)
+    state = RoutingState()
+    result = Run(config)
+    task = progress.add_task(label, total=len(leads)) if progress else None
+    for i, (_, payload) in enumerate(leads):
+        lead = msgspec.structs.replace(ingest(payload, config, mapping=mapping), id=f"L{i + 1:05d}")
+        # replay each lead at the moment it was submitted: working hours and decay as they were
+        at = now or lead.origin.submitted_at or datetime.now(UTC)
+        if at.tzinfo is None:
+            at = at.replace(tzinfo=UTC)
+        decision = decide(lead, config, state=state, now=at, index=index)
+        state = apply_changes(state, decision.route.changes)
+        result.decisions.append(decision)
+        if progress is not None and task is not None:
+            progress.advance(task)
+    return result
+
+
+def _bar(count: int, top: int, width: int = 30) -> str:
+    return "█" * max(1, round(width * count / top)) if count else ""
+
+
+def _print_summary(console: Console, run_: Run) -> None:
+    s = run_.summary()
+    names = {r.id: r.name for r in run_.config.team.reps}
+    table = Table(title=f"Leads per owner — {s['leads']} leads, config {s['config_version']}")
+    table.add_column("owner")
+    table.add_column("leads", justify="right")
+    table.add_column("")
+    top = max(s["owners"].values(), default=1)
+    for owner, count in s["owners"].items():
+        label = names.get(owner, owner)
+        table.add_row(label, str(count), f"[cyan]{_bar(count, top)}[/]")
+    console.print(table)
+    rules = Table(title="Routing rule hits")
+    rules.add_column("rule")
+    rules.add_column("leads", justify="right")
+    for rule in run_.config.routing.rules:
+        rules.add_row(rule.name, str(s["rules"].get(rule.name, 0)))
+    for other in sorted(set(s["rules"]) - {r.name for r in run_.config.routing.rules}):
+        rules.add_row(f"[dim]{other}[/]", str(s["rules"][other]))
+    console.print(rules)
+    grades = ", ".join(f"{g} {c}" for g, c in s["grades"].items())
+    console.print(f"Grades: {grades}.  Unassigned (queues): [bold]{s['unassigned_share']:.1%}[/].  "
+                  f"Held for business hours: {s['held']}.")
+    if s["rules_never_hit"]:
+        console.print(f"[yellow]Rules no lead reached:[/] {', '.join(s['rules_never_hit'])}")
+
+
+def changes_between(base: Run, new: Run) -> list[dict[str, Any]]:
+    """Leads whose owner differs between the baseline and the new rules, with each side's reason."""
+    out = []
+    for b, n in zip(base.decisions, new.decisions, strict=True):
+        if base.owner(b) != new.owner(n):
+            out.append({
+                "lead": n.lead.id, "email": n.lead.identity.email,
+                "before": base.owner(b), "before_rule": b.route.assignment.rule,
+                "after": new.owner(n), "after_rule": n.route.assignment.rule,
+                "why": n.explanation,
+            })
+    return out
+
+
+def _load(path: Path, mappings: Path | None, console: Console) -> Config:
+    try:
+        return load_config(path, mappings=mappings)
+    except ConfigError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from exc
+
+
+def simulate(
+    leads: Path = typer.Argument(DEFAULT_LEADS, help="Leads as JSON Lines or CSV (website-form fields)."),
+    rules: Path = typer.Option(Path("rules"), "--rules", help="Rules folder (or a project root with rules/)."),
+    mappings: Path | None = typer.Option(None, help="Mappings folder; default: mappings/ beside the rules."),
+    baseline: Path | None = typer.Option(None, help="Another rules folder: show which leads would change owner."),
+    records: Path | None = typer.Option(DEFAULT_RECORDS, help="Known CRM records (JSON Lines) to match against."),
+    mapping: str = typer.Option("website", help="Source mapping that reads each row."),
+    now: datetime | None = typer.Option(None, help="Decide every lead at this time (default: its submitted_at)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
+) -> None:
+    """Run the decision core over a file of leads: per-owner counts, per-rule hits, unassigned share.
+
+    With --baseline, runs both rule sets over the same leads and lists every lead that would change
+    owner and why — preview a rules change before it goes live. Nothing is written anywhere.
+    """
+    console = Console(stderr=as_json)
+    if not leads.exists():
+        console.print(f"[red]error:[/] {leads}: no such file")
+        raise typer.Exit(1)
+    config = _load(rules, mappings, console)
+    base_config = _load(baseline, None, console) if baseline else None
+    try:
+        rows = list(read_leads(leads))
+        known = read_records(records)
+    except (InputError, msgspec.ValidationError, json.JSONDecodeError) as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from exc
+    aware_now = now.replace(tzinfo=UTC) if now is not None and now.tzinfo is None else now
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=console, transient=True, disable=as_json or not console.is_terminal) as progress:
+        try:
+            new = run(config, rows, known, mapping=mapping, now=aware_now, progress=progress, label="deciding")
+            base = (run(base_config, rows, known, mapping=mapping, now=aware_now, progress=progress,
+                        label="baseline") if base_config else None)
+        except InputError as exc:
+            console.print(f"[red]error:[/] {exc}")
+            raise typer.Exit(1) from exc
+    moved = changes_between(base, new) if base else None
+    if as_json:
+        out: dict[str, Any] = {"summary": new.summary()}
+        if base is not None:
+            out["baseline"] = base.summary()
+            out["changed_owner"] = moved
+        sys.stdout.write(json.dumps(out, indent=2, default=str) + "\n")
+        return
+    _print_summary(console, new)
+    if moved is not None:
+        table = Table(title=f"{len(moved)} of {len(rows)} leads would change owner")
+        for col in ("lead", "email", "before", "after", "new rule"):
+            table.add_column(col)
+        for m in moved[:50]:
+            table.add_row(m["lead"], m["email"] or "", f"{m['before']} ({m['before_rule']})", m["after"],
+                          m["after_rule"])
+        console.print(table)
+        if len(moved) > 50:
+            console.print(f"... and {len(moved) - 50} more (use --json for all)")
