@@ -18,7 +18,7 @@ is not the same as a bucket of N refilled every W: that bucket lets up to 2N thr
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, cast
 
 import redis
 
@@ -115,17 +115,19 @@ class RedisTokenBucket:
 
     def set_tokens(self, tokens: float) -> None:
         """Overwrite the level (e.g. from a vendor's own "remaining" header, or 0 after a 429)."""
-        t_sec, t_usec = self.redis.time()
-        now_ms = int(t_sec) * 1000 + int(t_usec) // 1000
+        now_ms = self._now_ms()
         self.redis.hset(self.key, mapping={"tokens": str(min(tokens, self.capacity)), "ts": str(now_ms)})
+
+    def _now_ms(self) -> int:
+        t_sec, t_usec = cast(tuple[int, int], self.redis.time())
+        return int(t_sec) * 1000 + int(t_usec) // 1000
 
     def tokens(self) -> float:
         """Current level (refill applied), for metrics and tests."""
-        state = self.redis.hmget(self.key, ["tokens", "ts"])
+        state = cast(list[Any], self.redis.hmget(self.key, ["tokens", "ts"]))
         if state[0] is None:
             return float(self.capacity)
-        t_sec, t_usec = self.redis.time()
-        now_ms = int(t_sec) * 1000 + int(t_usec) // 1000
+        now_ms = self._now_ms()
         level = float(state[0]) + max(0, now_ms - int(float(state[1] or now_ms))) * self.rate / 1000
         return min(float(self.capacity), level)
 

@@ -41,6 +41,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from litestar import Request, Response, Router, get, patch, post, put
+from litestar.params import FromPath
 
 from adapters.hubspot.sandbox_schema import (
     DEFAULT_PROPERTIES,
@@ -251,7 +252,7 @@ class HubSpotSandbox:
         problems = validate(object_type, props, owner_ids=self._owner_ids())
         return (400, validation_body(problems)) if problems else None
 
-    def _conflict(self, object_type: str, props: dict[str, Any], self_id: str | None,
+    def _conflict(self, object_type: str, props: Any, self_id: str | None,
                   claimed: dict[tuple[str, str], str]) -> Row | None:
         for name, value in props.items():
             if not value or not SCHEMAS[object_type][name].unique:
@@ -292,7 +293,7 @@ class HubSpotSandbox:
         bad = self._check_props(object_type, props)
         if bad:
             return bad
-        merged = {**props, id_prop: item["id"]}
+        merged = {**(props or {}), id_prop: item["id"]}
         rec = self._find(object_type, id_prop, item["id"])
         return self._conflict(object_type, merged, rec["id"] if rec else None, claimed) or \
             (200, {"_rec": rec, "_props": merged})
@@ -450,8 +451,10 @@ class HubSpotSandbox:
             return sb._respond(200, out)
 
         @put("/crm/v4/objects/{from_type:str}/{from_id:str}/associations/default/{to_type:str}/{to_id:str}")
-        async def associate_default(request: Request[Any, Any, Any], from_type: str, from_id: str, to_type: str,
-                                    to_id: str) -> Response[bytes]:
+        async def associate_default(
+            request: Request[Any, Any, Any], from_type: FromPath[str], from_id: FromPath[str], to_type: FromPath[str],
+            to_id: FromPath[str],
+        ) -> Response[bytes]:
             if (denied := await sb._guard(request)) is not None:
                 return denied
             with sb._lock:
@@ -461,7 +464,9 @@ class HubSpotSandbox:
             return sb._respond(status, out)
 
         @post("/crm/v4/associations/{from_type:str}/{to_type:str}/batch/associate/default", status_code=200)
-        async def batch_associate(request: Request[Any, Any, Any], from_type: str, to_type: str) -> Response[bytes]:
+        async def batch_associate(
+            request: Request[Any, Any, Any], from_type: FromPath[str], to_type: FromPath[str]
+        ) -> Response[bytes]:
             if (denied := await sb._guard(request)) is not None:
                 return denied
             body, bad = await sb._json(request)
@@ -475,8 +480,8 @@ class HubSpotSandbox:
             return sb._respond(status, out)
 
         @post("/crm/v4/associations/{from_type:str}/{to_type:str}/batch/read", status_code=200)
-        async def batch_read_associations(request: Request[Any, Any, Any], from_type: str,
-                                          to_type: str) -> Response[bytes]:
+        async def batch_read_associations(request: Request[Any, Any, Any], from_type: FromPath[str],
+                                          to_type: FromPath[str]) -> Response[bytes]:
             if (denied := await sb._guard(request)) is not None:
                 return denied
             body, bad = await sb._json(request)
@@ -511,7 +516,7 @@ class HubSpotSandbox:
         sb = self
 
         @get(f"/crm/v3/objects/{t}/{{object_id:str}}")
-        async def get_object(request: Request[Any, Any, Any], object_id: str) -> Response[bytes]:
+        async def get_object(request: Request[Any, Any, Any], object_id: FromPath[str]) -> Response[bytes]:
             if (denied := await sb._guard(request)) is not None:
                 return denied
             q = request.query_params
@@ -545,7 +550,7 @@ class HubSpotSandbox:
                 return sb._respond(201, sb._public(t, rec, body["properties"]))
 
         @patch(f"/crm/v3/objects/{t}/{{object_id:str}}")
-        async def update_object(request: Request[Any, Any, Any], object_id: str) -> Response[bytes]:
+        async def update_object(request: Request[Any, Any, Any], object_id: FromPath[str]) -> Response[bytes]:
             if (denied := await sb._guard(request)) is not None:
                 return denied
             body, bad = await sb._json(request)
@@ -622,7 +627,8 @@ class HubSpotSandbox:
         prop = SCHEMAS[object_type].get(id_prop)
         if prop is None or not prop.unique:
             return 400, error_body("VALIDATION_ERROR", f"{id_prop} is not a unique property")
-        results, missing = [], []
+        results: list[dict[str, Any]] = []
+        missing: list[str] = []
         for item in inputs:
             rec = self._find(object_type, id_prop, item.get("id"))
             if rec is None:
@@ -681,7 +687,8 @@ class HubSpotSandbox:
         f, t = self._type(from_type), self._type(to_type)
         if f is None or t is None:
             return 400, error_body("VALIDATION_ERROR", f"Unable to infer object type from: {from_type}/{to_type}")
-        results, errors = [], []
+        results: list[dict[str, Any]] = []
+        errors: list[dict[str, Any]] = []
         for item in inputs:
             fid, tid = str(item.get("from", {}).get("id")), str(item.get("to", {}).get("id"))
             if fid not in self._objects[f] or tid not in self._objects[t]:

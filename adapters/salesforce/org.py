@@ -168,7 +168,12 @@ SCHEMA: dict[str, dict[str, F]] = {
         "Title": F(length=80, writable=False),
     },
 }
-RELATIONSHIPS = {"Owner": "OwnerId", "Account": "AccountId", "CreatedBy": "CreatedById", "LastModifiedBy": "LastModifiedById"}
+RELATIONSHIPS = {
+    "Owner": "OwnerId",
+    "Account": "AccountId",
+    "CreatedBy": "CreatedById",
+    "LastModifiedBy": "LastModifiedById",
+}
 
 
 def row_error(code: str, message: str, fields: list[str] | None = None) -> dict[str, Any]:
@@ -271,7 +276,11 @@ class Org:
 
     def by_external_id(self, sobject: str, field_name: str, value: Any) -> list[dict[str, Any]]:
         key = str(value).lower()
-        return [r for r in self.tables[sobject].values() if r.get(field_name) is not None and str(r[field_name]).lower() == key]
+        return [
+            r
+            for r in self.tables[sobject].values()
+            if r.get(field_name) is not None and str(r[field_name]).lower() == key
+        ]
 
     def external_field(self, sobject: str, name: str) -> str:
         if name.lower() == "id":
@@ -299,12 +308,16 @@ class Org:
             spec = schema[name]
             if value is not None and spec.type in ("int", "double"):
                 if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-                    raise RequestError(400, "JSON_PARSER_ERROR", f"Cannot deserialize instance of {spec.type} from {value!r}")
+                    raise RequestError(
+                        400, "JSON_PARSER_ERROR", f"Cannot deserialize instance of {spec.type} from {value!r}"
+                    )
                 try:
                     value = int(value) if spec.type == "int" else float(value)
                 except ValueError as exc:
                     raise RequestError(
-                        400, "JSON_PARSER_ERROR", f"Cannot deserialize instance of {spec.type} from VALUE_STRING value {value}"
+                        400,
+                        "JSON_PARSER_ERROR",
+                        f"Cannot deserialize instance of {spec.type} from VALUE_STRING value {value}",
                     ) from exc
             if value is not None and spec.type == "boolean" and not isinstance(value, bool):
                 raise RequestError(400, "JSON_PARSER_ERROR", f"Cannot deserialize instance of boolean from {value!r}")
@@ -328,7 +341,9 @@ class Org:
         merged = {**(existing or {}), **fields}
         missing = [n for n, s in schema.items() if s.required and merged.get(n) in (None, "")]
         if missing:
-            errors.append(row_error("REQUIRED_FIELD_MISSING", f"Required fields are missing: [{', '.join(missing)}]", missing))
+            errors.append(
+                row_error("REQUIRED_FIELD_MISSING", f"Required fields are missing: [{', '.join(missing)}]", missing)
+            )
         for name, value in fields.items():
             spec = schema[name]
             if value is None or not spec.writable:
@@ -336,13 +351,21 @@ class Org:
             label = spec.label or name
             if spec.type in ("string", "email", "picklist") and isinstance(value, str) and len(value) > spec.length:
                 errors.append(
-                    row_error("STRING_TOO_LONG", f"{label}: data value too large: {value[:40]} (max length={spec.length})", [name])
+                    row_error(
+                        "STRING_TOO_LONG",
+                        f"{label}: data value too large: {value[:40]} (max length={spec.length})",
+                        [name],
+                    )
                 )
             if spec.type == "email" and not _EMAIL_RX.match(str(value)):
                 errors.append(row_error("INVALID_EMAIL_ADDRESS", f"{label}: invalid email address: {value}", [name]))
             if spec.type == "picklist" and spec.restricted and value not in spec.values:
                 errors.append(
-                    row_error("INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST", f"{label}: bad value for restricted picklist field: {value}", [name])
+                    row_error(
+                        "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+                        f"{label}: bad value for restricted picklist field: {value}",
+                        [name],
+                    )
                 )
             if spec.type == "reference":
                 err = self._check_reference(name, label, str(value), spec.refs)
@@ -350,10 +373,17 @@ class Org:
                     errors.append(err)
             changed = existing is None or str(value).lower() != str(existing.get(name) or "").lower()
             if spec.unique and changed:
-                dupes = [r for r in self.by_external_id(sobject, name, value) if existing is None or r["Id"] != existing["Id"]]
+                dupes = [
+                    r
+                    for r in self.by_external_id(sobject, name, value)
+                    if existing is None or r["Id"] != existing["Id"]
+                ]
                 if dupes:
                     errors.append(
-                        row_error("DUPLICATE_VALUE", f"duplicate value found: {name} duplicates value on record with id: {dupes[0]['Id']}")
+                        row_error(
+                            "DUPLICATE_VALUE",
+                            f"duplicate value found: {name} duplicates value on record with id: {dupes[0]['Id']}",
+                        )
                     )
         return errors
 
@@ -385,7 +415,10 @@ class Org:
     def insert(self, sobject: str, fields: dict[str, Any], user_id: str, auto_assign: bool) -> dict[str, Any]:
         """Create one record; returns a SaveResult-like dict."""
         if sobject == "User":
-            return {"success": False, "errors": [row_error("INSUFFICIENT_ACCESS_OR_READONLY", "insufficient access rights")]}
+            return {
+                "success": False,
+                "errors": [row_error("INSUFFICIENT_ACCESS_OR_READONLY", "insufficient access rights")],
+            }
         errors = self.validate(sobject, fields, None)
         if errors:
             return {"success": False, "errors": errors}
@@ -404,7 +437,9 @@ class Org:
             self.on_change(Change(sobject, rec["Id"], True, user_id))
         return {"id": rec["Id"], "success": True, "errors": []}
 
-    def update(self, sobject: str, record_id: str, fields: dict[str, Any], user_id: str, auto_assign: bool) -> dict[str, Any]:
+    def update(
+        self, sobject: str, record_id: str, fields: dict[str, Any], user_id: str, auto_assign: bool
+    ) -> dict[str, Any]:
         found = self.find(record_id)
         if found is None or found[0] != sobject:
             err = row_error("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id")
@@ -421,14 +456,26 @@ class Org:
             self.on_change(Change(sobject, existing["Id"], False, user_id))
         return {"id": existing["Id"], "success": True, "errors": []}
 
-    def upsert(self, sobject: str, ext_field: str, value: Any, fields: dict[str, Any], user_id: str, auto_assign: bool) -> dict[str, Any]:
+    def upsert(
+        self, sobject: str, ext_field: str, value: Any, fields: dict[str, Any], user_id: str, auto_assign: bool
+    ) -> dict[str, Any]:
         """Upsert by external id: one match updates, none creates, several -> MULTIPLE_CHOICES (HTTP 300)."""
         matches = self.by_external_id(sobject, ext_field, value) if ext_field != "Id" else []
         if ext_field == "Id" and value:
             found = self.find(str(value))
             matches = [found[1]] if found and found[0] == sobject else []
         if len(matches) > 1:
-            return {"success": False, "errors": [row_error("DUPLICATE_EXTERNAL_ID", f"{ext_field}: more than one record found for external id field: {[m['Id'] for m in matches]}", [ext_field])], "created": False}
+            return {
+                "success": False,
+                "errors": [
+                    row_error(
+                        "DUPLICATE_EXTERNAL_ID",
+                        f"{ext_field}: more than one record found for external id field: {[m['Id'] for m in matches]}",
+                        [ext_field],
+                    )
+                ],
+                "created": False,
+            }
         if matches:
             result = self.update(sobject, matches[0]["Id"], fields, user_id, auto_assign)
             return {**result, "created": False}
@@ -460,7 +507,10 @@ class Org:
 
     def _relationship_field(self, sobject: str, rel: str) -> str:
         schema = self.schema(sobject)
-        candidates = [RELATIONSHIPS.get(rel[:1].upper() + rel[1:], ""), rel[:-3] + "__c" if rel.lower().endswith("__r") else ""]
+        candidates = [
+            RELATIONSHIPS.get(rel[:1].upper() + rel[1:], ""),
+            rel[:-3] + "__c" if rel.lower().endswith("__r") else "",
+        ]
         for cand in candidates:
             for known in schema:
                 if cand and known.lower() == cand.lower():
@@ -478,7 +528,9 @@ class Org:
     def run_query(self, query: soql.Query) -> tuple[str, list[dict[str, Any]]]:
         sobject = self.canonical_sobject_for_query(query.sobject)
         for path in [*query.fields, *soql.where_fields(query.where), *(o[0] for o in query.order_by)]:
-            self.resolve(sobject, {}, path) if "." not in path else self._relationship_field(sobject, path.split(".")[0])
+            self.resolve(sobject, {}, path) if "." not in path else self._relationship_field(
+                sobject, path.split(".")[0]
+            )
 
         def get(rec: dict[str, Any], path: str) -> Any:
             return self.resolve(sobject, rec, path)
@@ -505,7 +557,9 @@ class Org:
 
     def shape(self, sobject: str, record: dict[str, Any], fields: list[str], version: str) -> dict[str, Any]:
         """A query row: ``attributes`` then the selected fields with their API-name casing."""
-        out: dict[str, Any] = {"attributes": {"type": sobject, "url": f"/services/data/{version}/sobjects/{sobject}/{record['Id']}"}}
+        out: dict[str, Any] = {
+            "attributes": {"type": sobject, "url": f"/services/data/{version}/sobjects/{sobject}/{record['Id']}"}
+        }
         for path in fields:
             if "." in path:
                 rel, _, sub = path.partition(".")
@@ -517,7 +571,10 @@ class Org:
                     out.setdefault(rel_name, None)
                     continue
                 sub_obj = out.get(rel_name) or {
-                    "attributes": {"type": target[0], "url": f"/services/data/{version}/sobjects/{target[0]}/{target[1]['Id']}"}
+                    "attributes": {
+                        "type": target[0],
+                        "url": f"/services/data/{version}/sobjects/{target[0]}/{target[1]['Id']}",
+                    }
                 }
                 sub_obj[self.field_name(target[0], sub)] = target[1].get(self.field_name(target[0], sub))
                 out[rel_name] = sub_obj

@@ -54,9 +54,7 @@ def build_notifications(
     """
     if not 1 <= len(notifications) <= MAX_NOTIFICATIONS:
         raise ValueError("an outbound message carries 1 to 100 notifications")
-    session = (
-        f"  <SessionId>{escape(session_id)}</SessionId>\n" if session_id else '  <SessionId xsi:nil="true"/>\n'
-    )
+    session = f"  <SessionId>{escape(session_id)}</SessionId>\n" if session_id else '  <SessionId xsi:nil="true"/>\n'
     parts = [
         '<?xml version="1.0" encoding="UTF-8"?>\n',
         '<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" '
@@ -205,7 +203,9 @@ class OutboundSender:
         self.sent.append(body)
         ok = False
         try:
-            resp = client.post(self.url, content=body, headers={"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '""'})
+            resp = client.post(
+                self.url, content=body, headers={"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '""'}
+            )
             ok = resp.status_code == 200 and is_ack(resp.content)
         except httpx.HTTPError:
             ok = False

@@ -69,7 +69,9 @@ def _unquote(raw: str) -> str:
             elif nxt in "%_":  # kept escaped for LIKE
                 out.append("\\" + nxt)
             else:
-                raise SoqlError(f"Invalid string literal {raw}. Illegal character sequence '\\{nxt}' in string literal.")
+                raise SoqlError(
+                    f"Invalid string literal {raw}. Illegal character sequence '\\{nxt}' in string literal."
+                )
             i += 2
             continue
         out.append(ch)
@@ -309,9 +311,9 @@ def _like(value: Any, pattern: str) -> bool:
 
 def _compare(a: Any, op: str, b: Any) -> bool:
     if op == "=":
-        return _norm(a) == _norm(b)
+        return bool(_norm(a) == _norm(b))
     if op == "!=":
-        return _norm(a) != _norm(b)
+        return bool(_norm(a) != _norm(b))
     if a is None or b is None:
         return False
     try:

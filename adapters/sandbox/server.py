@@ -34,19 +34,26 @@ def _call_log_middleware(calls: CallLog) -> Any:
                 return
             status: dict[str, int] = {}
 
+            def record(code: int) -> None:
+                path = scope.get("path", "")
+                vendor = next((v for p, v in VENDOR_PREFIXES.items() if path.startswith(p)), None)
+                if vendor:
+                    template = scope.get("path_template") or path
+                    calls.record(vendor, f"{scope.get('method', 'GET')} {template}", code)
+
             async def send_wrapper(message: Any) -> None:
                 if message["type"] == "http.response.start":
+                    # count before the response leaves, so a client that reads the count right after its
+                    # call already sees that call
                     status["code"] = message["status"]
+                    record(message["status"])
                 await send(message)
 
             try:
                 await app(scope, receive, send_wrapper)
             finally:
-                path = scope.get("path", "")
-                vendor = next((v for p, v in VENDOR_PREFIXES.items() if path.startswith(p)), None)
-                if vendor:
-                    template = scope.get("path_template") or path
-                    calls.record(vendor, f"{scope.get('method', 'GET')} {template}", status.get("code", 0))
+                if "code" not in status:
+                    record(0)
 
         return middleware
 
@@ -148,6 +155,7 @@ class SandboxServer:
             access_log=False,
             lifespan="on",
             timeout_keep_alive=30,
+            timeout_graceful_shutdown=1,  # clients holding keep-alive TLS connections must not stall stop()
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="crm-sandbox", daemon=True)
