@@ -65,7 +65,17 @@ class SalesforceAuth:
     private_key: str | None = None  # PEM text (JWT bearer)
     session_id: str | None = None  # pre-issued, not refreshable
     instance_url: str | None = None
+    audience: str | None = None  # JWT aud; default from the login URL (see ``jwt_audience``)
     timeout_s: float = 30.0
+
+    @property
+    def jwt_audience(self) -> str:
+        """The authorization server named in ``aud``: https://login.salesforce.com for production orgs (also when
+        the token is requested from a My Domain), https://test.salesforce.com for sandbox orgs."""
+        if self.audience:
+            return self.audience
+        sandbox_org = "test.salesforce.com" in self.login_url or ".sandbox.my.salesforce.com" in self.login_url
+        return "https://test.salesforce.com" if sandbox_org else "https://login.salesforce.com"
 
     def __repr__(self) -> str:
         return f"SalesforceAuth(flow={self.flow!r}, login_url={self.login_url!r}, username={self.username!r})"
@@ -131,7 +141,7 @@ class SalesforceAuth:
         import jwt  # PyJWT (a simple-salesforce dependency)
 
         assert self.private_key is not None  # flow == "jwt-bearer"
-        claims = {"iss": self.client_id, "sub": self.username, "aud": self.login_url, "exp": int(time.time()) + 170}
+        claims = {"iss": self.client_id, "sub": self.username, "aud": self.jwt_audience, "exp": int(time.time()) + 170}
         return str(jwt.encode(claims, self.private_key, algorithm="RS256"))
 
     def _token_request(self, data: dict[str, Any], base: str) -> Token:

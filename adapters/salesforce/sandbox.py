@@ -25,6 +25,11 @@ Outbound Message delivery in ``sandbox_outbound.py``):
 - OAuth 2.0 JWT bearer flow (RS256 assertion with iss=client id, sub=username, aud=login URL, exp within 3 minutes):
   https://help.salesforce.com/s/articleView?id=sf.remoteaccess_oauth_jwt_flow.htm
 
+Where the docs give a limit or an error code but not the exact text, the message is ours: the 25-subrequest and
+5-collections/queries composite refusals, a collection record without ``attributes.type`` (INVALID_TYPE), a
+collection upsert row without its external id (MISSING_ARGUMENT), the same external id twice in one collection
+(DUPLICATE_EXTERNAL_ID), and an upsert naming the external id in both URL and body (INVALID_FIELD).
+
 What is checked in a JWT assertion: three base64url parts, header ``alg`` RS256, claims ``iss`` is a configured
 JWT client, ``sub`` an active user's username, ``aud`` one of https://login.salesforce.com,
 https://test.salesforce.com or this sandbox's own URL, ``exp`` in the future and at most 3 minutes (+30 s skew)
@@ -289,6 +294,9 @@ class SalesforceSandbox:
     async def _serve(
         self, request: Request[Any, Any, Any], op: Callable[..., Result], params: dict[str, Any]
     ) -> Response[Any]:
+        # The request is read in full first: a client that gives up while we are slow does not stop the save,
+        # as with the real service (the answer is what gets lost).
+        raw = await request.body()
         fault = await self.faults.before()
         if fault:
             return self._fault(fault)
@@ -306,7 +314,6 @@ class SalesforceSandbox:
                 403, [{"message": "TotalRequests Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}]
             )
         self.api_used += 1
-        raw = await request.body()
         try:
             body = json.loads(raw) if raw.strip() else None
         except ValueError as exc:
@@ -601,8 +608,17 @@ class SalesforceSandbox:
                 400, "JSON_PARSER_ERROR", "The request body must be an object with a compositeRequest array"
             )
         subs = body["compositeRequest"]
+        # Documented limits: 25 subrequests, of which at most 5 are sObject Collections or queries. The refusal
+        # texts below are ours (the docs give the limits, not the messages).
         if len(subs) > MAX_COMPOSITE:
             raise RequestError(400, "LIMIT_EXCEEDED", "Number of subrequests is greater than the limit of 25.")
+        heavy = [s for s in subs if re.search(r"/(composite/sobjects|query)\b", str(s.get("url", "")))]
+        if len(heavy) > 5:
+            raise RequestError(
+                400,
+                "LIMIT_EXCEEDED",
+                "A composite request can have at most 5 sObject Collections or query subrequests.",
+            )
         all_or_none = bool(body.get("allOrNone", False))
         results: dict[str, Any] = {}
         out: list[dict[str, Any]] = []
@@ -656,7 +672,11 @@ class SalesforceSandbox:
                 failed = True
             elif isinstance(payload, dict):
                 results[ref] = payload
-            out.append(self._sub_result(ref, status, payload))
+            location = None
+            if status == 201 and isinstance(payload, dict) and payload.get("id"):
+                found = self.org.find(str(payload["id"]))
+                location = f"/services/data/{ctx.version}/sobjects/{found[0]}/{payload['id']}" if found else None
+            out.append(self._sub_result(ref, status, payload, location))
             if failed and all_or_none:
                 break
         if failed and all_or_none and self._snapshot is not None:
@@ -678,8 +698,9 @@ class SalesforceSandbox:
         return 200, {"compositeResponse": out}
 
     @staticmethod
-    def _sub_result(ref: str, status: int, body: Any) -> dict[str, Any]:
-        return {"body": body, "httpHeaders": {}, "httpStatusCode": status, "referenceId": ref}
+    def _sub_result(ref: str, status: int, body: Any, location: str | None = None) -> dict[str, Any]:
+        headers = {"Location": location} if location else {}
+        return {"body": body, "httpHeaders": headers, "httpStatusCode": status, "referenceId": ref}
 
     @staticmethod
     def _substitute(text: str, results: dict[str, Any]) -> str:

@@ -304,3 +304,20 @@ def test_a_replay_after_lost_responses_creates_nothing_new(sandbox: SandboxServe
     again = crm.write(items)
     assert [(o.status, o.created) for o in again] == [("written", False)] * 50
     assert len(sandbox.salesforce.records()["Lead"]) == 50
+
+
+def test_settings_from_the_environment_client_credentials_and_session_id(sandbox: SandboxServer) -> None:
+    env = {
+        "LEADRELAY_SALESFORCE_INSTANCE_URL": sandbox.url,
+        "LEADRELAY_SALESFORCE_CLIENT_ID": DEFAULT_CLIENT_ID,
+        "LEADRELAY_SALESFORCE_CLIENT_SECRET": DEFAULT_CLIENT_SECRET,
+        "LEADRELAY_CA_BUNDLE": str(sandbox.ca_path),
+    }
+    crm = SalesforceCrm.from_settings(load_settings(env))
+    assert crm.auth.flow == "client-credentials" and crm.ping() is True
+    assert DEFAULT_CLIENT_SECRET not in repr(crm.auth)
+    direct = {"LEADRELAY_SALESFORCE_INSTANCE_URL": sandbox.url, "LEADRELAY_SALESFORCE_SESSION_ID": DEFAULT_TOKEN,
+              "LEADRELAY_CA_BUNDLE": str(sandbox.ca_path)}  # fmt: skip
+    crm = SalesforceCrm.from_settings(load_settings(direct))
+    assert crm.auth.flow == "session-id" and not crm.auth.refreshable
+    assert len(crm.owners()) == 4

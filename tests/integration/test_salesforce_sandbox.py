@@ -271,6 +271,9 @@ def test_composite_takes_25_subrequests_with_references_and_refuses_26(sf: Sales
     res = sf.restful("composite", method="POST", json={"allOrNone": True, "compositeRequest": subs})
     assert [r["httpStatusCode"] for r in res["compositeResponse"]] == [201] * 25
     acct_id = res["compositeResponse"][0]["body"]["id"]
+    assert res["compositeResponse"][0]["httpHeaders"] == {
+        "Location": f"/services/data/v62.0/sobjects/Account/{acct_id}"
+    }
     assert {c["AccountId"] for c in sandbox.salesforce.records()["Contact"]} == {acct_id}
     with pytest.raises(SalesforceMalformedRequest):
         sf.restful("composite", method="POST", json={"compositeRequest": subs + subs[:1]})
