@@ -53,6 +53,10 @@ class ConfigError(LeadrelayError):
         self.reason = message
 
 
+class SignatureError(LeadrelayError):
+    """An inbound delivery's signature or timestamp does not verify (HTTP 401). Checked before parsing."""
+
+
 class InputError(LeadrelayError):
     """Inbound payload is malformed; names the offending field (HTTP 400)."""
 

@@ -18,6 +18,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     hubspot_base_url: str = "https://api.hubapi.com"
     hubspot_webhook_secret: str | None = None  # app client secret, signs X-HubSpot-Signature-v3
     hubspot_rate_per_10s: int = 100  # 100 (Free/Starter) or 190 (Pro/Enterprise)
+    hubspot_app_id: int | None = None  # our app's id: webhooks for changes we made carry it (echo suppression)
     # Salesforce
     salesforce_instance_url: str | None = None
     salesforce_domain: str = "login"  # "login" | "test" | a My Domain host
@@ -28,13 +29,16 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     salesforce_session_id: str | None = None
     salesforce_api_version: str = "62.0"
     salesforce_org_ids: tuple[str, ...] = ()  # allow-list for Outbound Messages
+    salesforce_user_id: str | None = None  # the integration user: its own edits come back as Outbound Messages
     ca_bundle: str | None = None  # CA file to trust (the sandbox's throwaway CA)
     # inbound
     max_body_bytes: int = 1_000_000
     replay_window_s: int = 300
     public_base_url: str | None = None  # as HubSpot sees us (signature v3 covers the full URI)
     # worker
-    poll_delay_s: float = 0.05
+    poll_delay_s: float = 0.05  # arq's idle poll: a deferred write batch starts at most this late
+    lookup_window_ms: float = 10.0  # concurrent jobs share one CRM lookup within this window
+    max_jobs: int = 50  # jobs one worker runs at once (they mostly wait on Redis and the CRM)
     write_batch_window_ms: int = 200
     job_timeout_s: int = 120
     max_tries: int = 8

@@ -13,7 +13,12 @@ from arq.connections import ArqRedis, RedisSettings, create_pool
 
 from connector.ports import Delivery
 
-QUEUE_NAME = "leadrelay:queue"
+QUEUE_NAME = "leadrelay:queue"  # with the default key prefix; see queue_name()
+
+
+def queue_name(prefix: str = "leadrelay:") -> str:
+    """The arq queue lives under leadrelay's key prefix, so two installations can share one Redis."""
+    return f"{prefix}queue"
 PROCESS_DELIVERY = "process_delivery"
 
 _encoder = msgspec.msgpack.Encoder()
@@ -47,22 +52,23 @@ def decode_delivery(data: bytes) -> Delivery:
     return _delivery_decoder.decode(data)
 
 
-def delivery_job_id(delivery: Delivery) -> str:
+def delivery_job_id(delivery: Delivery, prefix: str = "leadrelay:") -> str:
     """arq refuses a second job with the same id: one job per delivery, however often it is redelivered."""
-    return f"delivery:{delivery.source}:{delivery.delivery_id}"
+    return f"{prefix}delivery:{delivery.source}:{delivery.delivery_id}"
 
 
-async def connect(redis_url: str) -> ArqRedis:
+async def connect(redis_url: str, prefix: str = "leadrelay:") -> ArqRedis:
     """An arq pool using our serializer and queue."""
     return await create_pool(
         RedisSettings.from_dsn(redis_url),
         job_serializer=job_serializer,
         job_deserializer=job_deserializer,
-        default_queue_name=QUEUE_NAME,
+        default_queue_name=queue_name(prefix),
     )
 
 
-async def enqueue_delivery(pool: ArqRedis, delivery: Delivery) -> bool:
+async def enqueue_delivery(pool: ArqRedis, delivery: Delivery, prefix: str = "leadrelay:") -> bool:
     """Queue a delivery for ``process_delivery``; False if that delivery is already queued or done."""
-    job = await pool.enqueue_job(PROCESS_DELIVERY, encode_delivery(delivery), _job_id=delivery_job_id(delivery))
+    job = await pool.enqueue_job(PROCESS_DELIVERY, encode_delivery(delivery),
+                                 _job_id=delivery_job_id(delivery, prefix))
     return job is not None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from connector.cli import config, dedupe, sandbox, simulate
+from connector.cli import config, dedupe, demo, sandbox, service, simulate
 
 app = typer.Typer(
     name="leadrelay",
@@ -20,5 +20,5 @@ def _root() -> None:
     """leadrelay: canonical leads, dedupe, scoring and routing, written back to Salesforce or HubSpot."""
 
 
-for _module in (config, dedupe, sandbox, simulate):
+for _module in (demo, service, config, dedupe, sandbox, simulate):
     _module.register(app)

@@ -1,0 +1,167 @@
+"""The Litestar app: ``create_app(settings, ...)`` wires Redis, the queue and the CRM client in its lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from litestar import Litestar, Request, Response, get
+from litestar.datastructures import State
+from litestar.openapi import OpenAPIConfig
+
+from connector.api.problems import EXCEPTION_HANDLERS, NotFound, problem
+from connector.api.webhooks import HANDLERS as WEBHOOKS
+from connector.config import Config, load_config
+from connector.ports import CrmClient
+from connector.settings import Settings
+
+Req = Request[Any, Any, State]
+_background: set[asyncio.Task[None]] = set()
+
+
+@get("/health", summary="The process is up")
+async def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@get("/ready", summary="Redis and the configured CRM answer")
+async def ready(request: Req) -> Response[Any]:
+    st = request.app.state
+    checks: dict[str, str] = {}
+    try:
+        await asyncio.wait_for(st.store.r.ping(), 2)
+        checks["redis"] = "ok"
+    except Exception as exc:  # noqa: BLE001 - report, don't crash
+        checks["redis"] = f"down: {type(exc).__name__}"
+    crm: CrmClient | None = st.crm
+    if crm is not None:
+        try:
+            ok = await asyncio.wait_for(asyncio.to_thread(crm.ping), 5)
+            checks[crm.name] = "ok" if ok else "refused"
+        except Exception as exc:  # noqa: BLE001
+            checks[crm.name] = f"down: {type(exc).__name__}"
+    good = all(v == "ok" for v in checks.values())
+    if good:
+        return Response({"status": "ready", "checks": checks})
+    return problem(503, "Not ready", ", ".join(f"{k}: {v}" for k, v in checks.items() if v != "ok"),
+                   hint="see /metrics and the worker logs", retry_after=5)
+
+
+@get("/metrics", summary="Prometheus metrics", include_in_schema=False)
+async def metrics(request: Req) -> Response[bytes]:
+
+    from worker.metrics import CONTENT_TYPE, render_async
+    from worker.queue import queue_name
+
+    st = request.app.state
+    r = st.store.r
+    depth = await r.zcard(queue_name(st.settings.key_prefix))
+    dead = await st.store.dead_letter_count()
+    body = await render_async(r, st.settings.key_prefix, {"leadrelay_queue_depth": float(depth),
+                                                          "leadrelay_dead_letters": float(dead)})
+    return Response(body, media_type=CONTENT_TYPE)
+
+
+@get("/api/leads/{lead_id:str}", summary="A lead's decision record and CRM write result")
+async def lead_detail(request: Req, lead_id: str) -> dict[str, Any]:
+    stored = await request.app.state.store.lead(lead_id)
+    if not stored:
+        raise NotFound(f"no lead {lead_id!r}", hint="lead ids are in the demo output and the worker logs")
+    out: dict[str, Any] = {"id": lead_id}
+    for key in ("decision", "write"):
+        if key in stored:
+            out[key] = msgspec.json.decode(stored[key])
+    for key in ("record", "owner_locked", "owner_in_crm", "dead_letter"):
+        if key in stored:
+            out[key] = stored[key].decode()
+    return out
+
+
+def create_app(
+    settings: Settings,
+    *,
+    config: Config | None = None,
+    redis: Any = None,
+    pool: Any = None,
+    crm: CrmClient | None | bool = None,
+) -> Litestar:
+    """The API. ``redis``/``pool``/``crm`` may be injected (tests); otherwise built from settings at startup.
+
+    ``crm=False`` runs without a CRM client (``/ready`` then checks Redis only).
+    """
+    config = config or load_config(Path(settings.config_dir))
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        from redis.asyncio import Redis
+
+        from worker.queue import connect
+        from worker.store import Store
+
+        own: list[Any] = []
+        r = redis
+        if r is None:
+            assert settings.redis_url, "set REDIS_URL (or run `leadrelay demo`, which starts one)"
+            r = Redis.from_url(settings.redis_url)
+            own.append(r)
+        p = pool
+        if p is None:
+            p = await connect(settings.redis_url or "", settings.key_prefix)
+            own.append(p)
+        client = None if crm is False else crm
+        if client is None and crm is None and (settings.hubspot_token or settings.salesforce_instance_url or
+                                               settings.salesforce_client_id):
+            from worker.settings import build_crm
+
+            client = build_crm(settings, None)
+        metrics = None
+        try:
+            from worker.metrics import Metrics
+
+            metrics = Metrics(r, settings.key_prefix)
+        except ImportError:  # pragma: no cover
+            pass
+
+        async def count(source: str, outcome: str, reason: str, n: int = 1) -> None:
+            if metrics is not None:
+                await metrics.inc("leadrelay_deliveries_total", {"source": source, "outcome": outcome,
+                                                                 "reason": reason}, n)
+
+        app.state.update(store=Store(r, settings.key_prefix), pool=p, crm=client, count=count)
+        try:
+            yield
+        finally:
+            for thing in own:
+                await thing.aclose()
+            if client is not None and hasattr(client, "close"):
+                client.close()
+
+    def rejected(request: Req, exc: Exception) -> Response[bytes]:
+        from connector.api.problems import domain_error, http_error
+        from connector.errors import LeadrelayError
+
+        resp = domain_error(request, exc) if isinstance(exc, LeadrelayError) else http_error(request, exc)  # type: ignore[arg-type]
+        if request.url.path.startswith("/webhooks/") and "count" in request.app.state:
+            source = request.url.path.split("/")[2]
+            reason = {401: "signature", 413: "too_large", 400: "malformed", 404: "unknown_form"}.get(
+                resp.status_code, str(resp.status_code))
+            # handlers are sync in Litestar; the counter is a fire-and-forget Redis call
+            task = asyncio.get_running_loop().create_task(request.app.state.count(source, "rejected", reason))
+            _background.add(task)
+            task.add_done_callback(_background.discard)
+        return resp
+
+    handlers = {k: rejected for k in EXCEPTION_HANDLERS}
+    return Litestar(
+        route_handlers=[*WEBHOOKS, health, ready, metrics, lead_detail],
+        lifespan=[lifespan],
+        state=State({"settings": settings, "config": config}),
+        exception_handlers=handlers,  # type: ignore[arg-type]
+        openapi_config=OpenAPIConfig(title="leadrelay", version="0.1.0", path="/schema"),
+        request_max_body_size=settings.max_body_bytes + 1,
+        debug=False,
+    )

@@ -1,0 +1,78 @@
+"""Domain errors -> RFC 9457 problem details, in one place."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar import Request, Response
+from litestar.exceptions import HTTPException
+
+from connector.errors import AuthError, InputError, LeadrelayError, RetryableError, SignatureError
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class Problem(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """RFC 9457 body. ``field`` names the offending input; ``hint`` says what to do next."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str | None = None
+    field: str | None = None
+    hint: str | None = None
+
+
+class PayloadTooLarge(LeadrelayError):
+    """The body is over ``LEADRELAY_MAX_BODY_BYTES``."""
+
+
+class NotFound(LeadrelayError):
+    """No such form, lead or dead letter."""
+
+
+def problem(status: int, title: str, detail: str | None = None, *, retry_after: float | None = None,
+            **extra: Any) -> Response[bytes]:
+    body = Problem(title=title, status=status, detail=detail, **extra)
+    headers = {"Retry-After": str(max(1, round(retry_after)))} if retry_after is not None else None
+    return Response(msgspec.json.encode(body), status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _status(exc: LeadrelayError) -> tuple[int, str]:
+    if isinstance(exc, SignatureError):
+        return 401, "Signature check failed"
+    if isinstance(exc, AuthError):
+        return 401, "Not authorised"
+    if isinstance(exc, PayloadTooLarge):
+        return 413, "Payload too large"
+    if isinstance(exc, NotFound):
+        return 404, "Not found"
+    if isinstance(exc, InputError):
+        return 400, "Malformed input"
+    if isinstance(exc, RetryableError):
+        return 503, "Try again shortly"
+    return 500, "Internal error"
+
+
+def domain_error(request: Request[Any, Any, Any], exc: LeadrelayError) -> Response[bytes]:
+    status, title = _status(exc)
+    field = exc.field if isinstance(exc, InputError) else None
+    kind = type(exc).__name__
+    return problem(status, title, exc.message, type=f"https://leadrelay.dev/problems/{kind}", field=field,
+                   hint=exc.hint)
+
+
+def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
+    detail = exc.detail if isinstance(exc.detail, str) else None
+    extra = exc.extra if isinstance(exc.extra, dict) else {}
+    field = None
+    errors = extra.get("errors") if isinstance(extra, dict) else None
+    if isinstance(exc.extra, list) and exc.extra and isinstance(exc.extra[0], dict):
+        field = exc.extra[0].get("key")
+    elif errors:
+        field = errors[0].get("key")
+    return problem(exc.status_code, detail or "Error", detail, field=field)
+
+
+EXCEPTION_HANDLERS: dict[type[Exception], Any] = {LeadrelayError: domain_error, HTTPException: http_error}

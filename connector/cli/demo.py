@@ -1,0 +1,260 @@
+"""``leadrelay demo``: Redis (found or embedded), the CRM sandbox, the API and a worker, fed the sample leads.
+
+Everything runs for real: leads go through the signed webhook endpoint, the arq queue in Redis, the worker's
+decision and the CRM adapter's batched upsert over HTTPS into the sandbox; the sandbox's own webhooks come
+back to the API and are recognised as echoes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import secrets
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+err = Console(stderr=True)
+DEMO_PREFIX = "leadrelay-demo:"
+FORM_SECRET_ENV = "LEADRELAY_FORM_SECRET_WEBSITE"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def load_samples(path: Path, limit: int | None) -> list[dict[str, Any]]:
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if limit is not None:
+        rows = (rows * (limit // max(1, len(rows)) + 1))[:limit]
+    return rows
+
+
+def _unique(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    # --leads above the sample size: more people, not the same ones again
+    seen: dict[str, int] = {}
+    out = []
+    for row in rows:
+        email = str(row.get("email") or "")
+        n = seen.get(email, 0)
+        seen[email] = n + 1
+        if n:
+            local, _, domain = email.partition("@")
+            row = {**row, "email": f"{local}+{n}@{domain}"}
+        out.append(row)
+    return out
+
+
+async def clear_prefix(url: str, prefix: str) -> int:
+    """Delete this demo's keys (ours and arq's for our job ids) — nothing else in the Redis."""
+    from redis.asyncio import Redis
+
+    r = Redis.from_url(url)
+    n = 0
+    try:
+        for pattern in (f"{prefix}*", f"arq:*{prefix}*"):
+            batch = [k async for k in r.scan_iter(match=pattern, count=1000)]
+            for i in range(0, len(batch), 500):
+                n += await r.delete(*batch[i:i + 500])
+    finally:
+        await r.aclose()
+    return n
+
+
+async def post_leads(api: str, rows: list[dict[str, Any]], secret: str, *, rate: float | None = None,
+                     concurrency: int = 16) -> list[tuple[str, str]]:
+    """POST each row to /webhooks/forms/website, signed (Standard Webhooks). Returns (email, delivery id)."""
+    import httpx
+
+    from adapters.forms.standard_webhooks import sign
+
+    sem = asyncio.Semaphore(concurrency)
+    out: list[tuple[str, str]] = []
+
+    async def one(client: httpx.AsyncClient, i: int, row: dict[str, Any]) -> None:
+        if rate:
+            await asyncio.sleep(max(0.0, start + i / rate - time.monotonic()))
+        body = json.dumps(row).encode()
+        msg_id = f"msg_{secrets.token_hex(8)}"
+        headers = {"content-type": "application/json", **sign(secret, msg_id, int(time.time()), body)}
+        async with sem:
+            resp = await client.post(f"{api}/webhooks/forms/website", content=body, headers=headers)
+        if resp.status_code >= 300:
+            raise RuntimeError(f"webhook refused lead {i}: {resp.status_code} {resp.text[:300]}")
+        out.append((str(row.get("email")), resp.json()["delivery_id"]))
+
+    start = time.monotonic()
+    async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=concurrency)) as client:
+        await asyncio.gather(*(one(client, i, row) for i, row in enumerate(rows)))
+    return out
+
+
+async def landed(store: Any, deliveries: list[tuple[str, str]]) -> dict[str, dict[str, Any]]:
+    """Per delivery id: the lead's decision and write result, once the CRM write is confirmed (or dead)."""
+    pipe = store.r.pipeline(transaction=False)
+    for _, did in deliveries:
+        pipe.get(store.k("done", "form", did))
+    lead_ids = await pipe.execute()
+    pipe = store.r.pipeline(transaction=False)
+    todo = [(did, lid.decode()) for (_, did), lid in zip(deliveries, lead_ids, strict=True) if lid]
+    for _, lid in todo:
+        pipe.hgetall(store.k("lead", lid))
+    out: dict[str, dict[str, Any]] = {}
+    for (did, lid), raw in zip(todo, await pipe.execute(), strict=True):
+        h = {k.decode(): v for k, v in raw.items()}
+        if b"dead_letter" in raw or "dead_letter" in h:
+            out[did] = {"lead_id": lid, "dead_letter": h["dead_letter"].decode()}
+        elif "write" in h and "decision" in h:
+            out[did] = {"lead_id": lid, "decision": json.loads(h["decision"]), "write": json.loads(h["write"]),
+                        "received_at": float(h.get("received_at", b"0") or 0),
+                        "written_at": float(h.get("written_at", b"0") or 0)}
+    return out
+
+
+def row_of(email: str, info: dict[str, Any]) -> dict[str, Any]:
+    if "dead_letter" in info:
+        return {"email": email, "lead_id": info["lead_id"], "dead_letter": info["dead_letter"]}
+    d, w = info["decision"], info["write"]
+    a = d["route"]["assignment"]
+    ms = (info["written_at"] - info["received_at"]) * 1000 if info["written_at"] and info["received_at"] else None
+    return {"email": email, "lead_id": info["lead_id"], "owner": a.get("owner") or f"queue:{a.get('queue')}",
+            "rule": a.get("rule"), "score": d["score"]["total"], "grade": d["score"]["grade"],
+            "stage": d["score"]["stage"], "tags": d["tags"].get("tags", []), "crm_record_id": w.get("record_id"),
+            "ms_webhook_to_crm": round(ms, 1) if ms is not None else None}
+
+
+async def run_demo(*, once: bool, as_json: bool, leads: int | None, crm: str, rules: Path, timeout: float,
+                   keep: bool) -> int:
+    import uvicorn
+    from arq.worker import Worker
+    from redis.asyncio import Redis
+
+    from adapters.sandbox.server import SandboxServer
+    from connector.api.app import create_app
+    from connector.logs import configure_logging
+    from connector.settings import load_settings
+    from worker.redis_server import redis_url
+    from worker.settings import worker_settings
+    from worker.store import Store
+
+    configure_logging(json=True, level="WARNING", stream=sys.stderr)
+    rows = _unique(load_samples(rules / "samples" / "leads.jsonl", leads))
+    form_secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+    os.environ[FORM_SECRET_ENV] = form_secret
+    hubspot_secret = secrets.token_hex(16)
+    api_port = _free_port()
+    api = f"http://127.0.0.1:{api_port}"
+    with redis_url(None) as url:
+        await clear_prefix(url, DEMO_PREFIX)
+        sandbox = SandboxServer(
+            hubspot={"webhook_url": f"{api}/webhooks/hubspot", "client_secret": hubspot_secret,
+                     "webhook_properties": ["hubspot_owner_id", "lifecyclestage"]},
+            salesforce={"outbound_url": f"{api}/webhooks/salesforce"},
+        ).start()
+        try:
+            settings = load_settings(
+                redis_url=url, key_prefix=DEMO_PREFIX, crm=crm, config_dir=str(rules), log_json=True,
+                hubspot_token="sandbox-hubspot-token", hubspot_base_url=sandbox.url,
+                hubspot_webhook_secret=hubspot_secret, hubspot_app_id=sandbox.hubspot.app_id,
+                hubspot_rate_per_10s=190,
+                salesforce_instance_url=sandbox.url, salesforce_domain=sandbox.url,
+                salesforce_client_id="leadrelay-sandbox-client", salesforce_client_secret="leadrelay-sandbox-secret",
+                salesforce_user_id=sandbox.salesforce.integration_user["Id"],
+                salesforce_org_ids=(sandbox.salesforce.org_id,),
+                ca_bundle=str(sandbox.ca_path),
+            )
+            server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=api_port,
+                                                   log_level="warning", access_log=False, lifespan="on"))
+            api_task = asyncio.create_task(server.serve())
+            worker = Worker(**{**worker_settings(settings), "handle_signals": False})
+            worker_task = asyncio.create_task(worker.async_run())
+            while not server.started:
+                await asyncio.sleep(0.02)
+            if not as_json:
+                err.print(f"[bold]leadrelay demo[/]: Redis {url} · CRM sandbox {sandbox.url} ({crm}) · API {api}")
+                err.print(f"posting {len(rows)} sample leads to {api}/webhooks/forms/website (signed) …")
+            t0 = time.monotonic()
+            deliveries = await post_leads(api, rows, form_secret)
+            r = Redis.from_url(url)
+            store = Store(r, DEMO_PREFIX)
+            printed: set[str] = set()
+            table = Table(title="decisions as they land in the CRM", show_lines=False)
+            for col in ("email", "owner", "rule", "score", "stage", "tags", "CRM id", "ms"):
+                table.add_column(col, overflow="fold")
+            deadline = time.monotonic() + timeout
+            dead = 0
+            by_email = dict((did, email) for email, did in deliveries)
+            while len(printed) < len(deliveries) and time.monotonic() < deadline:
+                for did, info in (await landed(store, [(e, d) for e, d in deliveries if d not in printed])).items():
+                    printed.add(did)
+                    row = row_of(by_email[did], info)
+                    dead += "dead_letter" in row
+                    if as_json:
+                        print(json.dumps(row), flush=True)
+                    elif "dead_letter" in row:
+                        err.print(f"[red]{row['email']}: dead letter {row['dead_letter']}[/]")
+                    else:
+                        console.print(f"{row['email']:<42} → [bold]{row['owner']}[/] by {row['rule']} · "
+                                      f"score {row['score']:g} {row['grade']} · {row['stage']} · "
+                                      f"CRM {row['crm_record_id']} · {row['ms_webhook_to_crm']} ms")
+                await asyncio.sleep(0.05)
+            elapsed = time.monotonic() - t0
+            missing = len(deliveries) - len(printed)
+            if not as_json:
+                err.print(f"{len(printed) - dead} of {len(deliveries)} leads written to the {crm} sandbox in "
+                          f"{elapsed:.1f}s; {dead} dead-lettered; {missing} not landed")
+            if not once and not missing:
+                err.print(f"serving: API {api} (GET /api/leads/<id>, /metrics, /schema) — Ctrl-C to stop")
+                try:
+                    await asyncio.Event().wait()
+                except (asyncio.CancelledError, KeyboardInterrupt):
+                    pass
+            await r.aclose()
+            server.should_exit = True
+            await worker.close()
+            worker_task.cancel()
+            await asyncio.gather(api_task, worker_task, return_exceptions=True)
+            if not keep:
+                await clear_prefix(url, DEMO_PREFIX)
+            return 0 if not missing and not dead else 1
+        finally:
+            sandbox.stop()
+
+
+def demo(
+    once: Annotated[bool, typer.Option("--once", help="exit when every lead is written (exit 1 if any is not)")]
+    = False,
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object per lead on stdout")] = False,
+    leads: Annotated[int | None, typer.Option(help="how many sample leads to send (default: all)")] = None,
+    crm: Annotated[str, typer.Option(help="hubspot or salesforce (both are sandboxed)")] = "hubspot",
+    root: Annotated[Path, typer.Option("--root", help="folder with rules/, mappings/ and samples/")] = Path("."),
+    timeout: Annotated[float, typer.Option(help="seconds to wait for every lead to land")] = 180.0,
+    keep: Annotated[bool, typer.Option(help="keep the demo's Redis keys afterwards")] = False,
+) -> None:
+    """The whole service on this machine: Redis (REDIS_URL, localhost, else embedded), the CRM sandbox, the API
+    and a worker. Posts the sample leads through the signed webhook endpoint and prints each decision as it
+    lands in the sandbox CRM."""
+    if crm not in ("hubspot", "salesforce"):
+        err.print(f"[red]--crm must be hubspot or salesforce, not {crm!r}[/]")
+        raise typer.Exit(1)
+    try:
+        code = asyncio.run(run_demo(once=once, as_json=as_json, leads=leads, crm=crm, rules=root, timeout=timeout,
+                                    keep=keep))
+    except KeyboardInterrupt:
+        code = 0
+    raise typer.Exit(code)
+
+
+def register(app: typer.Typer) -> None:
+    app.command(help=demo.__doc__)(demo)

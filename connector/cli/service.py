@@ -1,0 +1,153 @@
+"""``leadrelay serve``, ``leadrelay worker`` and ``leadrelay dlq``: the running service and its dead letters."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from connector.settings import Settings, load_settings
+
+console = Console()
+err = Console(stderr=True)
+
+
+def _settings(**overrides: Any) -> Settings:
+    s = load_settings(**{k: v for k, v in overrides.items() if v is not None})
+    if not s.redis_url:
+        err.print("[red]no Redis configured[/]: set REDIS_URL (or LEADRELAY_REDIS_URL); `leadrelay demo` starts one")
+        raise typer.Exit(1)
+    return s
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port")] = 8000,
+    workers: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1,
+) -> None:
+    """Run the webhook API (Litestar on uvicorn). Settings come from LEADRELAY_* and REDIS_URL."""
+    import uvicorn
+
+    from connector.api.app import create_app
+    from connector.logs import configure_logging
+
+    settings = _settings()
+    configure_logging(json=settings.log_json)
+    uvicorn.run(create_app(settings), host=host, port=port, workers=workers, log_config=None,
+                timeout_graceful_shutdown=5)
+
+
+def worker(
+    burst: Annotated[bool, typer.Option(help="exit when the queue is empty")] = False,
+) -> None:
+    """Run one arq worker: decides queued leads and writes them to the CRM. Start several to scale."""
+    from arq.worker import Worker
+
+    from connector.logs import configure_logging
+    from worker.settings import worker_settings
+
+    settings = _settings()
+    configure_logging(json=settings.log_json)
+    w = Worker(**worker_settings(settings), burst=burst)
+    w.run()
+
+
+dlq = typer.Typer(help="The dead-letter list: leads and writes that did not go through, with the reason.",
+                  no_args_is_help=True)
+
+
+async def _with_store(fn: Any) -> Any:
+    from redis.asyncio import Redis
+
+    from worker.store import Store
+
+    settings = _settings()
+    r = Redis.from_url(settings.redis_url or "")
+    try:
+        return await fn(settings, Store(r, settings.key_prefix))
+    finally:
+        await r.aclose()
+
+
+@dlq.command("list")
+def dlq_list(limit: Annotated[int, typer.Option(help="how many")] = 50) -> None:
+    """Show dead letters, oldest first."""
+    from datetime import UTC, datetime
+
+    async def go(settings: Settings, store: Any) -> None:
+        entries = await store.dead_letters(limit)
+        total = await store.dead_letter_count()
+        if not entries:
+            console.print("[green]The dead-letter list is empty.[/]")
+            return
+        t = Table(title=f"dead letters ({total})")
+        for col in ("id", "kind", "when", "tries", "reason"):
+            t.add_column(col)
+        for e in entries:
+            t.add_row(e.id, e.kind, datetime.fromtimestamp(e.at, UTC).strftime("%Y-%m-%d %H:%M:%S"),
+                      str(e.attempts), e.reason[:80])
+        console.print(t)
+        console.print("replay one with [bold]leadrelay dlq replay ID[/], all with [bold]leadrelay dlq replay --all[/]")
+
+    asyncio.run(_with_store(go))
+
+
+@dlq.command("show")
+def dlq_show(dl_id: Annotated[str, typer.Argument(help="dead letter id from `dlq list`")]) -> None:
+    """Show one dead letter in full: reason, lead, payload."""
+    import msgspec
+
+    async def go(settings: Settings, store: Any) -> int:
+        from worker.queue import decode_delivery
+        from worker.store import decode_task
+
+        e = await store.get_dead_letter(dl_id)
+        if e is None:
+            err.print(f"[red]no dead letter {dl_id!r}[/] (see `leadrelay dlq list`)")
+            return 1
+        out = msgspec.to_builtins(e)
+        out["data"] = msgspec.to_builtins(decode_delivery(e.data) if e.kind == "delivery" else decode_task(e.data))
+        console.print_json(msgspec.json.encode(out).decode())
+        return 0
+
+    raise typer.Exit(asyncio.run(_with_store(go)))
+
+
+@dlq.command("replay")
+def dlq_replay(
+    dl_id: Annotated[str | None, typer.Argument(help="dead letter id")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="replay every dead letter")] = False,
+) -> None:
+    """Queue dead letters again (after fixing the cause). Replays are idempotent: nothing is written twice."""
+    if not dl_id and not all_:
+        err.print("[red]name a dead letter id or pass --all[/]")
+        raise typer.Exit(1)
+
+    async def go(settings: Settings, store: Any) -> int:
+        from worker.queue import connect
+        from worker.replay import replay
+
+        pool = await connect(settings.redis_url or "", settings.key_prefix)
+        try:
+            ids = [dl_id] if dl_id else [e.id for e in await store.dead_letters(100_000)]
+            done = 0
+            for i in ids:
+                if await replay(store, pool, settings, i):
+                    done += 1
+                else:
+                    err.print(f"[red]no dead letter {i!r}[/]")
+            console.print(f"replayed {done} of {len(ids)}")
+            return 0 if done == len(ids) else 1
+        finally:
+            await pool.aclose()
+
+    raise typer.Exit(asyncio.run(_with_store(go)))
+
+
+def register(app: typer.Typer) -> None:
+    app.command(help=serve.__doc__)(serve)
+    app.command(help=worker.__doc__)(worker)
+    app.add_typer(dlq, name="dlq")

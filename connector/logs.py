@@ -1,0 +1,162 @@
+"""structlog setup: JSON (or console) lines with emails and phone numbers redacted.
+
+Redaction runs last before the renderer, so nothing a processor adds (exception text, stdlib
+messages from uvicorn/arq) reaches the output unredacted.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import Mapping
+from typing import Any, TextIO
+
+import structlog
+from structlog.typing import EventDict, Processor, WrappedLogger
+
+# Local part: RFC 5322 atext, dots and any Unicode letter; it must start where a word starts, so a
+# match never begins mid local part (which would leave its head in the output).
+_LOCAL = r"[\w!#$%&'*+/=?^`{|}~.-]"
+_EMAIL = rf"(?<!{_LOCAL})(?P<local>{_LOCAL}+)@(?P<domain>[\w-]+(?:\.[\w-]+)+)"
+
+# Phones need a "+" or phone-like grouping: bare digit runs (ids, epoch times, amounts) are left alone.
+_PHONE = r"""
+(?<![\w+])(?<!\d[-:/.])           # not glued to a word, nor continuing a date, time, IP or id
+(?P<phone>
+    \+\d{7,15}                                              # +14155550123 (a number after it is not its part)
+  | \+\d{1,4}(?:[ -]?\(\d{1,5}\)\d{0,8}|[ -]\d{1,8}){1,6}     # +44 20 7946 0958, +1 (415) 555-0123, +49 (0)30 1234567
+  | \(\d{2,5}\)[ ]?\d{2,4}[ -]?\d{3,4}                     # (415) 555-0123
+  | \d{3}[ -]\d{3}[ -]\d{4}                                 # 415-555-0123, 415 555 0123
+  | 0\d{1,4}(?:[ -]\d{2,4}){2,3}                            # 020 7946 0958
+  | \d{3}-\d{4}                                             # 555-0123
+)
+(?!\w|[-:/.]\w)                    # nor followed by more of a date, decimal, path or id
+"""
+
+# One pass, email first: an email's digits (local part, domain) are never read as a phone.
+_PII = re.compile(rf"{_EMAIL}|{_PHONE}", re.VERBOSE)
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_MASKED_KEYS = {"email": "email", "phone": "phone", "mobile": "phone"}
+
+
+def mask_email(value: str) -> str:
+    """"jane@acme.com" -> "j***@acme.com"; anything without an @ -> "***"."""
+    local, at, domain = value.strip().rpartition("@")
+    if not at:
+        return "***"
+    return f"{local[:1]}***@{domain}"
+
+
+def mask_phone(value: str) -> str:
+    """Any phone text -> "+***" and its last two digits."""
+    digits = re.sub(r"\D", "", value)
+    return f"+***{digits[-2:]}" if digits else "***"
+
+
+def _replace(match: re.Match[str]) -> str:
+    if match.group("local") is not None:
+        return f"{match.group('local')[:1]}***@{match.group('domain')}"
+    phone = match.group("phone")
+    digits = sum(c.isdigit() for c in phone)
+    if digits < 7 or digits > 15 or _DATE.fullmatch(phone):
+        return phone
+    return mask_phone(phone)
+
+
+def redact(text: str) -> str:
+    """Mask every email and phone number in free text."""
+    return _PII.sub(_replace, text)
+
+
+def _redact_value(value: Any, key: str | None = None) -> Any:
+    kind = _MASKED_KEYS.get(key.lower()) if key is not None else None
+    if isinstance(value, str):
+        if kind == "email":
+            return mask_email(value)
+        if kind == "phone":
+            return mask_phone(value)
+        return redact(value)
+    if kind == "phone" and isinstance(value, int) and not isinstance(value, bool):
+        return mask_phone(str(value))
+    if isinstance(value, Mapping):
+        return {k: _redact_value(v, k if isinstance(k, str) else None) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        # a list under "email" is a list of emails: keep the key's rule for its items
+        items = [_redact_value(v, key) for v in value]
+        return tuple(items) if isinstance(value, tuple) else items
+    return value
+
+
+def redact_processor(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
+    """structlog processor: redacts every string value, at any depth; email/phone/mobile keys wholly."""
+    return {k: _redact_value(v, k) for k, v in event_dict.items()}
+
+
+_HANDLER_MARK = "_leadrelay_handler"
+# Libraries that install their own handlers and stop propagation; we want them in our output instead.
+_FOREIGN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "arq", "arq.worker", "arq.jobs")
+
+
+def _level(level: str) -> int:
+    number = logging.getLevelNamesMapping().get(level.upper())
+    if number is None:
+        raise ValueError(f"unknown log level {level!r}")
+    return number
+
+
+def configure_logging(*, json: bool = True, level: str = "INFO", stream: TextIO | None = None) -> None:
+    """Set up structlog and route stdlib logging (uvicorn, arq) through the same processors.
+
+    Safe to call again (replaces the previous setup). ``stream`` defaults to stdout. Run uvicorn with
+    ``log_config=None`` so it does not re-install its own handlers afterwards.
+    """
+    out = stream if stream is not None else sys.stdout
+    number = _level(level)
+    renderer: Processor = (
+        structlog.processors.JSONRenderer()
+        if json
+        else structlog.dev.ConsoleRenderer(colors=out.isatty())
+    )
+    shared: list[Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    tail: list[Processor] = [
+        structlog.processors.StackInfoRenderer(),
+        structlog.processors.format_exc_info,
+        structlog.processors.UnicodeDecoder(),
+    ]
+    structlog.configure(
+        processors=[*shared, *tail, redact_processor, renderer],
+        wrapper_class=structlog.make_filtering_bound_logger(number),
+        logger_factory=structlog.PrintLoggerFactory(file=out),
+        # not cached: a later configure_logging() (tests, CLI flags) must reach loggers already made
+        cache_logger_on_first_use=False,
+    )
+
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name, structlog.stdlib.ExtraAdder()],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            *tail,
+            redact_processor,
+            renderer,
+        ],
+    )
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(formatter)
+    setattr(handler, _HANDLER_MARK, True)
+
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if getattr(h, _HANDLER_MARK, False)]:
+        root.removeHandler(old)
+        old.close()
+    root.addHandler(handler)
+    root.setLevel(number)
+    for name in _FOREIGN_LOGGERS:
+        foreign = logging.getLogger(name)
+        foreign.handlers.clear()
+        foreign.propagate = True
+        foreign.setLevel(logging.NOTSET)

@@ -1,0 +1,263 @@
+"""Prometheus metrics kept in Redis, so the API and every worker process add to the same numbers.
+
+One hash per metric, ``{prefix}metrics:{name}``. Field = label values (in METRICS order) joined by
+"\\x1f"; histograms add "\\x1f__bucket_<le>", "\\x1f__sum" and "\\x1f__count" to that. Buckets are stored
+per bucket (not cumulative, so one observation is three commands) and summed up when rendered.
+
+Gauges (queue depth, dead letters) are not stored: the caller reads them live at scrape time.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any, Literal
+
+import msgspec
+import prometheus_client
+import redis
+import redis.asyncio
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector, CollectorRegistry
+
+CONTENT_TYPE = prometheus_client.CONTENT_TYPE_LATEST
+
+Kind = Literal["counter", "histogram", "gauge"]
+SEP = "\x1f"
+_BUCKET = "__bucket_"
+_SUM = "__sum"
+_COUNT = "__count"
+
+
+class MetricSpec(msgspec.Struct, frozen=True):
+    kind: Kind
+    help: str
+    labels: tuple[str, ...] = ()
+    buckets: tuple[float, ...] = ()
+
+
+# Job run times: from a fast dedupe (ms) to a slow CRM batch write (tens of seconds).
+_JOB_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+METRICS: dict[str, MetricSpec] = {
+    "leadrelay_deliveries_total": MetricSpec(
+        "counter", "Inbound deliveries by source and outcome (accepted|duplicate|rejected).",
+        ("source", "outcome", "reason")),
+    "leadrelay_job_duration_seconds": MetricSpec(
+        "histogram", "Worker job run time.", ("job",), _JOB_BUCKETS),
+    "leadrelay_job_retries_total": MetricSpec(
+        "counter", "Worker job retries by reason.", ("job", "reason")),
+    "leadrelay_speed_to_lead_seconds": MetricSpec(
+        "histogram", "Time from delivery received to lead written in the CRM.", ("crm",),
+        (0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)),
+    "leadrelay_crm_calls_total": MetricSpec(
+        "counter", "CRM API calls by endpoint and status.", ("crm", "endpoint", "status")),
+    "leadrelay_leads_decided_total": MetricSpec(
+        "counter", "Leads decided, by the routing rule that matched.", ("rule",)),
+    "leadrelay_queue_depth": MetricSpec("gauge", "Jobs waiting in the queue."),
+    "leadrelay_dead_letters": MetricSpec("gauge", "Entries in the dead-letter queue."),
+}
+
+_OUTCOMES = frozenset({"accepted", "duplicate", "rejected"})
+
+# One command of a pipeline: (method, key, field, amount).
+_Cmd = tuple[Literal["hincrbyfloat", "hincrby"], str, str, float]
+
+
+def _le(bound: float) -> str:
+    return repr(float(bound))  # "0.025", "1.0": the same text in the Redis field and on the page
+
+
+def metric_key(prefix: str, name: str) -> str:
+    return f"{prefix}metrics:{name}"
+
+
+def _spec(name: str, kind: Kind) -> MetricSpec:
+    spec = METRICS.get(name)
+    if spec is None:
+        raise ValueError(f"unknown metric {name!r}")
+    if spec.kind != kind:
+        raise ValueError(f"metric {name!r} is a {spec.kind}, not a {kind}")
+    return spec
+
+
+def _label_field(name: str, spec: MetricSpec, labels: Mapping[str, str] | None) -> str:
+    given = dict(labels or {})
+    if set(given) != set(spec.labels):
+        raise ValueError(f"metric {name!r} takes labels {sorted(spec.labels)}, got {sorted(given)}")
+    if name == "leadrelay_deliveries_total" and given["outcome"] not in _OUTCOMES:
+        raise ValueError(f"outcome must be one of {sorted(_OUTCOMES)}, got {given['outcome']!r}")
+    # The separator inside a value would shift every later label; it has no business in a label anyway.
+    return SEP.join(str(given[label]).replace(SEP, " ") for label in spec.labels)
+
+
+def _inc_cmds(prefix: str, name: str, labels: Mapping[str, str] | None, amount: float) -> list[_Cmd]:
+    spec = _spec(name, "counter")
+    field = _label_field(name, spec, labels)
+    if not (amount >= 0 and math.isfinite(amount)):
+        raise ValueError(f"counter {name!r} can only go up by a finite amount, got {amount!r}")
+    return [("hincrbyfloat", metric_key(prefix, name), field, amount)]
+
+
+def _observe_cmds(prefix: str, name: str, value: float, labels: Mapping[str, str] | None) -> list[_Cmd]:
+    spec = _spec(name, "histogram")
+    base = _label_field(name, spec, labels)
+    if math.isnan(value):
+        raise ValueError(f"histogram {name!r} cannot observe NaN")
+    key = metric_key(prefix, name)
+    # _count first: a scrape between these commands then sees +Inf >= every bucket, still a valid histogram.
+    cmds: list[_Cmd] = [("hincrby", key, f"{base}{SEP}{_COUNT}", 1)]
+    le = next((b for b in spec.buckets if value <= b), None)
+    if le is not None:  # above the last bucket only +Inf (= _count) counts it
+        cmds.append(("hincrby", key, f"{base}{SEP}{_BUCKET}{_le(le)}", 1))
+    cmds.append(("hincrbyfloat", key, f"{base}{SEP}{_SUM}", value))
+    return cmds
+
+
+def _queue(pipe: Any, cmds: Iterable[_Cmd]) -> None:
+    for method, key, field, amount in cmds:
+        if method == "hincrby":
+            pipe.hincrby(key, field, int(amount))
+        else:
+            pipe.hincrbyfloat(key, field, amount)
+
+
+class Metrics:
+    """Records metrics from async code (API, arq jobs); every call is one round trip."""
+
+    def __init__(self, redis: redis.asyncio.Redis, prefix: str = "leadrelay:") -> None:
+        self.redis = redis
+        self.prefix = prefix
+
+    async def inc(self, name: str, labels: Mapping[str, str] | None = None, amount: float = 1.0) -> None:
+        await self._run(_inc_cmds(self.prefix, name, labels, amount))
+
+    async def observe(self, name: str, value: float, labels: Mapping[str, str] | None = None) -> None:
+        await self._run(_observe_cmds(self.prefix, name, value, labels))
+
+    async def _run(self, cmds: list[_Cmd]) -> None:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            _queue(pipe, cmds)
+            await pipe.execute()
+
+
+class SyncMetrics:
+    """The same as Metrics for sync code (CRM adapters in threads)."""
+
+    def __init__(self, redis: redis.Redis, prefix: str = "leadrelay:") -> None:
+        self.redis = redis
+        self.prefix = prefix
+
+    def inc(self, name: str, labels: Mapping[str, str] | None = None, amount: float = 1.0) -> None:
+        self._run(_inc_cmds(self.prefix, name, labels, amount))
+
+    def observe(self, name: str, value: float, labels: Mapping[str, str] | None = None) -> None:
+        self._run(_observe_cmds(self.prefix, name, value, labels))
+
+    def _run(self, cmds: list[_Cmd]) -> None:
+        with self.redis.pipeline(transaction=False) as pipe:
+            _queue(pipe, cmds)
+            pipe.execute()
+
+
+# ---- rendering -------------------------------------------------------------------------------------------
+
+_STORED = [name for name, spec in METRICS.items() if spec.kind != "gauge"]
+
+
+def _text(v: bytes | str) -> str:
+    return v.decode() if isinstance(v, bytes) else v
+
+
+def _labels(spec: MetricSpec, base: str) -> list[str] | None:
+    values = base.split(SEP) if spec.labels else []
+    if len(values) != len(spec.labels):
+        return None  # written under another label set (an older version): not renderable, skip it
+    return values
+
+
+def _counter(name: str, spec: MetricSpec, raw: Mapping[str, str]) -> Metric:
+    family = CounterMetricFamily(name, spec.help, labels=spec.labels)
+    for field, value in sorted(raw.items()):
+        values = _labels(spec, field)
+        if values is not None:
+            family.add_metric(values, float(value))
+    return family
+
+
+def _histogram(name: str, spec: MetricSpec, raw: Mapping[str, str]) -> Metric:
+    family = HistogramMetricFamily(name, spec.help, labels=spec.labels)
+    series: dict[str, dict[str, str]] = {}
+    for field, value in raw.items():
+        base, _, part = field.rpartition(SEP)
+        series.setdefault(base, {})[part] = value
+    for base, parts in sorted(series.items()):
+        values = _labels(spec, base)
+        if values is None:
+            continue
+        count = float(parts.get(_COUNT, 0))
+        running = 0.0
+        buckets: list[tuple[str, float]] = []
+        for b in spec.buckets:
+            le = _le(b)
+            running += float(parts.get(f"{_BUCKET}{le}", 0))
+            buckets.append((le, min(running, count)))
+        buckets.append(("+Inf", count))
+        family.add_metric(values, buckets, float(parts.get(_SUM, 0)))
+    return family
+
+
+def _families(hashes: Mapping[str, Mapping[bytes | str, bytes | str]], gauges: Mapping[str, float]) -> list[Metric]:
+    out: list[Metric] = []
+    for name in _STORED:
+        spec = METRICS[name]
+        raw = {_text(k): _text(v) for k, v in hashes.get(name, {}).items()}
+        out.append(_counter(name, spec, raw) if spec.kind == "counter" else _histogram(name, spec, raw))
+    for name, value in gauges.items():
+        spec = _spec(name, "gauge")
+        out.append(GaugeMetricFamily(name, spec.help, value=float(value)))
+    return out
+
+
+class _Families(Collector):
+    def __init__(self, load: Callable[[], list[Metric]]) -> None:
+        self.load = load
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self.load()
+
+
+def _generate(load: Callable[[], list[Metric]]) -> bytes:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Families(load))
+    return prometheus_client.generate_latest(registry)
+
+
+def _check_gauges(gauges: Iterable[str]) -> None:
+    for name in gauges:
+        _spec(name, "gauge")
+
+
+def render(redis_sync: redis.Redis, prefix: str, gauges: Mapping[str, Callable[[], float]] = {}) -> bytes:
+    """The metrics page: stored metrics from Redis (one round trip) plus gauges read now."""
+    _check_gauges(gauges)
+
+    def load() -> list[Metric]:
+        with redis_sync.pipeline(transaction=False) as pipe:
+            for name in _STORED:
+                pipe.hgetall(metric_key(prefix, name))
+            results = pipe.execute()
+        return _families(dict(zip(_STORED, results, strict=True)), {n: read() for n, read in gauges.items()})
+
+    return _generate(load)
+
+
+async def render_async(redis: redis.asyncio.Redis, prefix: str, gauges: Mapping[str, float] = {}) -> bytes:
+    """render() for async callers: the gauges are already-read values."""
+    _check_gauges(gauges)
+    async with redis.pipeline(transaction=False) as pipe:
+        for name in _STORED:
+            pipe.hgetall(metric_key(prefix, name))
+        results = await pipe.execute()
+    families = _families(dict(zip(_STORED, results, strict=True)), gauges)
+    return _generate(lambda: families)
