@@ -13,7 +13,7 @@ Candidates come from identity keys (``identity_keys`` / ``record_keys``): stable
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
@@ -354,14 +354,21 @@ _KIND_RANK = {"contact": 2, "lead": 1}
 
 
 def _match_prepared(
-    lead: Ident, candidates: Iterable[tuple[CrmRecord, Ident]], config: MatchConfig
+    lead: Ident,
+    candidates: Iterable[tuple[CrmRecord, Ident]],
+    config: MatchConfig,
+    account_by_id: Callable[[str], CrmRecord | None] | None = None,
 ) -> MatchResult | None:
+    """The best match among ``candidates``; ``account_by_id`` finds a person's own account among them
+    (default: the last candidate account with that id)."""
     best_person: tuple[tuple[float, int, int], CrmRecord, str, float] | None = None
     best_account: tuple[float, CrmRecord, str] | None = None
     accounts: dict[str, CrmRecord] = {}
+    collect = account_by_id is None
     for record, prepared in candidates:
         if record.kind == "account":
-            accounts[record.id] = record
+            if collect:
+                accounts[record.id] = record
             hit = account_rule(lead, prepared, config)
             if hit and (best_account is None or hit[1] > best_account[0]):
                 best_account = (hit[1], record, hit[0])
@@ -376,7 +383,8 @@ def _match_prepared(
         # The person's own account wins over one guessed by domain or name (its owner, if not among the
         # candidates, is for the caller to look up).
         guessed = best_account[1] if best_account else None
-        account = accounts.get(person.account_id) if person.account_id else guessed
+        own = person.account_id
+        account = ((accounts.get(own) if account_by_id is None else account_by_id(own)) if own else guessed)
         return MatchResult(
             record_id=person.id,
             crm=person.crm,
@@ -422,6 +430,8 @@ class IdentityIndex:
         self._keys: dict[str, list[str]] = {}
         self._entries: dict[str, tuple[CrmRecord, Ident]] = {}
         self._record_keys: dict[str, tuple[str, ...]] = {}
+        # key -> its entries with repeated accounts left out (built on first use, dropped when the key changes)
+        self._compact: dict[str, tuple[tuple[CrmRecord, Ident], ...]] = {}
         for record in records:
             self.add(record)
 
@@ -439,6 +449,7 @@ class IdentityIndex:
         self._record_keys[uid] = keys
         for key in keys:
             self._keys.setdefault(key, []).append(uid)
+            self._compact.pop(key, None)
 
     def remove(self, crm: str, record_id: str) -> None:
         """Forget a record (merged or deleted in the CRM)."""
@@ -447,6 +458,7 @@ class IdentityIndex:
             return
         for key in self._record_keys.pop(uid):
             ids = self._keys.get(key)
+            self._compact.pop(key, None)
             if ids is not None:
                 ids.remove(uid)
                 if not ids:
@@ -470,13 +482,57 @@ class IdentityIndex:
         """Every record sharing at least one identity key with the lead (first-seen order)."""
         return [record for record, _ in self._candidate_entries(identity_keys(lead))]
 
+    def _compacted(self, key: str) -> tuple[tuple[CrmRecord, Ident], ...]:
+        """The entries of ``key`` without an account whose identity an earlier account of the key already has.
+
+        Such an account can never win (``account_rule`` depends only on the two identities, and ties go to
+        the first), so the matcher need not look at it: a company key shared by hundreds of accounts of the
+        same company costs one comparison instead of hundreds.
+        """
+        compact = self._compact.get(key)
+        if compact is None:
+            entries = self._entries
+            seen: set[Ident] = set()
+            kept: list[tuple[CrmRecord, Ident]] = []
+            for uid in self._keys.get(key, ()):
+                record, prepared = entries[uid]
+                if record.kind == "account":
+                    if prepared in seen:
+                        continue
+                    seen.add(prepared)
+                kept.append((record, prepared))
+            compact = self._compact[key] = tuple(kept)
+        return compact
+
     def match(self, lead: Lead, *, config: MatchConfig | None = None) -> MatchResult | None:
         """``match(lead, candidates(lead))`` using the names prepared at ``add()`` time."""
         prepared = lead_ident(lead)
-        entries = self._candidate_entries(_ident_keys(prepared, person=True, company=True))
-        if not entries:
+        keys = [k for k in _ident_keys(prepared, person=True, company=True) if k in self._keys]
+        if not keys:
             return None
-        return _match_prepared(prepared, entries, config or self.config)
+        entries: Sequence[tuple[CrmRecord, Ident]]
+        if len(keys) == 1:
+            entries = self._compacted(keys[0])
+        else:
+            # first-seen order over the keys, as candidates() gives; an account left out of one key's
+            # compacted entries has the identity of one seen before it, so it cannot win here either
+            seen: set[int] = set()
+            merged: list[tuple[CrmRecord, Ident]] = []
+            for key in keys:
+                for entry in self._compacted(key):
+                    if id(entry[0]) not in seen:
+                        seen.add(id(entry[0]))
+                        merged.append(entry)
+            entries = merged
+
+        def account_by_id(account_id: str) -> CrmRecord | None:
+            # a person's own account, if among all the candidates (the last one with that id, as match() does)
+            for record, _ in reversed(self._candidate_entries(keys)):
+                if record.kind == "account" and record.id == account_id:
+                    return record
+            return None
+
+        return _match_prepared(prepared, entries, config or self.config, account_by_id)
 
 
 # ---- clustering (leadrelay dedupe) --------------------------------------------------------------------------------

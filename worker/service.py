@@ -140,7 +140,7 @@ class Service:
             str(source_id) == str(self.settings.hubspot_app_id)
         known = await self.store.record_lead("hubspot", object_id)
         if ours:
-            await self._inc("leadrelay_deliveries_total", {"source": "hubspot", "outcome": "echo", "reason": ""})
+            await self._inc("leadrelay_deliveries_total", {"source": "hubspot", "outcome": "duplicate", "reason": "echo"})
             return "echo", None
         if known:
             prop = ev.get("property_name") or ev.get("propertyName")
@@ -159,7 +159,7 @@ class Service:
         rid = str(p.get("Id") or "")
         by = p.get("LastModifiedById")
         if by and self.settings.salesforce_user_id and str(by)[:15] == self.settings.salesforce_user_id[:15]:
-            await self._inc("leadrelay_deliveries_total", {"source": "salesforce", "outcome": "echo", "reason": ""})
+            await self._inc("leadrelay_deliveries_total", {"source": "salesforce", "outcome": "duplicate", "reason": "echo"})
             return "echo", None
         known = await self.store.record_lead("salesforce", rid) if rid else None
         if known:

@@ -143,6 +143,8 @@ class SalesforceSandbox:
         self.integration_user = self.users[0]
         queue_id = make_id(PREFIX["Group"], 4242)
         self.org.groups[queue_id] = {"Id": queue_id, "Name": "Inbound Leads", "Type": "Queue"}
+        for group in opts.get("queues", ()):  # more lead queues (Group records of Type Queue), e.g. nurture
+            self.org.groups[group["Id"]] = {"Id": group["Id"], "Name": group["Name"], "Type": "Queue"}
         owner = opts.get("assignment_owner", "queue")
         if owner == "queue":
             self.org.assignment_owner_id = queue_id

@@ -140,7 +140,9 @@ async def run_demo(*, once: bool, as_json: bool, leads: int | None, crm: str, ru
     from arq.worker import Worker
     from redis.asyncio import Redis
 
+    from adapters.sandbox.roster import sandbox_options
     from adapters.sandbox.server import SandboxServer
+    from connector.config import load_config
     from connector.api.app import create_app
     from connector.logs import configure_logging
     from connector.settings import load_settings
@@ -157,10 +159,11 @@ async def run_demo(*, once: bool, as_json: bool, leads: int | None, crm: str, ru
     api = f"http://127.0.0.1:{api_port}"
     with redis_url(None) as url:
         await clear_prefix(url, DEMO_PREFIX)
+        roster = sandbox_options(load_config(rules).team)  # the sandbox CRM knows the team's reps as users
         sandbox = SandboxServer(
-            hubspot={"webhook_url": f"{api}/webhooks/hubspot", "client_secret": hubspot_secret,
+            hubspot={**roster["hubspot"], "webhook_url": f"{api}/webhooks/hubspot", "client_secret": hubspot_secret,
                      "webhook_properties": ["hubspot_owner_id", "lifecyclestage"]},
-            salesforce={"outbound_url": f"{api}/webhooks/salesforce"},
+            salesforce={**roster["salesforce"], "outbound_url": f"{api}/webhooks/salesforce"},
         ).start()
         try:
             settings = load_settings(

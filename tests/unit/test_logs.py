@@ -44,6 +44,9 @@ def restore_logging() -> Iterator[None]:
         ("+1 (415) 555-0123 now", "+***23 now"),
         ("415-555-0123 or 555-0199", "+***23 or +***99"),
         ("020 7946 0958", "+***58"),
+        ("+14155550123 42 times", "+***23 42 times"),
+        ("+49 (0)30 1234567", "+***67"),
+        ("Hi jöhn.doe@acme.com", "Hi j***@acme.com"),
     ],
 )
 def test_redacts_examples(text: str, expected: str) -> None:

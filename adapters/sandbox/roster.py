@@ -1,0 +1,44 @@
+"""Seed both sandboxes with a team roster: the reps as HubSpot owners and Salesforce users, queues as queues.
+
+A real portal/org already has these people; the sandbox starts empty, and both vendors reject an owner id
+that is not a user (HubSpot INVALID_OPTION on hubspot_owner_id, Salesforce INVALID_CROSS_REFERENCE_KEY).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from connector.team import Team
+
+
+def _names(full: str) -> tuple[str, str]:
+    first, _, last = full.partition(" ")
+    return first, last or first
+
+
+def sandbox_options(team: Team) -> dict[str, dict[str, Any]]:
+    """``SandboxServer(hubspot=..., salesforce=...)`` options holding the roster's owners."""
+    owners: list[dict[str, Any]] = []
+    users: list[dict[str, Any]] = [
+        {"Email": "integration@leadrelay.example", "FirstName": "Leadrelay", "LastName": "Integration",
+         "Title": "Integration User"},
+    ]
+    for rep in team.reps:
+        first, last = _names(rep.name)
+        if rep.owner_ids.get("hubspot"):
+            owners.append({"id": rep.owner_ids["hubspot"], "email": rep.email, "firstName": first, "lastName": last})
+        if rep.owner_ids.get("salesforce"):
+            users.append({"Id": rep.owner_ids["salesforce"], "Email": rep.email, "FirstName": first,
+                          "LastName": last, "IsActive": rep.active})
+    queues = []
+    for name, q in team.queues.items():
+        if q.owner_ids.get("hubspot"):
+            owners.append({"id": q.owner_ids["hubspot"], "email": f"{name}-queue@leadrelay.example",
+                           "firstName": name.title(), "lastName": "Queue"})
+        if q.owner_ids.get("salesforce"):
+            sf = q.owner_ids["salesforce"]
+            if sf.startswith("005"):
+                users.append({"Id": sf, "Email": f"{name}-queue@leadrelay.example", "LastName": name.title()})
+            else:
+                queues.append({"Id": sf, "Name": name.title()})
+    return {"hubspot": {"owners": owners}, "salesforce": {"users": users, "queues": queues}}

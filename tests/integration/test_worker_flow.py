@@ -1,0 +1,44 @@
+"""Queued deliveries -> arq worker -> decisions in Redis -> batched upserts in the HubSpot sandbox."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from arq.worker import Worker
+from redis.asyncio import Redis
+
+from tests.integration.harness import PREFIX, config_dir, form_delivery, hubspot_contacts, samples, sandbox_for, \
+    settings_for
+from worker.queue import connect, enqueue_delivery
+from worker.settings import worker_settings
+from worker.store import Store
+
+
+async def test_queued_leads_end_as_owned_contacts_in_the_sandbox(redis_url: str, tmp_path: Path) -> None:
+    cfg = config_dir(tmp_path)
+    with sandbox_for(cfg) as sandbox:
+        settings = settings_for(sandbox, redis_url, cfg)
+        pool = await connect(redis_url, PREFIX)
+        rows = samples(40)
+        for i, row in enumerate(rows):
+            assert await enqueue_delivery(pool, form_delivery(row, i), PREFIX)
+        assert not await enqueue_delivery(pool, form_delivery(rows[0], 0), PREFIX)  # same delivery id: no job
+        worker = Worker(**{**worker_settings(settings), "handle_signals": False, "burst": True})
+        await worker.async_run()
+        await worker.close()
+        await pool.aclose()
+        contacts = hubspot_contacts(sandbox)
+        writes = sandbox.calls.count("hubspot", "POST /crm/v3/objects/contacts/batch/upsert")
+    assert sorted(c["properties"]["email"] for c in contacts) == sorted(r["email"].lower() for r in rows)
+    owners = {o["id"] for o in sandbox.hubspot.owners}
+    assert all(c["properties"].get("hubspot_owner_id") in owners for c in contacts)
+    assert writes <= 8, f"{writes} upsert calls for 40 leads: not batched"
+    r = Redis.from_url(redis_url)
+    store = Store(r, PREFIX)
+    lead_id = (await r.get(f"{PREFIX}done:form:d0")).decode()
+    stored = await store.lead(lead_id)
+    decision = json.loads(stored["decision"])
+    assert decision["lead"]["identity"]["email"] == rows[0]["email"].lower()
+    assert json.loads(stored["write"])["status"] == "written"
+    await r.aclose()
