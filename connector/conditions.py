@@ -258,6 +258,27 @@ def _contains_test(f: str, needles: list[Any]) -> Check:
     others = frozenset(n for n in needles if not isinstance(n, str))
     single = next(iter(texts)) if len(texts) == 1 and not others else None
 
+    if not others:
+        # text needles only (every rule file's case): no per-item type dispatch for non-text items
+        def contains_text(v: Mapping[str, Any]) -> bool:
+            x: Any = v.get(f)
+            t = type(x)
+            if t is tuple or t is list:
+                for i in x:  # noqa: SIM110 (a loop, not any() over a generator: no extra frame per call)
+                    if type(i) is str and i.casefold() in texts:
+                        return True
+                return False
+            if t is str:
+                text = x.casefold()
+                if single is not None:
+                    return single in text
+                for n in texts:
+                    if n in text:
+                        return True
+            return False
+
+        return contains_text
+
     def contains(v: Mapping[str, Any]) -> bool:
         x: Any = v.get(f)
         t = type(x)
@@ -292,7 +313,13 @@ def _leaf(field: str, op: str, value: Any) -> Check:
         if kind == "str":
             hit: Check = lambda v: type(x := v.get(f)) is str and x.casefold() in texts  # noqa: E731
         else:
-            hit = lambda v: any(type(i) is str and i.casefold() in texts for i in v.get(f) or ())  # noqa: E731
+
+            def hit(v: Mapping[str, Any]) -> bool:
+                for i in v.get(f) or ():  # noqa: SIM110 (no generator frame per call)
+                    if type(i) is str and i.casefold() in texts:
+                        return True
+                return False
+
         if op in ("eq", "in"):
             return hit
         return lambda v: not hit(v)

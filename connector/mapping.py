@@ -273,8 +273,8 @@ _TEXT_OPS: dict[str, Callable[[str], str]] = {"lower": str.lower, "upper": str.u
 
 
 class _Rule:
-    __slots__ = ("collapse", "const", "default", "flag", "group", "key_paths", "keys", "kind", "lookup", "name",
-                 "paths", "steps_fn", "text_fast", "text_ops", "to", "wild")
+    __slots__ = ("coerce", "collapse", "const", "default", "flag", "group", "key_paths", "keys", "kind", "lookup",
+                 "name", "paths", "steps_fn", "text_fast", "text_ops", "to", "wild")
 
     def __init__(self, rule: FieldRule) -> None:
         self.to = rule.to
@@ -303,6 +303,7 @@ class _Rule:
         self.collapse = "trim" in rule.transform
         self.keys = [p[0] for p in self.key_paths] if self.key_paths is not None else []
         self.text_ops = [_TEXT_OPS[n] for n in rule.transform if n in _TEXT_OPS]
+        self.coerce = _COERCE[self.kind]
 
 
 _MISSING = object()
@@ -368,6 +369,24 @@ def _compiled(mapping: SourceMapping) -> _Compiled:
 
 
 def _coerce(value: Any, kind: Kind) -> Any:
+    return _COERCE[kind](value)
+
+
+def _to_str(value: Any) -> Any:
+    if type(value) is str:  # the common case first; a str subclass goes the long way
+        return value.strip() or None
+    return _coerce_any_kind(value, "str")
+
+
+def _to_int(value: Any) -> Any:
+    return round(tf.to_number(value))
+
+
+def _to_float(value: Any) -> Any:
+    return float(tf.to_number(value))
+
+
+def _coerce_any_kind(value: Any, kind: Kind) -> Any:
     if kind == "str":
         if isinstance(value, tf.Name):
             return value.full
@@ -402,13 +421,30 @@ def _coerce(value: Any, kind: Kind) -> Any:
         return events or None
     if kind == "list":
         items = value if isinstance(value, (list, tuple)) else [value]
-        out = tuple(dict.fromkeys(s for s in (_coerce(v, "str") for v in items) if s))
+        out = tuple(dict.fromkeys(s for s in (_to_str(v) for v in items) if s))
         return out or None
     if isinstance(value, tf.Name):
         return value.full
     if isinstance(value, tf.Range):
         return {"min": value.lo, "max": value.hi}
     return value
+
+
+def _coercer(kind: Kind) -> Callable[[Any], Any]:
+    return lambda value: _coerce_any_kind(value, kind)
+
+
+# kind -> coercion, looked up once per rule at compile time
+_COERCE: dict[str, Callable[[Any], Any]] = {
+    "str": _to_str,
+    "int": _to_int,
+    "float": _to_float,
+    "bool": tf.to_bool,
+    "datetime": tf.parse_date,
+    "events": _coercer("events"),
+    "list": _coercer("list"),
+    "any": _coercer("any"),
+}
 
 
 # ---- map_payload ------------------------------------------------------------------------------------------------
@@ -450,8 +486,8 @@ def _assign(state: _State, rule: _Rule, value: Any) -> int:
     Raises TransformError when the value cannot be used.
     """
     raw = value
-    value = _coerce(value, rule.kind)
-    if tf.is_empty(value):
+    value = rule.coerce(value)
+    if value is None or tf.is_empty(value):
         return _EMPTY
     group, name = rule.group, rule.name
     if group == "answers":
@@ -489,7 +525,11 @@ _PROBLEMS = (tf.TransformError, ValueError, TypeError, OverflowError)
 def _use(state: _State, rule: _Rule, value: Any, where: Concrete | None) -> bool:
     """Transform and store one found value; True when the rule is done with it."""
     try:
-        outcome = _assign(state, rule, _transform(rule, value))
+        for fn in rule.steps_fn:  # _transform, inlined
+            value = fn(value)
+        if rule.lookup is not None:
+            value = rule.lookup(value)
+        outcome = _assign(state, rule, value)
     except _PROBLEMS:
         state.flags.append(rule.flag)  # the raw value stays in `extra`: not consumed
         return True

@@ -49,7 +49,9 @@ ROLE_LOCAL_PARTS = frozenset(
 _LOCAL_ATOM = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*\Z")
 
 
+@lru_cache(maxsize=16384)
 def _validated(address: str) -> str | None:
+    # Cached: a normalized address is validated again to check it is a fixed point (~100 µs for Unicode).
     try:
         return validate_email(address, check_deliverability=False).normalized.lower()
     except (EmailNotValidError, ValueError, UnicodeError, IndexError):

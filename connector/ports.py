@@ -80,6 +80,10 @@ class CrmClient(Protocol):
         """Active users who can own records."""
         ...
 
+    def accounts(self) -> list[CrmRecord]:
+        """Every company/account with a domain (for the account index; a background job, paged)."""
+        ...
+
     def get(self, record_id: str) -> CrmRecord | None:
         """One record by id (for a CRM webhook that carries only the id)."""
         ...

@@ -39,7 +39,7 @@ from connector.decision import (
 from connector.errors import ConfigError
 from connector.keys import company_key, registrable_domain
 from connector.model import Lead
-from connector.team import Rep, Team, is_out_of_office, is_working, local_day, next_business_start
+from connector.team import Rep, Team, local_state, next_business_start, working_at
 from connector.yamlconf import convert, line_at, parse_yaml
 
 # ---- config -----------------------------------------------------------------------------------------------------
@@ -350,13 +350,13 @@ def _blocker(ctx: _Ctx, rep: Rep, rule: _Rule, need: _Need, *, hours: bool) -> s
         return "inactive"
     if not need.skills <= rep.skill_set or (need.language and not need.language & rep.language_set):
         return "missing_skill"
-    local = ctx.now.astimezone(rep.tz)
-    if is_out_of_office(rep, local.date()):
+    _, day, away = local_state(rep, ctx.now)
+    if away:
         return "out_of_office"
     cap = rep.daily_cap if rule.enforce_capacity else None
-    if cap is not None and load_of(ctx.state, rep.id, local.date().isoformat()) >= cap:
+    if cap is not None and load_of(ctx.state, rep.id, day) >= cap:
         return "at_capacity"
-    if hours and not is_working(rep, ctx.now):
+    if hours and not working_at(rep, ctx.now):
         return "outside_hours"
     return None
 
@@ -374,7 +374,7 @@ def _held(ctx: _Ctx, rep: Rep, rule: _Rule) -> datetime | None:
 
 def _assign(ctx: _Ctx, rep: Rep, rule: _Rule, strategy: str, reason: str, changes: list[StateChange],
             hold_until: datetime | None = None) -> tuple[Assignment, list[StateChange]]:
-    day = hold_until.date().isoformat() if hold_until else local_day(rep, ctx.now)
+    day = hold_until.date().isoformat() if hold_until else local_state(rep, ctx.now)[1]
     cap = rep.daily_cap if rule.enforce_capacity else None
     changes.append(StateChange(kind="load", key=rep.id, value=1, expected=cap, day=day))
     if hold_until is not None:

@@ -15,7 +15,7 @@ import math
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import msgspec
 
@@ -95,7 +95,30 @@ class ScoringConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, di
             for category, rules in (("fit", self.fit), ("intent", self.intent), ("fit", self.negative))
             for rule in rules
         )
-        self.behaviour_plan = tuple((frozenset(b.events), b) for b in self.behaviour)
+        self.behaviour_plan = tuple(_plan_behaviour(b, self.half_life_days) for b in self.behaviour)
+
+
+class _BehaviourPlan(NamedTuple):
+    """A behaviour rule with what does not depend on the lead worked out at load."""
+
+    kinds: frozenset[str]
+    rule: BehaviourRule
+    half_life: float | None  # the rule's, else the file's; None: no decay
+    reason: str | None  # the fixed reason, or None when it names the count of events
+    reason_tail: str  # after the count: " × pricing_visit in 30 days"
+    detail_tail: str  # ", half-life 7 d" (or nothing)
+
+
+def _plan_behaviour(rule: BehaviourRule, default_half_life: float | None) -> _BehaviourPlan:
+    half_life = (rule.half_life_days or default_half_life) if rule.decay else None
+    return _BehaviourPlan(
+        kinds=frozenset(rule.events),
+        rule=rule,
+        half_life=half_life,
+        reason=rule.reason or None,
+        reason_tail=f" × {'/'.join(rule.events)} in {rule.within_days:g} days",
+        detail_tail=f", half-life {half_life:g} d" if half_life is not None else "",
+    )
 
 
 def _check(config: ScoringConfig, file: str, root: Any) -> None:
@@ -154,27 +177,31 @@ def decayed(points: float, age_days: float, half_life_days: float | None) -> flo
 
 
 def _behaviour(rule: BehaviourRule, events: list[tuple[str, float]], default_half_life: float | None) -> RuleHit | None:
-    kinds = rule.events
+    return _behaviour_hit(_plan_behaviour(rule, default_half_life), events)
+
+
+def _behaviour_hit(plan: _BehaviourPlan, events: list[tuple[str, float]]) -> RuleHit | None:
+    rule, kinds = plan.rule, plan.kinds
     within = rule.within_days
     ages = [age for kind, age in events if kind in kinds and age <= within]
     if len(ages) < rule.min_count:
         return None
-    half_life = (rule.half_life_days or default_half_life) if rule.decay else None
-    points = sum(decayed(rule.points, a, half_life) for a in ages)
-    capped = rule.max_points is not None and points > rule.max_points
+    half_life = plan.half_life
+    # decayed(), inlined: the same arithmetic in the same order, so the same float
+    points = rule.points
+    total = (sum(float(points * 0.5 ** (max(a, 0.0) / half_life)) for a in ages) if half_life is not None
+             else sum(points for _ in ages))
+    capped = rule.max_points is not None and total > rule.max_points
     if rule.max_points is not None and capped:
-        points = rule.max_points
-    points = round(points, 2)
-    if points == 0:
+        total = rule.max_points
+    total = round(total, 2)
+    if total == 0:
         return None
     newest = max(min(ages), 0.0)
-    reason = rule.reason or f"{len(ages)} × {'/'.join(kinds)} in {rule.within_days:g} days"
-    detail = f"newest {newest:.1f} d ago"
-    if half_life is not None:
-        detail += f", half-life {half_life:g} d"
-    if capped:
-        detail += ", capped"
-    return RuleHit(rule=rule.name, category="behaviour", points=points, reason=f"{reason} ({detail})")
+    reason = plan.reason if plan.reason is not None else f"{len(ages)}{plan.reason_tail}"
+    detail = f"newest {newest:.1f} d ago{plan.detail_tail}, capped" if capped else (
+        f"newest {newest:.1f} d ago{plan.detail_tail}")
+    return RuleHit(rule=rule.name, category="behaviour", points=total, reason=f"{reason} ({detail})")
 
 
 def score(
@@ -196,10 +223,10 @@ def score(
     if lead.events:
         events = [(e.kind, (now - e.at).total_seconds() / _DAY) for e in lead.events]
         present = {kind for kind, _ in events}
-        for kinds, b in config.behaviour_plan:
-            if kinds.isdisjoint(present):
+        for plan in config.behaviour_plan:
+            if plan.kinds.isdisjoint(present):
                 continue
-            hit = _behaviour(b, events, config.half_life_days)
+            hit = _behaviour_hit(plan, events)
             if hit is not None:
                 hits.append(hit)
     fit = behaviour = intent = 0.0
@@ -212,7 +239,8 @@ def score(
             behaviour += h.points
     fit, behaviour, intent = round(fit, 2), round(behaviour, 2), round(intent, 2)
     total = round(fit + behaviour + intent, 2)
-    view.update({"score.total": total, "score.fit": fit, "score.behaviour": behaviour, "score.intent": intent})
+    view["score.total"], view["score.fit"] = total, fit
+    view["score.behaviour"], view["score.intent"] = behaviour, intent
 
     stage: str | None = None
     for sr in config.stage_rules:

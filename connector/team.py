@@ -90,6 +90,10 @@ class Rep(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, dict=True, o
         self.end = _clock(self.hours.end, "hours.end")
         self.skill_set = frozenset(s.casefold() for s in self.skills)
         self.language_set = frozenset(s.casefold() for s in self.languages)
+        # the rep's local facts at the last `now` asked about (routing asks many times per lead, and every
+        # lead of a batch has the same now): (now, local date, its ISO text, out of office) / (now, working)
+        self.at_now: tuple[datetime, date, str, bool] | None = None
+        self.working_now: tuple[datetime, bool] | None = None
 
 
 class Pool(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
@@ -208,6 +212,27 @@ def local_now(rep: Rep, now: datetime) -> datetime:
 def local_day(rep: Rep, now: datetime) -> str:
     """The rep's local date at ``now`` (ISO), the key of its daily load count."""
     return now.astimezone(rep.tz).date().isoformat()
+
+
+def local_state(rep: Rep, now: datetime) -> tuple[date, str, bool]:
+    """(local date, its ISO text, out of office that day) of the rep at ``now``."""
+    cached = rep.at_now
+    if cached is not None and cached[0] == now and cached[0].tzinfo is now.tzinfo:
+        return cached[1], cached[2], cached[3]
+    day = now.astimezone(rep.tz).date()
+    iso, away = day.isoformat(), is_out_of_office(rep, day)
+    rep.at_now = (now, day, iso, away)
+    return day, iso, away
+
+
+def working_at(rep: Rep, now: datetime) -> bool:
+    """``is_working(rep, now)``, remembered for the last ``now``."""
+    cached = rep.working_now
+    if cached is not None and cached[0] == now and cached[0].tzinfo is now.tzinfo:
+        return cached[1]
+    working = is_working(rep, now)
+    rep.working_now = (now, working)
+    return working
 
 
 def is_out_of_office(rep: Rep, day: date) -> bool:

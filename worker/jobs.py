@@ -81,5 +81,11 @@ async def sweep(ctx: dict[str, Any]) -> None:
         await svc.request_flush(svc.settings.crm)
 
 
+async def sync_accounts(ctx: dict[str, Any]) -> str:
+    """Refresh the account index from the CRM (cron; one worker per tick)."""
+    svc: Service = ctx["svc"]
+    return f"{await svc.sync_accounts()} accounts"
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)

@@ -1,8 +1,9 @@
-"""Coalesce concurrent CRM lookups into one batched ``find`` call.
+"""Coalesce concurrent CRM lookups into batched ``find`` calls.
 
 Each job needs "is this person or company already in the CRM?". Asked one by one that is a CRM call per
-lead, which HubSpot's 100-190 requests / 10 s would not allow at 100 leads/s; jobs running together in one
-worker share a call instead (a window of a few ms, or as soon as ``max_batch`` are waiting).
+lead, which HubSpot's 100-190 requests / 10 s would not allow at 100 leads/s. Here a lookup waits at most
+``window_s`` for company, and while ``max_inflight`` calls are out every new lookup joins the next batch:
+batches grow with the load and an idle worker answers in one round trip.
 """
 
 from __future__ import annotations
@@ -13,15 +14,18 @@ from collections.abc import Callable, Sequence
 from connector.model import CrmRecord
 
 Finder = Callable[[Sequence[str], Sequence[str]], list[CrmRecord]]
+_Waiting = tuple[str | None, str | None, "asyncio.Future[list[CrmRecord]]"]
 
 
 class LookupBatcher:
-    def __init__(self, find: Finder, *, window_s: float = 0.01, max_batch: int = 100) -> None:
+    def __init__(self, find: Finder, *, window_s: float = 0.005, max_batch: int = 100, max_inflight: int = 2) -> None:
         self.find_sync = find
         self.window_s = window_s
         self.max_batch = max_batch
+        self.max_inflight = max_inflight
         self.calls = 0
-        self._waiting: list[tuple[str | None, str | None, asyncio.Future[list[CrmRecord]]]] = []
+        self._inflight = 0
+        self._waiting: list[_Waiting] = []
         self._timer: asyncio.TimerHandle | None = None
 
     async def find(self, email: str | None, domain: str | None) -> list[CrmRecord]:
@@ -41,11 +45,13 @@ class LookupBatcher:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        batch, self._waiting = self._waiting, []
-        if batch:
-            asyncio.get_running_loop().create_task(self._run(batch))
+        if self._inflight >= self.max_inflight or not self._waiting:
+            return  # the next call to finish takes whatever is waiting then
+        batch, self._waiting = self._waiting[: self.max_batch], self._waiting[self.max_batch:]
+        self._inflight += 1
+        asyncio.get_running_loop().create_task(self._run(batch))
 
-    async def _run(self, batch: list[tuple[str | None, str | None, asyncio.Future[list[CrmRecord]]]]) -> None:
+    async def _run(self, batch: list[_Waiting]) -> None:
         emails = list(dict.fromkeys(e for e, _, _ in batch if e))
         domains = list(dict.fromkeys(d for _, d, _ in batch if d))
         self.calls += 1
@@ -55,7 +61,11 @@ class LookupBatcher:
             for _, _, fut in batch:
                 if not fut.done():
                     fut.set_exception(exc)
-            return
-        for _, _, fut in batch:
-            if not fut.done():
-                fut.set_result(records)
+        else:
+            for _, _, fut in batch:
+                if not fut.done():
+                    fut.set_result(records)
+        finally:
+            self._inflight -= 1
+            if self._waiting:
+                self._flush()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
+import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -20,7 +21,7 @@ import structlog
 from connector.config import Config
 from connector.decision import Decision, decision_from_json, decision_to_json
 from connector.errors import AuthError, FatalError, InputError, RetryableError
-from connector.match import identity_keys
+from connector.match import IdentityIndex, identity_keys
 from connector.model import CrmRecord, Lead
 from connector.pipeline import decide, ingest, ingest_delivery, write_item
 from connector.ports import CrmClient, Delivery, WriteItem, WriteOutcome
@@ -36,6 +37,10 @@ CRM_MAPPING = {"hubspot": "hubspot_contact", "salesforce": "salesforce_lead"}
 OWNER_FIELD = {"hubspot": "hubspot_owner_id", "salesforce": "OwnerId"}
 _enc = msgspec.msgpack.Encoder()
 _json = msgspec.json.Encoder()
+
+
+_record = msgspec.json.Decoder(CrmRecord)
+_record_enc = msgspec.json.Encoder()
 
 
 class Outcome(msgspec.Struct, kw_only=True, frozen=True):
@@ -82,8 +87,14 @@ class Service:
         self.store = store
         self.crm = crm
         self.metrics = metrics
-        self.lookup = LookupBatcher(lambda e, d: crm.find(e, d), window_s=settings.lookup_window_ms / 1000)
+        self.lookup = LookupBatcher(lambda e, d: crm.find(e, d), window_s=settings.lookup_window_ms / 1000,
+                                    max_inflight=settings.lookup_inflight)
         self._now = now or (lambda: datetime.now(UTC))
+        self._route_lock = asyncio.Lock()
+        self._accounts = IdentityIndex()
+        self._accounts_version: bytes | None = None
+        self._accounts_checked = 0.0
+        self.conflicts = 0
 
     # ---- metrics (never fail a lead because a counter failed) -------------------------------------------------------
     async def _inc(self, name: str, labels: dict[str, str]) -> None:
@@ -179,6 +190,45 @@ class Service:
                                          submitted_at=lead.origin.submitted_at or d.received_at)
         return msgspec.structs.replace(lead, origin=origin)
 
+    async def _existing(self, lead: Lead) -> list[CrmRecord]:
+        """CRM records this lead may match: the person by email (asked of the CRM, batched with other jobs) and
+        the company by domain or name (from the account index, synced in the background: see sync_accounts)."""
+        accounts = [r for r in (await self.account_index()).candidates(lead) if r.kind == "account"]
+        people = await self.lookup.find(lead.identity.email, None) if lead.identity.email else []
+        return people + accounts
+
+    async def account_index(self) -> IdentityIndex:
+        """This process's copy of the account index, reloaded when a sync has published a new version."""
+        now = time.monotonic()
+        if now - self._accounts_checked >= 5.0:
+            self._accounts_checked = now
+            version = await self.store.r.get(self.store.k("accounts", "version"))
+            if version != self._accounts_version:
+                raw = await self.store.r.hvals(self.store.k("accounts"))
+                records = [_record.decode(x) for x in raw]
+                self._accounts = IdentityIndex(records, config=self.config.matching)
+                self._accounts_version = version
+        return self._accounts
+
+    async def sync_accounts(self) -> int:
+        """Copy every CRM company/account with a domain into Redis (replacing the old copy atomically)."""
+        records = await asyncio.to_thread(self.crm.accounts)
+        tmp = self.store.k("accounts", "tmp", uuid.uuid4().hex)
+        pipe = self.store.r.pipeline(transaction=False)
+        for i in range(0, len(records), 1000):
+            pipe.hset(tmp, mapping={r.id: _record_enc.encode(r) for r in records[i:i + 1000]})
+        await pipe.execute()
+        pipe = self.store.r.pipeline(transaction=True)
+        if records:
+            pipe.rename(tmp, self.store.k("accounts"))
+        else:
+            pipe.delete(self.store.k("accounts"))
+        pipe.incr(self.store.k("accounts", "version"))
+        await pipe.execute()
+        self._accounts_checked = 0.0
+        log.info("accounts_synced", crm=self.crm.name, accounts=len(records))
+        return len(records)
+
     async def _decide_locked(self, delivery: Delivery, lead: Lead, keys: list[str], crm_record: Any) -> Outcome:
         assert lead.id is not None
         crm = self.settings.crm
@@ -192,24 +242,28 @@ class Service:
         if isinstance(crm_record, CrmRecord):
             candidates.append(crm_record)
         try:
-            candidates += await self.lookup.find(lead.identity.email, lead.company.domain)
+            candidates += await self._existing(lead)
         except RetryableError:
             raise
         except FatalError as exc:  # an auth or config problem: the lead waits in the dead-letter list
             await self.dead_letter_delivery(delivery, f"CRM lookup failed: {exc}")
             return Outcome(status="dead_letter", lead_id=lead.id, detail=str(exc))
         record_id = crm_record.id if isinstance(crm_record, CrmRecord) and crm_record.crm == crm else None
-        for _ in range(20):
-            state = await self.store.snapshot()
-            decision = decide(lead, self.config, state=state, now=self._now(), candidates=candidates)
-            item = write_item(decision, self.config, crm, record_id=record_id, lane=delivery.lane)
-            task = WriteTask(crm=crm, lead_id=lead.id, item=item, received_at=received,
-                             delivery=f"{delivery.source}:{delivery.delivery_id}")
-            try:
-                await self.store.commit(lead_id=lead.id, decision=decision_to_json(decision),
-                                        changes=decision.route.changes, ident_keys=strong, task=task, done=done)
-            except CommitConflict:
-                continue  # another worker moved the pointer or load first: decide on a fresh snapshot
+        for _ in range(50):
+            # Jobs of this process route one at a time (a ~1 ms section), so compare-and-set conflicts only
+            # happen between processes; without it 50 concurrent jobs would mostly decide in vain.
+            async with self._route_lock:
+                state = await self.store.snapshot()
+                decision = decide(lead, self.config, state=state, now=self._now(), candidates=candidates)
+                item = write_item(decision, self.config, crm, record_id=record_id, lane=delivery.lane)
+                task = WriteTask(crm=crm, lead_id=lead.id, item=item, received_at=received,
+                                 delivery=f"{delivery.source}:{delivery.delivery_id}")
+                try:
+                    await self.store.commit(lead_id=lead.id, decision=decision_to_json(decision),
+                                            changes=decision.route.changes, ident_keys=strong, task=task, done=done)
+                except CommitConflict:
+                    self.conflicts += 1
+                    continue  # another worker moved the pointer or load first: decide on a fresh snapshot
             await self.store.set_lead_fields(lead.id, owner_written=str(item.fields.get(OWNER_FIELD[crm]) or ""),
                                              received_at=str(received))
             await self._inc("leadrelay_leads_decided_total", {"rule": decision.route.assignment.rule or ""})

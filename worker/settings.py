@@ -65,6 +65,9 @@ async def startup(ctx: dict[str, Any]) -> None:
         await pool.enqueue_job("write_back", crm_name, _job_id=settings.key_prefix + job_id, _defer_until=defer)
 
     svc.enqueue_write_back = enqueue_write_back  # type: ignore[method-assign]
+    if not await redis.exists(svc.store.k("accounts", "version")):
+        # first start on this Redis: lead-to-account matching needs the accounts before the first lead
+        await svc.sync_accounts()
     ctx.update(svc=svc, aredis=redis, sync_redis=sync_redis, crm=crm)
 
 
@@ -85,7 +88,10 @@ def worker_settings(settings: Settings, **ctx: Any) -> dict[str, Any]:
             func(jobs.process_delivery, name="process_delivery"),
             func(jobs.write_back, name="write_back"),
         ],
-        "cron_jobs": [cron(jobs.sweep, second=set(range(0, 60, 5)), run_at_startup=True, unique=True)],
+        "cron_jobs": [
+            cron(jobs.sweep, second=set(range(0, 60, 5)), run_at_startup=True, unique=True),
+            cron(jobs.sync_accounts, minute=set(range(0, 60, 5)), second=0, unique=True, timeout=600),
+        ],
         "queue_name": queue_name(settings.key_prefix),
         "redis_settings": RedisSettings.from_dsn(settings.redis_url),
         "job_serializer": job_serializer,

@@ -268,6 +268,31 @@ class HubSpotCrm:
                     break
         return out
 
+    def accounts(self, *, deadline_s: float = 600.0) -> list[CrmRecord]:
+        """Every company with a domain, for the account index. Search pages of 200, keyset-paged on
+        hs_object_id because search will not page past 10,000 results; run in the background (5 searches/s)."""
+        deadline = Deadline(deadline_s)
+        out: list[CrmRecord] = []
+        last = "0"
+        while True:
+            req: Json = {"filterGroups": [{"filters": [
+                {"propertyName": "domain", "operator": "HAS_PROPERTY"},
+                {"propertyName": "hs_object_id", "operator": "GT", "value": last}]}],
+                "sorts": [{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
+                "properties": COMPANY_PROPERTIES, "limit": SEARCH_PAGE}
+            _, data = self._request(lambda r=req, **kw: self._companies_search.do_search(r, **kw), deadline,
+                                    lane="bulk", search=True)
+            rows = data.get("results", [])
+            for c in rows:
+                p = c.get("properties") or {}
+                out.append(CrmRecord(crm="hubspot", id=str(c["id"]), kind="account", company=p.get("name"),
+                                     domain=p.get("domain"), country=p.get("country"),
+                                     owner_id=p.get("hubspot_owner_id"),
+                                     fields={k: v for k, v in p.items() if v is not None}))
+            if len(rows) < SEARCH_PAGE:
+                return out
+            last = str(rows[-1]["id"])
+
     def _companies_of(self, contact_ids: list[str], deadline: Deadline, lane: str) -> dict[str, str]:
         """contact id -> its (first) company, from one associations v4 batch read per 1,000 contacts."""
         found: dict[str, str] = {}

@@ -235,14 +235,21 @@ class HubSpotSandbox:
                                 "subscriptionType": "contact.propertyChange", "propertyName": name,
                                 "propertyValue": value, **base})
 
-    def _create(self, object_type: str, props: dict[str, Any]) -> dict[str, Any]:
+    def _create(self, object_type: str, props: dict[str, Any], source: tuple[str, str] | None = None) -> dict[str, Any]:
         rec_id = str(next(self._ids))
         now = _now()
         rec = {"id": rec_id, "properties": {"hs_object_id": rec_id, "createdate": now}, "createdAt": now,
                "updatedAt": now}
         self._objects[object_type][rec_id] = rec
-        self._apply(object_type, rec, props, creating=True)
+        self._apply(object_type, rec, props, creating=True, source=source)
         return rec
+
+    def ui_create(self, properties: dict[str, Any], *, user_id: int = 1) -> str:
+        """A contact a person creates in HubSpot's UI (contact.creation carries CRM_UI / userId:N). Returns its id."""
+        with self._lock:
+            if validate("contacts", properties, owner_ids=self._owner_ids()):
+                raise ValueError(f"invalid contact properties: {properties}")
+            return str(self._create("contacts", properties, source=("CRM_UI", f"userId:{user_id}"))["id"])
 
     # ---- rows: plan against the current state, then apply --------------------------------------------------------
 

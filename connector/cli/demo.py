@@ -162,7 +162,7 @@ async def run_demo(*, once: bool, as_json: bool, leads: int | None, crm: str, ru
         roster = sandbox_options(load_config(rules).team)  # the sandbox CRM knows the team's reps as users
         sandbox = SandboxServer(
             hubspot={**roster["hubspot"], "webhook_url": f"{api}/webhooks/hubspot", "client_secret": hubspot_secret,
-                     "webhook_properties": ["hubspot_owner_id", "lifecyclestage"]},
+                     "webhook_properties": ["hubspot_owner_id", "lifecyclestage"], "rate_limit_per_10s": 190},
             salesforce={**roster["salesforce"], "outbound_url": f"{api}/webhooks/salesforce"},
         ).start()
         try:

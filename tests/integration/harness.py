@@ -48,7 +48,9 @@ def pool_team(weights: dict[str, int], *, strategy: str = "round_robin") -> tupl
 
 def sandbox_for(cfg: Path, **hubspot: Any) -> SandboxServer:
     roster = sandbox_options(load_config(cfg).team)
-    return SandboxServer(hubspot={**roster["hubspot"], **hubspot}, salesforce=roster["salesforce"])
+    # the portal's tier (190 / 10 s) is what settings_for tells our limiter
+    return SandboxServer(hubspot={**roster["hubspot"], "rate_limit_per_10s": 190, **hubspot},
+                         salesforce=roster["salesforce"])
 
 
 def settings_for(sandbox: SandboxServer, redis_url: str, cfg: Path, **extra: Any) -> Settings:
@@ -79,3 +81,116 @@ def form_delivery(row: dict[str, Any], i: int) -> Delivery:
 
 def hubspot_contacts(sandbox: SandboxServer) -> list[dict[str, Any]]:
     return sandbox.hubspot.records()["contacts"]
+
+
+def env_for(settings: Settings) -> dict[str, str]:
+    """The environment a `leadrelay worker` / `serve` process needs to run with these settings."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEADRELAY_") and k != "REDIS_URL"}
+    for name in Settings.__struct_fields__:
+        value = getattr(settings, name)
+        if value is None:
+            continue
+        if isinstance(value, tuple):
+            value = ",".join(value)
+        elif isinstance(value, bool):
+            value = "true" if value else "false"
+        env[f"LEADRELAY_{name.upper()}"] = str(value)
+    return env
+
+
+class WorkerProcs:
+    """`leadrelay worker` processes (real, separate), stopped on exit."""
+
+    def __init__(self, settings: Settings, n: int = 2) -> None:
+        import subprocess
+        import sys
+
+        self.procs = [subprocess.Popen([sys.executable, "-c", "from connector.cli.main import app; app()", "worker"],
+                                       env=env_for(settings), cwd=ROOT, stdout=subprocess.DEVNULL,
+                                       stderr=subprocess.PIPE)
+                      for _ in range(n)]
+
+    def kill(self, i: int) -> None:
+        import signal
+
+        self.procs[i].send_signal(signal.SIGKILL)
+        self.procs[i].wait(10)
+
+    def stop(self) -> list[str]:
+        import signal
+
+        errors = []
+        for p in self.procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in self.procs:
+            try:
+                _, err = p.communicate(timeout=20)
+            except Exception:  # noqa: BLE001
+                p.kill()
+                _, err = p.communicate()
+            errors.append(err.decode(errors="replace")[-3000:])
+        return errors
+
+    def __enter__(self) -> WorkerProcs:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def wait_for(predicate: Any, timeout: float, what: str, interval: float = 0.2) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
+        time.sleep(interval)
+
+
+class ApiServer:
+    """The real API (create_app) on uvicorn, in a thread, on a free loopback port."""
+
+    def __init__(self, settings: Settings, port: int | None = None) -> None:
+        import socket
+
+        import uvicorn
+
+        from connector.api.app import create_app
+
+        if port is None:
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                port = int(s.getsockname()[1])
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.server = uvicorn.Server(uvicorn.Config(create_app(settings, crm=False), host="127.0.0.1", port=port,
+                                                    log_level="warning", access_log=False, lifespan="on"))
+
+    def __enter__(self) -> ApiServer:
+        import threading
+        import time
+
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 15
+        while not self.server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("API did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

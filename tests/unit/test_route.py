@@ -322,7 +322,7 @@ def test_northwind_lead_in_no_territory_goes_to_the_fallback_queue(northwind) ->
     result = nw(northwind, Lead(company=Company(country="BR", size=300)))
     a = result.assignment
     assert (a.owner, a.queue, a.rule) == (None, "unassigned", "fallback")
-    assert a.owner_ids == {"hubspot": "51200092", "salesforce": "00G8d000004UnaAAE"}
+    assert a.owner_ids == {"hubspot": "51200092", "salesforce": "00G8d000004UnaAEAS"}
     assert "hot_by_territory: in no territory" in " ".join(result.trace)
 
 
@@ -362,12 +362,12 @@ def test_northwind_international_lead_with_a_german_postal_code(northwind) -> No
 
 
 def test_northwind_existing_account_goes_to_the_account_owner(northwind) -> None:
-    match = MatchResult(record_id="0018d00000AcmeAAA", crm="salesforce", kind="account", rule="account_domain",
-                        confidence=0.95, account_id="0018d00000AcmeAAA", account_owner_id="0058d000001DwAFAU")
+    match = MatchResult(record_id="0018d00000AcmeAAQ", crm="salesforce", kind="account", rule="account_domain",
+                        confidence=0.95, account_id="0018d00000AcmeAAQ", account_owner_id="0058d000001DwAFAA0")
     result = nw(northwind, Lead(company=Company(country="US", region="US-NY")), match=match)
     a = result.assignment
     assert (a.owner, a.rule, a.strategy) == ("ryan_nakamura", "existing_account", "account")
-    assert a.owner_ids["salesforce"] == "0058d000001DwAFAU"
+    assert a.owner_ids["salesforce"] == "0058d000001DwAFAA0"
 
 
 def test_northwind_target_account_and_grades(northwind) -> None:
