@@ -146,7 +146,8 @@ def create_app(
 
         resp = domain_error(request, exc) if isinstance(exc, LeadrelayError) else http_error(request, exc)  # type: ignore[arg-type]
         if request.url.path.startswith("/webhooks/") and "count" in request.app.state:
-            source = request.url.path.split("/")[2]
+            segment = request.url.path.split("/")[2]
+            source = {"forms": "form"}.get(segment, segment)
             reason = {401: "signature", 413: "too_large", 400: "malformed", 404: "unknown_form"}.get(
                 resp.status_code, str(resp.status_code))
             # handlers are sync in Litestar; the counter is a fire-and-forget Redis call
