@@ -49,7 +49,7 @@ ROLE_LOCAL_PARTS = frozenset(
 _LOCAL_ATOM = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*\Z")
 
 
-@lru_cache(maxsize=16384)
+@lru_cache(maxsize=8192)
 def _validated(address: str) -> str | None:
     # Cached: a normalized address is validated again to check it is a fixed point (~100 µs for Unicode).
     try:
@@ -64,7 +64,7 @@ _PLAIN_DOMAIN = re.compile(r"(?:(?!..--)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+
 _SPECIAL_USE = frozenset({"arpa", "invalid", "local", "localhost", "onion", "test"})
 
 
-@lru_cache(maxsize=16384)
+@lru_cache(maxsize=8192)
 def _email_domain(domain: str) -> str | None:
     """The domain as email-validator normalizes it (lower-case, Unicode NFC), or None if invalid."""
     lowered = domain.lower()
@@ -77,7 +77,7 @@ def _email_domain(domain: str) -> str | None:
     return normalized if _validated(f"a@{normalized}") == first else None
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=8192)
 def normalize_email(text: str) -> str | None:
     """Lower-cased, validated address; None if email-validator rejects it (syntax only, no DNS)."""
     address = text.strip()
@@ -92,7 +92,7 @@ def normalize_email(text: str) -> str | None:
     return normalized
 
 
-@lru_cache(maxsize=16384)
+@lru_cache(maxsize=8192)
 def email_domain_flags(domain: str) -> tuple[str, ...]:
     """("email_free",) / ("email_disposable",) for a normalized email domain."""
     flags: list[str] = []
@@ -105,7 +105,7 @@ def email_domain_flags(domain: str) -> tuple[str, ...]:
     return tuple(flags)
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=8192)
 def company_domain(value: str) -> str | None:
     """Registrable domain of a website, host or email domain, only if it is its own fixed point."""
     domain = registrable_domain(value)
@@ -121,7 +121,7 @@ _NANP_REGIONS = frozenset({"US", "CA", "PR", "GU", "VI", "AS", "MP"})
 _PHONE_PUNCT = str.maketrans("", "", " -.()/\u00a0")
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=8192)
 def normalize_phone(text: str, region: str | None) -> tuple[str | None, str | None]:
     """(E.164, None), (text, "phone_unverified") without a region to read a national number in, or (None, flag)."""
     raw = text.strip()
@@ -258,7 +258,7 @@ def _capitalized(part: str, last: bool) -> str:
     return _capitalized_by_nameparser(part, last)
 
 
-@lru_cache(maxsize=16384)
+@lru_cache(maxsize=8192)
 def _capitalized_by_nameparser(part: str, last: bool) -> str:
     try:
         human = HumanName(last=part) if last else HumanName(first=part)
@@ -310,7 +310,7 @@ _DEPARTMENT_RE = [(name, re.compile(pattern)) for name, pattern in _DEPARTMENTS]
 DEPARTMENTS = frozenset(name for name, _ in _DEPARTMENTS)
 
 
-@lru_cache(maxsize=16384)
+@lru_cache(maxsize=8192)
 def seniority_of(title: str) -> str | None:
     """Job title -> c_level / vp / director / manager / individual (None for an empty title)."""
     text = fold(title)
@@ -322,7 +322,7 @@ def seniority_of(title: str) -> str | None:
     return "individual"
 
 
-@lru_cache(maxsize=16384)
+@lru_cache(maxsize=8192)
 def department_of(title: str) -> str | None:
     text = fold(title)
     for name, pattern in _DEPARTMENT_RE:

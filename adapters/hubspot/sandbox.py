@@ -81,6 +81,11 @@ def _norm(prop: str, value: Any) -> str:
     return str(value).strip().lower() if prop == "email" else str(value)
 
 
+class _Silent:
+    def emit(self, event: dict[str, Any]) -> None:
+        pass
+
+
 class HubSpotSandbox:
     """In-memory HubSpot portal. Options arrive as ``SandboxServer(hubspot={...})``."""
 
@@ -243,6 +248,15 @@ class HubSpotSandbox:
         self._objects[object_type][rec_id] = rec
         self._apply(object_type, rec, props, creating=True, source=source)
         return rec
+
+    def seed(self, object_type: str, properties: dict[str, Any]) -> str:
+        """A record that was in the portal before leadrelay came (no webhook fires). Returns its id."""
+        with self._lock:
+            emitter, self.webhooks = self.webhooks, _Silent()  # type: ignore[assignment]
+            try:
+                return str(self._create(object_type, properties)["id"])
+            finally:
+                self.webhooks = emitter
 
     def ui_create(self, properties: dict[str, Any], *, user_id: int = 1) -> str:
         """A contact a person creates in HubSpot's UI (contact.creation carries CRM_UI / userId:N). Returns its id."""

@@ -42,3 +42,23 @@ def sandbox_options(team: Team) -> dict[str, dict[str, Any]]:
             else:
                 queues.append({"Id": sf, "Name": name.title()})
     return {"hubspot": {"owners": owners}, "salesforce": {"users": users, "queues": queues}}
+
+
+def seed_hubspot(sandbox: Any, records: list[dict[str, Any]]) -> dict[str, str]:
+    """Put known companies and contacts (``samples/crm_records.jsonl`` rows) into the HubSpot sandbox.
+    Returns our id -> the sandbox's id; contacts are associated with the company of their email's domain."""
+    ids: dict[str, str] = {}
+    companies: dict[str, str] = {}
+    for r in records:
+        if r.get("crm") != "hubspot" or r.get("kind") != "account":
+            continue
+        props = {"name": r.get("company"), "domain": r.get("domain"), "hubspot_owner_id": r.get("owner_id")}
+        ids[r["id"]] = sandbox.hubspot.seed("companies", {k: v for k, v in props.items() if v})
+        companies[str(r.get("domain"))] = ids[r["id"]]
+    for r in records:
+        if r.get("crm") != "hubspot" or r.get("kind") != "contact":
+            continue
+        props = {"email": r.get("email"), "firstname": r.get("first_name"), "lastname": r.get("last_name"),
+                 "company": r.get("company"), "hubspot_owner_id": r.get("owner_id")}
+        ids[r["id"]] = sandbox.hubspot.seed("contacts", {k: v for k, v in props.items() if v})
+    return ids

@@ -137,6 +137,7 @@ class SandboxServer:
             route_handlers=handlers,
             middleware=[_call_log_middleware(self.calls)],
             openapi_config=None,
+            logging_config=None,  # leave the host process's logging alone
             debug=False,
         )
 
@@ -152,6 +153,7 @@ class SandboxServer:
             port=self.port,
             ssl_certfile=str(chain),
             log_level="warning",
+            log_config=None,
             access_log=False,
             lifespan="on",
             timeout_keep_alive=30,

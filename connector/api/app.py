@@ -164,5 +164,6 @@ def create_app(
         exception_handlers=handlers,  # type: ignore[arg-type]
         openapi_config=OpenAPIConfig(title="leadrelay", version="0.1.0", path="/schema"),
         request_max_body_size=settings.max_body_bytes + 1,
+        logging_config=None,  # logs go through connector.logs (structlog, redacted), not Litestar's root config
         debug=False,
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import secrets
@@ -135,12 +136,12 @@ def row_of(email: str, info: dict[str, Any]) -> dict[str, Any]:
 
 
 async def run_demo(*, once: bool, as_json: bool, leads: int | None, crm: str, rules: Path, timeout: float,
-                   keep: bool) -> int:
+                   keep: bool, rate: float = 40.0) -> int:
     import uvicorn
     from arq.worker import Worker
     from redis.asyncio import Redis
 
-    from adapters.sandbox.roster import sandbox_options
+    from adapters.sandbox.roster import sandbox_options, seed_hubspot
     from adapters.sandbox.server import SandboxServer
     from connector.config import load_config
     from connector.api.app import create_app
@@ -165,6 +166,9 @@ async def run_demo(*, once: bool, as_json: bool, leads: int | None, crm: str, ru
                      "webhook_properties": ["hubspot_owner_id", "lifecyclestage"], "rate_limit_per_10s": 190},
             salesforce={**roster["salesforce"], "outbound_url": f"{api}/webhooks/salesforce"},
         ).start()
+        seeds = rules / "samples" / "crm_records.jsonl"
+        if seeds.is_file() and crm == "hubspot":  # the portal already knows some companies and people
+            seed_hubspot(sandbox, [json.loads(x) for x in seeds.read_text(encoding="utf-8").splitlines() if x.strip()])
         try:
             settings = load_settings(
                 redis_url=url, key_prefix=DEMO_PREFIX, crm=crm, config_dir=str(rules), log_json=True,
@@ -178,7 +182,8 @@ async def run_demo(*, once: bool, as_json: bool, leads: int | None, crm: str, ru
                 ca_bundle=str(sandbox.ca_path),
             )
             server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=api_port,
-                                                   log_level="warning", access_log=False, lifespan="on"))
+                                                   log_level="warning", access_log=False, lifespan="on",
+                                                   log_config=None))
             api_task = asyncio.create_task(server.serve())
             worker = Worker(**{**worker_settings(settings), "handle_signals": False})
             worker_task = asyncio.create_task(worker.async_run())
@@ -188,7 +193,7 @@ async def run_demo(*, once: bool, as_json: bool, leads: int | None, crm: str, ru
                 err.print(f"[bold]leadrelay demo[/]: Redis {url} · CRM sandbox {sandbox.url} ({crm}) · API {api}")
                 err.print(f"posting {len(rows)} sample leads to {api}/webhooks/forms/website (signed) …")
             t0 = time.monotonic()
-            deliveries = await post_leads(api, rows, form_secret)
+            deliveries = await post_leads(api, rows, form_secret, rate=rate or None)
             r = Redis.from_url(url)
             store = Store(r, DEMO_PREFIX)
             printed: set[str] = set()
@@ -225,9 +230,10 @@ async def run_demo(*, once: bool, as_json: bool, leads: int | None, crm: str, ru
                     pass
             await r.aclose()
             server.should_exit = True
-            await worker.close()
             worker_task.cancel()
             await asyncio.gather(api_task, worker_task, return_exceptions=True)
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await worker.close()
             if not keep:
                 await clear_prefix(url, DEMO_PREFIX)
             return 0 if not missing and not dead else 1
@@ -244,6 +250,7 @@ def demo(
     root: Annotated[Path, typer.Option("--root", help="folder with rules/, mappings/ and samples/")] = Path("."),
     timeout: Annotated[float, typer.Option(help="seconds to wait for every lead to land")] = 180.0,
     keep: Annotated[bool, typer.Option(help="keep the demo's Redis keys afterwards")] = False,
+    rate: Annotated[float, typer.Option(help="leads per second to post (0 = all at once)")] = 40.0,
 ) -> None:
     """The whole service on this machine: Redis (REDIS_URL, localhost, else embedded), the CRM sandbox, the API
     and a worker. Posts the sample leads through the signed webhook endpoint and prints each decision as it
@@ -253,7 +260,7 @@ def demo(
         raise typer.Exit(1)
     try:
         code = asyncio.run(run_demo(once=once, as_json=as_json, leads=leads, crm=crm, rules=root, timeout=timeout,
-                                    keep=keep))
+                                    keep=keep, rate=rate))
     except KeyboardInterrupt:
         code = 0
     raise typer.Exit(code)

@@ -168,7 +168,8 @@ class ApiServer:
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         self.server = uvicorn.Server(uvicorn.Config(create_app(settings, crm=False), host="127.0.0.1", port=port,
-                                                    log_level="warning", access_log=False, lifespan="on"))
+                                                    log_level="warning", access_log=False, lifespan="on",
+                                                    log_config=None))
 
     def __enter__(self) -> ApiServer:
         import threading
