@@ -203,13 +203,27 @@ def _compile(c: Condition) -> Check:
         if len(parts) == 2:
             a, b = parts
             return lambda v: a(v) and b(v)
-        return lambda v: all(p(v) for p in parts)
+
+        def all_of(v: Mapping[str, Any]) -> bool:
+            for p in parts:  # noqa: SIM110 (a loop, not all() over a generator: no extra frame per call)
+                if not p(v):
+                    return False
+            return True
+
+        return all_of
     if c.any is not None:
         parts = tuple(p.test for p in c.any)
         if len(parts) == 2:
             a, b = parts
             return lambda v: a(v) or b(v)
-        return lambda v: any(p(v) for p in parts)
+
+        def any_of(v: Mapping[str, Any]) -> bool:
+            for p in parts:  # noqa: SIM110 (no generator frame per call)
+                if p(v):
+                    return True
+            return False
+
+        return any_of
     if c.not_ is not None:
         inner = c.not_.test
         return lambda v: not inner(v)

@@ -115,7 +115,7 @@ def _undot(m: re.Match[str]) -> str:
     return m.group(1).replace(".", "")
 
 
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=65536)
 def company_key(name: str | None) -> str | None:
     """Company key: legal suffixes, punctuation and case removed, so "I.B.M.", "IBM Corp." and "ibm" agree."""
     if not name:
@@ -158,7 +158,7 @@ def _plain_registrable(host: str) -> str | None:
     return labels[start - 1] + "." + ".".join(labels[start:])
 
 
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=65536)
 def registrable_domain(value: str | None) -> str | None:
     """ "https://www.Acme.co.uk/about" or "jo@sales.acme.co.uk" -> "acme.co.uk" (offline suffix list)."""
     if not value:
@@ -175,7 +175,7 @@ def registrable_domain(value: str | None) -> str | None:
     return f"{ext.domain}.{ext.suffix}"
 
 
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=16384)
 def is_free_mail(domain: str | None) -> bool:
     """True for a free-mail provider's domain ("gmail.com", "yahoo.co.uk", "mail.gmx.at"); False for None."""
     if not domain:

@@ -329,8 +329,96 @@ def _picklist(table: Mapping[str, Any]) -> Callable[[Any], Any]:
     return look
 
 
+def _generate(plan: list[tuple[_Rule, tuple[list[str], str, str, bool, list[Callable[[str], str]]] | None]],
+              ) -> Callable[[dict[str, Any], _State], None]:
+    """Straight-line code for a mapping's rules, built once per mapping (the "compile" of the module docstring).
+
+    A text rule ("top-level key(s) -> text field, trimmed/lower-cased", most of a form mapping) becomes inline
+    code with its keys and field as constants; every other rule is a call of ``_apply``. The generated code does
+    exactly what the loop over the rules did (kept in ``_run_plan`` for reference and tests), minus the loop.
+    """
+    methods = {str.lower: "lower", str.upper: "upper"}
+    groups = sorted({fast[1] for _, fast in plan if fast is not None})
+    var = {g: f"g{i}" for i, g in enumerate(groups)}
+    lines = ["def run(payload, state):", "    get = payload.get", "    top = state.top", "    groups = state.groups"]
+    lines += [f"    {var[g]} = groups[{g!r}]" for g in groups]
+    namespace: dict[str, Any] = {"_apply": _apply, "_use": _use, "is_empty": tf.is_empty}
+    for i, (rule, fast) in enumerate(plan):
+        namespace[f"r{i}"] = rule
+        if fast is None and rule.key_paths is not None and not rule.text_fast and rule.default is None:
+            # _apply for top-level keys without a default: the first non-empty value is used
+            lines.append("    while True:")
+            for j, path in enumerate(rule.key_paths):
+                namespace[f"p{i}_{j}"] = path
+                lines += [
+                    f"        v = get({path[0]!r})",
+                    "        if not (v is None or v == '' or is_empty(v)):",
+                    f"            _use(state, r{i}, v, p{i}_{j})",
+                    "            break",
+                ]
+            lines.append("        break")
+            continue
+        if fast is None:
+            lines.append(f"    _apply(state, r{i}, payload)")
+            continue
+        keys, group, name, collapse, ops = fast
+        lines.append("    while True:")
+        for key in keys:
+            lines += [
+                f"        v = get({key!r})",
+                "        if v is not None:",
+                "            if type(v) is not str:",
+                f"                _apply(state, r{i}, payload)",
+                "                break",
+                "            t = ' '.join(v.split())" if collapse else "            t = v.strip()",
+                "            if t:",
+            ]
+            for j, op in enumerate(ops):
+                if op in methods:
+                    lines.append(f"                t = t.{methods[op]}()")
+                else:
+                    namespace[f"op{i}_{j}"] = op
+                    lines.append(f"                t = op{i}_{j}(t)")
+            lines += [
+                f"                if {name!r} not in {var[group]}:",
+                f"                    {var[group]}[{name!r}] = t",
+                f"                    top.add({key!r})",
+                "                break",
+            ]
+        lines.append("        break")
+    exec(compile("\n".join(lines), "<mapping rules>", "exec"), namespace)  # only constants from the validated mapping
+    return typing.cast(Callable[[dict[str, Any], _State], None], namespace["run"])
+
+
+def _run_plan(compiled: _Compiled, payload: dict[str, Any], state: _State) -> None:
+    """The rules of a mapping, one after the other: what the code ``_generate`` builds does."""
+    groups, top, get = state.groups, state.top, payload.get
+    for rule, fast in compiled.plan:
+        if fast is None:
+            _apply(state, rule, payload)
+            continue
+        keys, group, name, collapse, ops = fast
+        for key in keys:
+            value = get(key)
+            if type(value) is not str:
+                if value is None:
+                    continue
+                _apply(state, rule, payload)
+                break
+            text = " ".join(value.split()) if collapse else value.strip()
+            if not text:
+                continue
+            for op in ops:
+                text = op(text)
+            fields = groups[group]
+            if name not in fields:
+                fields[name] = text
+                top.add(key)
+            break
+
+
 class _Compiled:
-    __slots__ = ("ignore", "ignore_top", "mapping", "plan", "rules", "wild_rules")
+    __slots__ = ("ignore", "ignore_top", "mapping", "plan", "rules", "run", "wild_rules")
 
     def __init__(self, mapping: SourceMapping) -> None:
         self.mapping = mapping
@@ -348,6 +436,7 @@ class _Compiled:
             if all(isinstance(s, (str, int)) for s in steps):
                 self.ignore.add(typing.cast(Concrete, steps))
         self.ignore_top = {p[0] for p in self.ignore if len(p) == 1}
+        self.run = _generate(self.plan)
 
 
 # id(mapping) -> compiled rules; the entry holds the mapping itself, so an id is never reused while cached
@@ -625,30 +714,8 @@ def map_payload(payload: dict[str, Any], mapping: SourceMapping) -> Lead:
         raise InputError(f"the payload must be a JSON object, got {type(payload).__name__}", field="$")
     compiled = _compiled(mapping)
     state = _State()
-    groups, top, get = state.groups, state.top, payload.get
-    for rule, fast in compiled.plan:
-        if fast is None:
-            _apply(state, rule, payload)
-            continue
-        # inlined fast path of _apply (top-level key -> text field), the most common rule of a form mapping
-        keys, group, name, collapse, ops = fast
-        for key in keys:
-            value = get(key)
-            if type(value) is not str:
-                if value is None:
-                    continue
-                _apply(state, rule, payload)
-                break
-            text = " ".join(value.split()) if collapse else value.strip()
-            if not text:
-                continue
-            for op in ops:
-                text = op(text)
-            fields = groups[group]
-            if name not in fields:
-                fields[name] = text
-                top.add(key)
-            break
+    compiled.run(payload, state)
+    top = state.top
     for rule in compiled.wild_rules:
         _apply_wildcard(state, rule, payload)
     ignore, ignore_top, extra = compiled.ignore, compiled.ignore_top, state.extra

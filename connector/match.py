@@ -92,19 +92,19 @@ class Ident(NamedTuple):
     domain: str | None  # registrable domain, never a free-mail one
 
 
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=65536)
 def name_key(text: str | None) -> str:
     """A name folded to ASCII letters and digits: "  O'Brien " -> "obrien"."""
     return _NON_ALNUM.sub("", fold(text)) if text else ""
 
 
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=65536)
 def _last_parts(text: str) -> tuple[str, ...]:
     parts = tuple(p for p in (name_key(x) for x in _PART_SPLIT.split(text)) if p)
     return parts if len(parts) > 1 else ()
 
 
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=65536)
 def phone_match_key(phone: str | None) -> str | None:
     """The last 10 digits of a phone (all of them when 7-9), so "+1 415-555-2671" and "(415) 555 2671" agree."""
     if not phone:
@@ -115,14 +115,14 @@ def phone_match_key(phone: str | None) -> str | None:
     return digits[-10:]
 
 
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=65536)
 def company_domain(value: str | None) -> str | None:
     """Registrable domain of a website, domain or email address; None for free-mail providers."""
     domain = registrable_domain(value)
     return None if domain is None or is_free_mail(domain) else domain
 
 
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=65536)
 def _names(first_name: str | None, last_name: str | None) -> tuple[str, str, tuple[str, ...]]:
     return name_key(first_name), name_key(last_name), _last_parts(last_name) if last_name else ()
 
@@ -181,7 +181,7 @@ def record_ident(record: CrmRecord) -> Ident:
 # ---- identity keys ----------------------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=65536)
 def _first_forms(first: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(initials, formal names) a first name blocks under: "bob" -> (("b", "r"), ("robert",))."""
     formals = formal_names(first) if len(first) > 1 else frozenset()

@@ -33,6 +33,15 @@ from disposable_email_domains import blocklist as _DISPOSABLE
 from email_validator import EmailNotValidError, validate_email
 from nameparser import HumanName
 from nameparser.config import CONSTANTS
+from phonenumbers import (
+    COUNTRY_CODE_TO_REGION_CODE,
+    REGION_CODE_FOR_NON_GEO_ENTITY,
+    PhoneMetadata,
+    country_code_for_valid_region,
+    national_significant_number,
+)
+from phonenumbers.phonenumberutil import _is_number_matching_desc
+from phonenumbers.re_util import re_compile
 
 from connector.keys import company_key, fold, is_free_mail, registrable_domain
 from connector.model import Company, Identity, Intent, Lead, Origin, Role
@@ -49,7 +58,7 @@ ROLE_LOCAL_PARTS = frozenset(
 _LOCAL_ATOM = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*\Z")
 
 
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=16384)
 def _validated(address: str) -> str | None:
     # Cached: a normalized address is validated again to check it is a fixed point (~100 µs for Unicode).
     try:
@@ -64,7 +73,7 @@ _PLAIN_DOMAIN = re.compile(r"(?:(?!..--)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+
 _SPECIAL_USE = frozenset({"arpa", "invalid", "local", "localhost", "onion", "test"})
 
 
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=16384)
 def _email_domain(domain: str) -> str | None:
     """The domain as email-validator normalizes it (lower-case, Unicode NFC), or None if invalid."""
     lowered = domain.lower()
@@ -77,7 +86,7 @@ def _email_domain(domain: str) -> str | None:
     return normalized if _validated(f"a@{normalized}") == first else None
 
 
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=65536)
 def normalize_email(text: str) -> str | None:
     """Lower-cased, validated address; None if email-validator rejects it (syntax only, no DNS)."""
     address = text.strip()
@@ -92,7 +101,7 @@ def normalize_email(text: str) -> str | None:
     return normalized
 
 
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=16384)
 def email_domain_flags(domain: str) -> tuple[str, ...]:
     """("email_free",) / ("email_disposable",) for a normalized email domain."""
     flags: list[str] = []
@@ -105,7 +114,7 @@ def email_domain_flags(domain: str) -> tuple[str, ...]:
     return tuple(flags)
 
 
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=65536)
 def company_domain(value: str) -> str | None:
     """Registrable domain of a website, host or email domain, only if it is its own fixed point."""
     domain = registrable_domain(value)
@@ -117,11 +126,67 @@ def company_domain(value: str) -> str | None:
 # ---- phone ------------------------------------------------------------------------------------------------------
 
 
+# phonenumbers compiles its metadata patterns with re.compile on every use, which leans on the re module's
+# bounded cache (512 patterns, shared with every other library): keep them compiled instead. Same answers.
+phonenumbers.enable_pattern_cache()
+
+
+
+def _has_type(nsn: str, metadata: PhoneMetadata) -> bool:
+    """``_number_type_helper(nsn, metadata) != UNKNOWN`` with fixed-line and mobile tried first.
+
+    phonenumbers tries premium-rate, toll-free, ... before fixed-line and mobile; whether any matches does not
+    depend on the order, and most numbers are fixed-line or mobile, so they are found after one or two patterns.
+    """
+    if not _is_number_matching_desc(nsn, metadata.general_desc):
+        return False
+    if _is_number_matching_desc(nsn, metadata.fixed_line):
+        return True
+    if not metadata.same_mobile_and_fixed_line_pattern and _is_number_matching_desc(nsn, metadata.mobile):
+        return True
+    return any(
+        _is_number_matching_desc(nsn, desc)
+        for desc in (metadata.premium_rate, metadata.toll_free, metadata.shared_cost, metadata.voip,
+                     metadata.personal_number, metadata.pager, metadata.uan, metadata.voicemail)
+    )
+
+
+def _valid_for_region(number: phonenumbers.PhoneNumber, region: str | None) -> bool:
+    """``phonenumbers.is_valid_number_for_region``, by ``_has_type``."""
+    code = number.country_code
+    if region is None or code is None:
+        return False
+    metadata = PhoneMetadata.metadata_for_region_or_calling_code(code, region.upper())
+    if metadata is None or (region != REGION_CODE_FOR_NON_GEO_ENTITY and code != country_code_for_valid_region(region)):
+        return False
+    return _has_type(national_significant_number(number), metadata)
+
+
+def _valid(number: phonenumbers.PhoneNumber) -> bool:
+    """``phonenumbers.is_valid_number``: valid for the region of the number (``region_code_for_number``)."""
+    regions = COUNTRY_CODE_TO_REGION_CODE.get(number.country_code) if number.country_code is not None else None
+    if regions is None:
+        return False
+    if len(regions) == 1:
+        return _valid_for_region(number, regions[0])
+    nsn = national_significant_number(number)
+    for region in regions:  # _region_code_for_number_from_list
+        metadata = PhoneMetadata.metadata_for_region(region.upper(), None)
+        if metadata is None:
+            continue
+        if metadata.leading_digits is not None:
+            if re_compile(metadata.leading_digits).match(nsn):
+                return _valid_for_region(number, region)
+        elif _has_type(nsn, metadata):
+            return _valid_for_region(number, region)
+    return False
+
+
 _NANP_REGIONS = frozenset({"US", "CA", "PR", "GU", "VI", "AS", "MP"})
 _PHONE_PUNCT = str.maketrans("", "", " -.()/\u00a0")
 
 
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=65536)
 def normalize_phone(text: str, region: str | None) -> tuple[str | None, str | None]:
     """(E.164, None), (text, "phone_unverified") without a region to read a national number in, or (None, flag)."""
     raw = text.strip()
@@ -138,7 +203,7 @@ def normalize_phone(text: str, region: str | None) -> tuple[str | None, str | No
             if 7 <= digits <= 15:
                 return raw, "phone_unverified"
         return None, "phone_invalid"
-    if not phonenumbers.is_valid_number(number):
+    if not _valid(number):
         return None, "phone_invalid"
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), None
 
@@ -159,7 +224,7 @@ def _nanp(raw: str, region: str | None) -> str | None:
         return None
     number = phonenumbers.PhoneNumber(country_code=1, national_number=int(digits))
     own = region if region in _NANP_REGIONS else "US"
-    if phonenumbers.is_valid_number_for_region(number, own) or phonenumbers.is_valid_number(number):
+    if _valid_for_region(number, own) or _valid(number):
         return "+1" + digits
     return ""
 
@@ -258,7 +323,7 @@ def _capitalized(part: str, last: bool) -> str:
     return _capitalized_by_nameparser(part, last)
 
 
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=16384)
 def _capitalized_by_nameparser(part: str, last: bool) -> str:
     try:
         human = HumanName(last=part) if last else HumanName(first=part)
@@ -310,7 +375,7 @@ _DEPARTMENT_RE = [(name, re.compile(pattern)) for name, pattern in _DEPARTMENTS]
 DEPARTMENTS = frozenset(name for name, _ in _DEPARTMENTS)
 
 
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=16384)
 def seniority_of(title: str) -> str | None:
     """Job title -> c_level / vp / director / manager / individual (None for an empty title)."""
     text = fold(title)
@@ -322,7 +387,7 @@ def seniority_of(title: str) -> str | None:
     return "individual"
 
 
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=16384)
 def department_of(title: str) -> str | None:
     text = fold(title)
     for name, pattern in _DEPARTMENT_RE:

@@ -123,6 +123,9 @@ class _Rule(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, tag_field=
     on_unavailable: Literal["next_rule"] | Fallback = "next_rule"
     enforce_capacity: bool = True
 
+    def __post_init__(self) -> None:
+        self.not_met = f"{self.name}: conditions not met"  # the trace line, built once
+
 
 class Named(_Rule, tag="named"):
     rep: str
@@ -145,6 +148,7 @@ class Skill(_Rule, tag="skill"):
     language_field: str | None = None
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         for f in (self.skill_field, self.language_field):
             if f is not None:
                 field_kind(f)
@@ -173,6 +177,7 @@ class Vip(_Rule, tag="vip"):
     pool: str | None = None
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if (self.pool is None) == (self.rep is None):
             raise ValueError("a vip rule goes to exactly one of `pool` or `rep`")
         keys: set[str] = set()
@@ -231,7 +236,8 @@ def apply_changes(state: RoutingState, changes: tuple[StateChange, ...] | list[S
             pointers[ch.key] = ch.value
         elif ch.kind == "load":
             day = ch.day or ""
-            now = load_of(RoutingState(load=load, days=days), ch.key, day) + ch.value
+            counted = days.get(ch.key)  # load_of(), on the dicts being built
+            now = (load.get(ch.key, 0) if counted is None or counted == day else 0) + ch.value
             if ch.expected is not None and now > ch.expected:
                 raise StateConflict(f"rep {ch.key}: {now} leads on {day} would exceed the cap {ch.expected}")
             load[ch.key] = now
@@ -537,7 +543,7 @@ def route(
     ctx = _Ctx(lead, view, match, team, state, now)
     for rule in config.rules:
         if rule.when is not None and not rule.when.test(view):
-            ctx.trace.append(f"{rule.name}: conditions not met")
+            ctx.trace.append(rule.not_met)
             continue
         got = _try(ctx, rule, config)
         if isinstance(got, str):

@@ -154,7 +154,9 @@ def tag(
     reasons: dict[str, str] = {}
     for lk in config.lookups:
         raw = view.get(lk.field)
-        for value in raw if isinstance(raw, tuple | list) else (raw,):
+        if raw is None:
+            continue
+        for value in raw if isinstance(raw, (tuple, list)) else (raw,):
             t = lk.index.get(str(value).casefold()) if value is not None else None
             if t is not None and t not in reasons:
                 tags.append(t)

@@ -8,6 +8,7 @@ into the dead-letter list too: an accepted lead is never dropped.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -33,7 +34,9 @@ async def process_delivery(ctx: dict[str, Any], data: bytes) -> str:
     delivery = decode_delivery(data)
     t0 = time.perf_counter()
     try:
-        outcome = await svc.process(delivery)
+        # finish (or give up and retry) before arq's own timeout, which would fail the job for good
+        async with asyncio.timeout(svc.settings.job_timeout_s * 0.8):
+            outcome = await svc.process(delivery)
     except (RetryableError, TimeoutError) as exc:
         retry_after = getattr(exc, "retry_after", 0.5)
         if ctx["job_try"] >= svc.settings.max_tries:
@@ -55,7 +58,10 @@ async def write_back(ctx: dict[str, Any], crm: str) -> str:
     job_id: str = ctx["job_id"]
     t0 = time.perf_counter()
     try:
-        written, keep = await svc.write(crm, job_id, ctx["job_try"])
+        async with asyncio.timeout(svc.settings.job_timeout_s * 0.9):
+            written, keep = await svc.write(crm, job_id, ctx["job_try"])
+    except TimeoutError as exc:  # the batch stays in this job's list; the retry writes it (upserts: no doubles)
+        raise Retry(defer=_backoff(ctx["job_try"], 1.0)) from exc
     finally:
         await svc._observe("leadrelay_job_duration_seconds", time.perf_counter() - t0, {"job": "write_back"})
     if keep:

@@ -90,7 +90,8 @@ def worker_settings(settings: Settings, **ctx: Any) -> dict[str, Any]:
         ],
         "cron_jobs": [
             cron(jobs.sweep, second=set(range(0, 60, 5)), run_at_startup=True, unique=True),
-            cron(jobs.sync_accounts, minute=set(range(0, 60, 5)), second=0, unique=True, timeout=600),
+            # no longer timeout than the jobs': arq lets a killed worker's jobs run again only after the longest timeout
+            cron(jobs.sync_accounts, minute=set(range(0, 60, 5)), second=0, unique=True),
         ],
         "queue_name": queue_name(settings.key_prefix),
         "redis_settings": RedisSettings.from_dsn(settings.redis_url),

@@ -268,10 +268,10 @@ class HubSpotCrm:
                     break
         return out
 
-    def accounts(self, *, deadline_s: float = 600.0) -> list[CrmRecord]:
+    def accounts(self, *, deadline_s: float | None = None) -> list[CrmRecord]:
         """Every company with a domain, for the account index. Search pages of 200, keyset-paged on
         hs_object_id because search will not page past 10,000 results; run in the background (5 searches/s)."""
-        deadline = Deadline(deadline_s)
+        deadline = Deadline(deadline_s or self.deadline_s)
         out: list[CrmRecord] = []
         last = "0"
         while True:

@@ -324,10 +324,10 @@ class SalesforceCrm:
                     out.append(account)
         return out
 
-    def accounts(self, *, deadline_s: float = 600.0) -> list[CrmRecord]:
+    def accounts(self, *, deadline_s: float | None = None) -> list[CrmRecord]:
         """Every Account with a website, for the account index (one SOQL query, paged by nextRecordsUrl)."""
         soql = "SELECT Id, Name, Website, OwnerId, BillingCountry FROM Account WHERE Website != null"
-        return [self._account(r) for r in self._query(soql, Deadline(deadline_s), lane="bulk")]
+        return [self._account(r) for r in self._query(soql, Deadline(deadline_s or self.deadline_s), lane="bulk")]
 
     def _lead(self, r: dict[str, Any]) -> CrmRecord:
         return CrmRecord(

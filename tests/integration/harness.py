@@ -101,16 +101,21 @@ def env_for(settings: Settings) -> dict[str, str]:
 
 
 class WorkerProcs:
-    """`leadrelay worker` processes (real, separate), stopped on exit."""
+    """`leadrelay worker` processes (real, separate), stopped on exit. Their logs go to files (``logs``)."""
 
     def __init__(self, settings: Settings, n: int = 2) -> None:
         import subprocess
         import sys
+        import tempfile
 
-        self.procs = [subprocess.Popen([sys.executable, "-c", "from connector.cli.main import app; app()", "worker"],
-                                       env=env_for(settings), cwd=ROOT, stdout=subprocess.DEVNULL,
-                                       stderr=subprocess.PIPE)
-                      for _ in range(n)]
+        self.dir = Path(tempfile.mkdtemp(prefix="leadrelay-workers-"))
+        self.logs = [self.dir / f"worker{i}.log" for i in range(n)]
+        self.procs = []
+        for log in self.logs:
+            with log.open("wb") as out:
+                self.procs.append(subprocess.Popen(
+                    [sys.executable, "-c", "from connector.cli.main import app; app()", "worker"],
+                    env=env_for(settings), cwd=ROOT, stdout=out, stderr=subprocess.STDOUT))
 
     def kill(self, i: int) -> None:
         import signal
@@ -119,20 +124,19 @@ class WorkerProcs:
         self.procs[i].wait(10)
 
     def stop(self) -> list[str]:
+        """Stop every worker; returns each one's log."""
         import signal
 
-        errors = []
         for p in self.procs:
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)
         for p in self.procs:
             try:
-                _, err = p.communicate(timeout=20)
+                p.wait(timeout=20)
             except Exception:  # noqa: BLE001
                 p.kill()
-                _, err = p.communicate()
-            errors.append(err.decode(errors="replace")[-3000:])
-        return errors
+                p.wait()
+        return [log.read_text(errors="replace") for log in self.logs]
 
     def __enter__(self) -> WorkerProcs:
         return self
