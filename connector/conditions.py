@@ -277,7 +277,9 @@ def _contains_test(f: str, needles: list[Any]) -> Check:
         def contains_text(v: Mapping[str, Any]) -> bool:
             x: Any = v.get(f)
             t = type(x)
-            if t is tuple or t is list:
+            if t is tuple:
+                return bool(x) and not texts.isdisjoint(_folded_texts(x))
+            if t is list:
                 for i in x:  # noqa: SIM110 (a loop, not any() over a generator: no extra frame per call)
                     if type(i) is str and i.casefold() in texts:
                         return True
@@ -312,6 +314,23 @@ def _contains_test(f: str, needles: list[Any]) -> Check:
         return False
 
     return contains
+
+
+# tuple of values (tags, flags, requests: few distinct ones) -> its text items casefolded; cleared when it grows
+_FOLDED: dict[tuple[Any, ...], frozenset[str]] = {}
+
+
+def _folded_texts(items: tuple[Any, ...]) -> frozenset[str] | list[str]:
+    """The casefolded text items of ``items`` (what a per-item ``casefold() in texts`` loop would look up)."""
+    try:
+        folded = _FOLDED.get(items)
+    except TypeError:  # an unhashable item: fold without remembering
+        return [i.casefold() for i in items if type(i) is str]
+    if folded is None:
+        if len(_FOLDED) >= 4096:
+            _FOLDED.clear()
+        folded = _FOLDED[items] = frozenset(i.casefold() for i in items if type(i) is str)
+    return folded
 
 
 def _leaf(field: str, op: str, value: Any) -> Check:

@@ -72,3 +72,20 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
         values["redis_url"] = env["REDIS_URL"]
     values.update(overrides)
     return msgspec.convert(values, Settings, strict=False)
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The ``LEADRELAY_*`` variables that reproduce these settings in another process (serve, worker)."""
+    env: dict[str, str] = {}
+    for name in Settings.__struct_fields__:
+        value = getattr(settings, name)
+        if value is None:
+            continue
+        if isinstance(value, tuple):
+            text = ",".join(value)
+        elif isinstance(value, bool):
+            text = "true" if value else "false"
+        else:
+            text = str(value)
+        env[f"LEADRELAY_{name.upper()}"] = text
+    return env

@@ -165,6 +165,12 @@ def tag(
     view["segments"] = ()
     for test, rule_tags, why in config.rule_plan:
         if test(view):
+            if len(rule_tags) == 1:  # the common case, without building a list
+                if rule_tags[0] not in reasons:
+                    tags.append(rule_tags[0])
+                    reasons[rule_tags[0]] = why
+                    view["tags"] = tuple(tags)
+                continue
             new = [t for t in rule_tags if t not in reasons]
             for t in new:
                 tags.append(t)

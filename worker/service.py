@@ -19,7 +19,7 @@ import msgspec
 import structlog
 
 from connector.config import Config
-from connector.decision import Decision, decision_from_json, decision_to_json
+from connector.decision import decision_from_json, decision_to_json
 from connector.errors import AuthError, FatalError, InputError, RetryableError
 from connector.match import IdentityIndex, identity_keys
 from connector.model import CrmRecord, Lead
@@ -101,14 +101,14 @@ class Service:
         if self.metrics is not None:
             try:
                 await self.metrics.inc(name, labels)
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.warning("metrics_failed", metric=name)
 
     async def _observe(self, name: str, value: float, labels: dict[str, str]) -> None:
         if self.metrics is not None:
             try:
                 await self.metrics.observe(name, value, labels)
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.warning("metrics_failed", metric=name)
 
     # ---- one delivery -----------------------------------------------------------------------------------------------
@@ -151,7 +151,8 @@ class Service:
             str(source_id) == str(self.settings.hubspot_app_id)
         known = await self.store.record_lead("hubspot", object_id)
         if ours:
-            await self._inc("leadrelay_deliveries_total", {"source": "hubspot", "outcome": "duplicate", "reason": "echo"})
+            await self._inc("leadrelay_deliveries_total", {"source": "hubspot", "outcome": "duplicate",
+                                                           "reason": "echo"})
             return "echo", None
         if known:
             prop = ev.get("property_name") or ev.get("propertyName")
@@ -170,7 +171,8 @@ class Service:
         rid = str(p.get("Id") or "")
         by = p.get("LastModifiedById")
         if by and self.settings.salesforce_user_id and str(by)[:15] == self.settings.salesforce_user_id[:15]:
-            await self._inc("leadrelay_deliveries_total", {"source": "salesforce", "outcome": "duplicate", "reason": "echo"})
+            await self._inc("leadrelay_deliveries_total", {"source": "salesforce", "outcome": "duplicate",
+                                                           "reason": "echo"})
             return "echo", None
         known = await self.store.record_lead("salesforce", rid) if rid else None
         if known:

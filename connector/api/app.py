@@ -35,14 +35,14 @@ async def ready(request: Req) -> Response[Any]:
     try:
         await asyncio.wait_for(st.store.r.ping(), 2)
         checks["redis"] = "ok"
-    except Exception as exc:  # noqa: BLE001 - report, don't crash
+    except Exception as exc:
         checks["redis"] = f"down: {type(exc).__name__}"
     crm: CrmClient | None = st.crm
     if crm is not None:
         try:
             ok = await asyncio.wait_for(asyncio.to_thread(crm.ping), 5)
             checks[crm.name] = "ok" if ok else "refused"
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             checks[crm.name] = f"down: {type(exc).__name__}"
     good = all(v == "ok" for v in checks.values())
     if good:
@@ -87,7 +87,7 @@ def create_app(
     config: Config | None = None,
     redis: Any = None,
     pool: Any = None,
-    crm: CrmClient | None | bool = None,
+    crm: CrmClient | bool | None = None,
 ) -> Litestar:
     """The API. ``redis``/``pool``/``crm`` may be injected (tests); otherwise built from settings at startup.
 
@@ -112,7 +112,7 @@ def create_app(
         if p is None:
             p = await connect(settings.redis_url or "", settings.key_prefix)
             own.append(p)
-        client = None if crm is False else crm
+        client: CrmClient | None = None if isinstance(crm, bool) else crm
         if client is None and crm is None and (settings.hubspot_token or settings.salesforce_instance_url or
                                                settings.salesforce_client_id):
             from worker.settings import build_crm
@@ -148,8 +148,9 @@ def create_app(
         if request.url.path.startswith("/webhooks/") and "count" in request.app.state:
             segment = request.url.path.split("/")[2]
             source = {"forms": "form"}.get(segment, segment)
-            reason = {401: "signature", 413: "too_large", 400: "malformed", 404: "unknown_form"}.get(
-                resp.status_code, str(resp.status_code))
+            reasons = {401: "signature", 413: "too_large", 400: "malformed", 404: "unknown_form"}
+            status = resp.status_code or 500
+            reason = reasons.get(status, str(status))
             # handlers are sync in Litestar; the counter is a fire-and-forget Redis call
             task = asyncio.get_running_loop().create_task(request.app.state.count(source, "rejected", reason))
             _background.add(task)

@@ -103,7 +103,7 @@ async def form_webhook(request: Req, form: str) -> dict[str, Any]:
                                           tolerance_s=settings.replay_window_s)
     d = form_adapter.form_delivery(form, body, request.headers.get("content-type", ""), delivery_id=msg_id,
                                    received_at=_now())
-    accepted, dup = await accept(request, [d])
+    accepted, _ = await accept(request, [d])
     return {"status": "accepted" if accepted else "duplicate", "delivery_id": d.delivery_id}
 
 

@@ -143,8 +143,8 @@ async def run_demo(*, once: bool, as_json: bool, leads: int | None, crm: str, ru
 
     from adapters.sandbox.roster import sandbox_options, seed_hubspot
     from adapters.sandbox.server import SandboxServer
-    from connector.config import load_config
     from connector.api.app import create_app
+    from connector.config import load_config
     from connector.logs import configure_logging
     from connector.settings import load_settings
     from worker.redis_server import redis_url
@@ -224,10 +224,8 @@ async def run_demo(*, once: bool, as_json: bool, leads: int | None, crm: str, ru
                           f"{elapsed:.1f}s; {dead} dead-lettered; {missing} not landed")
             if not once and not missing:
                 err.print(f"serving: API {api} (GET /api/leads/<id>, /metrics, /schema) — Ctrl-C to stop")
-                try:
+                with contextlib.suppress(asyncio.CancelledError, KeyboardInterrupt):
                     await asyncio.Event().wait()
-                except (asyncio.CancelledError, KeyboardInterrupt):
-                    pass
             await r.aclose()
             server.should_exit = True
             worker_task.cancel()

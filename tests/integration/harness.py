@@ -87,17 +87,10 @@ def env_for(settings: Settings) -> dict[str, str]:
     """The environment a `leadrelay worker` / `serve` process needs to run with these settings."""
     import os
 
+    from connector.settings import settings_env
+
     env = {k: v for k, v in os.environ.items() if not k.startswith("LEADRELAY_") and k != "REDIS_URL"}
-    for name in Settings.__struct_fields__:
-        value = getattr(settings, name)
-        if value is None:
-            continue
-        if isinstance(value, tuple):
-            value = ",".join(value)
-        elif isinstance(value, bool):
-            value = "true" if value else "false"
-        env[f"LEADRELAY_{name.upper()}"] = str(value)
-    return env
+    return {**env, **settings_env(settings)}
 
 
 class WorkerProcs:
@@ -133,7 +126,7 @@ class WorkerProcs:
         for p in self.procs:
             try:
                 p.wait(timeout=20)
-            except Exception:  # noqa: BLE001
+            except Exception:
                 p.kill()
                 p.wait()
         return [log.read_text(errors="replace") for log in self.logs]

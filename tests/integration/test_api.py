@@ -89,7 +89,7 @@ async def test_bad_signature_is_401_before_parsing(client, redis_url: str) -> No
 async def test_stale_and_missing_timestamps_are_401(client) -> None:  # type: ignore[no-untyped-def]
     body = form_body()
     stale = await client.post("/webhooks/forms/website", content=body, headers=signed(body, ts=int(time.time()) - 600))
-    assert stale.status_code == 401 and "stale" in stale.json()["detail"].lower() or "old" in stale.json()["detail"]
+    assert (stale.status_code == 401 and "stale" in stale.json()["detail"].lower()) or "old" in stale.json()["detail"]
     unsigned = await client.post("/webhooks/forms/website", content=body, headers={"content-type": "application/json"})
     assert unsigned.status_code == 401
 

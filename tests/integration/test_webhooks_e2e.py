@@ -14,8 +14,17 @@ import pytest
 
 from adapters.forms.standard_webhooks import sign
 from adapters.forms.typeform import sign as typeform_sign
-from tests.integration.harness import ROOT, ApiServer, WorkerProcs, config_dir, free_port, hubspot_contacts, \
-    sandbox_for, settings_for, wait_for
+from tests.integration.harness import (
+    ROOT,
+    ApiServer,
+    WorkerProcs,
+    config_dir,
+    free_port,
+    hubspot_contacts,
+    sandbox_for,
+    settings_for,
+    wait_for,
+)
 
 FIXTURES = ROOT / "tests" / "fixtures"
 FORM_SECRET = "whsec_" + "c2VjcmV0LWZvci10ZXN0cy0xMjM0NTY3OA=="
@@ -101,7 +110,7 @@ def test_salesforce_outbound_message_ends_as_an_owned_lead(redis_url: str, tmp_p
             salesforce_client_secret="leadrelay-sandbox-secret", salesforce_org_ids=(sf.org_id,),
             salesforce_user_id=sf.integration_user["Id"])
         with ApiServer(settings, port), WorkerProcs(settings, 1) as workers:
-            human = [u for u in sf.users if u["Id"] != sf.integration_user["Id"]][0]
+            human = next(u for u in sf.users if u["Id"] != sf.integration_user["Id"])
             lead = sf.edit_as(human["Username"], "Lead", None, {
                 "FirstName": "Priya", "LastName": "Natarajan", "Email": "priya.natarajan@lumenbio.com",
                 "Company": "Lumen Bio", "Country": "United States", "State": "CA", "Title": "VP Operations",

@@ -8,8 +8,18 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.harness import PREFIX, WorkerProcs, config_dir, form_delivery, hubspot_contacts, pool_team, \
-    samples, sandbox_for, settings_for, wait_for
+from tests.integration.harness import (
+    PREFIX,
+    WorkerProcs,
+    config_dir,
+    form_delivery,
+    hubspot_contacts,
+    pool_team,
+    samples,
+    sandbox_for,
+    settings_for,
+    wait_for,
+)
 from worker.queue import connect, enqueue_delivery
 
 N = 1000

@@ -16,8 +16,20 @@ import redis
 
 from adapters.forms.standard_webhooks import sign
 from adapters.sandbox.common import FaultPlan
-from tests.integration.harness import PREFIX, ApiServer, WorkerProcs, config_dir, form_delivery, free_port, \
-    hubspot_contacts, pool_team, samples, sandbox_for, settings_for, wait_for
+from tests.integration.harness import (
+    PREFIX,
+    ApiServer,
+    WorkerProcs,
+    config_dir,
+    form_delivery,
+    free_port,
+    hubspot_contacts,
+    pool_team,
+    samples,
+    sandbox_for,
+    settings_for,
+    wait_for,
+)
 from worker.queue import connect, enqueue_delivery
 
 FORM_SECRET = "whsec_" + "c2VjcmV0LWZvci10ZXN0cy0xMjM0NTY3OA=="

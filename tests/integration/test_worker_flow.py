@@ -8,8 +8,15 @@ from pathlib import Path
 from arq.worker import Worker
 from redis.asyncio import Redis
 
-from tests.integration.harness import PREFIX, config_dir, form_delivery, hubspot_contacts, samples, sandbox_for, \
-    settings_for
+from tests.integration.harness import (
+    PREFIX,
+    config_dir,
+    form_delivery,
+    hubspot_contacts,
+    samples,
+    sandbox_for,
+    settings_for,
+)
 from worker.queue import connect, enqueue_delivery
 from worker.settings import worker_settings
 from worker.store import Store

@@ -17,6 +17,7 @@ import pytest
 from phonenumbers import PhoneNumberType
 
 from connector import keys
+from connector.conditions import Condition
 from connector.config import load_config
 from connector.mapping import SourceMapping, _compiled, _run_plan, _State, load_source_mapping
 from connector.match import IdentityIndex, match
@@ -207,3 +208,21 @@ def test_phone_validity_matches_phonenumbers_for_every_region() -> None:
         for where in ("US", "GB", "001", None, phonenumbers.region_code_for_number(n)):
             expected = phonenumbers.is_valid_number_for_region(n, where)  # type: ignore[arg-type]  # None: False
             assert _valid_for_region(n, where) == expected, (n, where)
+
+
+# ---- contains on a tuple: its folded items are remembered per tuple ----------------------------------------------
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ((), False),
+    (("Industry:Healthcare", "size:smb"), True),
+    (("industry:software",), False),
+    ((1, None, "SIZE:SMB"), True),
+    (([1], "size:smb"), True),  # an unhashable item: folded without being remembered
+    (([1], "size:mid"), False),
+    (["INDUSTRY:HEALTHCARE"], True),
+])
+def test_contains_on_tuples_and_lists(value: Any, expected: bool) -> None:
+    cond = Condition(field="tags", op="contains_any", value=["industry:healthcare", "size:smb"])
+    for _ in range(2):  # the second time from the remembered folding
+        assert cond.test({"tags": value}) is expected

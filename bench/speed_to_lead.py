@@ -1,0 +1,175 @@
+"""Speed to lead: signed webhook received -> owner written in the sandbox CRM, at a steady rate.
+
+    uv run python bench/speed_to_lead.py [--rate 100] [--seconds 60] [--workers 2] [--crm hubspot|salesforce]
+
+Everything is real and separate: Redis (REDIS_URL, else an embedded server), the CRM sandbox (HTTPS, this
+process), `leadrelay serve` and N `leadrelay worker` processes. Leads (the samples, made unique) are POSTed
+to /webhooks/forms/website with Standard Webhooks signatures at --rate per second. Latency per lead is the
+API's receive time to the worker's confirmed CRM write, both recorded in Redis. Prints p50/p95/p99/max, the
+CRM calls per 1,000 leads by endpoint, and anything dead-lettered. Asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from adapters.sandbox.roster import sandbox_options, seed_hubspot  # noqa: E402
+from adapters.sandbox.server import SandboxServer  # noqa: E402
+from connector.cli.demo import FORM_SECRET_ENV, _unique, load_samples, post_leads  # noqa: E402
+from connector.config import load_config  # noqa: E402
+from connector.settings import load_settings, settings_env  # noqa: E402
+from worker.redis_server import redis_url  # noqa: E402
+
+PREFIX = "leadrelay-bench:"
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def pct(values: list[float], p: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, round(p / 100 * (len(s) - 1)))]
+
+
+async def collect(url: str, deliveries: list[tuple[str, str]], timeout: float) -> dict[str, tuple[float, float]]:
+    """delivery id -> (received_at, written_at), waiting until all are written or the timeout."""
+    from redis.asyncio import Redis
+
+    r = Redis.from_url(url)
+    out: dict[str, tuple[float, float]] = {}
+    deadline = time.monotonic() + timeout
+    todo = [d for _, d in deliveries]
+    while todo and time.monotonic() < deadline:
+        pipe = r.pipeline(transaction=False)
+        for d in todo:
+            pipe.get(f"{PREFIX}done:form:{d}")
+        leads = await pipe.execute()
+        pipe = r.pipeline(transaction=False)
+        pairs = [(d, lid.decode()) for d, lid in zip(todo, leads, strict=True) if lid]
+        for _, lid in pairs:
+            pipe.hmget(f"{PREFIX}lead:{lid}", ["received_at", "written_at"])
+        for (d, _), (rec, wr) in zip(pairs, await pipe.execute(), strict=True):
+            if rec and wr:
+                out[d] = (float(rec), float(wr))
+        todo = [d for d in todo if d not in out]
+        if todo:
+            await asyncio.sleep(0.5)
+    await r.aclose()
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rate", type=float, default=100.0, help="leads per second")
+    ap.add_argument("--seconds", type=float, default=60.0, help="how long to post")
+    ap.add_argument("--workers", type=int, default=2, help="worker processes")
+    ap.add_argument("--crm", default="hubspot", choices=["hubspot", "salesforce"])
+    ap.add_argument("--window-ms", type=int, default=None, help="write batch window (default: the setting's)")
+    args = ap.parse_args()
+    n = int(args.rate * args.seconds)
+    rows = _unique(load_samples(ROOT / "samples" / "leads.jsonl", n))
+    form_secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+    api_port = _port()
+    api = f"http://127.0.0.1:{api_port}"
+    hubspot_secret = secrets.token_hex(16)
+    cfg = load_config(ROOT)
+    roster = sandbox_options(cfg.team)
+    with redis_url(None) as url:
+        from connector.cli.demo import clear_prefix
+
+        asyncio.run(clear_prefix(url, PREFIX))
+        sandbox = SandboxServer(
+            hubspot={**roster["hubspot"], "rate_limit_per_10s": 190, "webhook_url": f"{api}/webhooks/hubspot",
+                     "client_secret": hubspot_secret, "webhook_properties": ["hubspot_owner_id"]},
+            # an Enterprise org's 24-hour allocation is 100,000 + 1,000 per licence; a 400-seat org has 500,000
+            salesforce={**roster["salesforce"], "outbound_url": f"{api}/webhooks/salesforce",
+                        "daily_api_limit": 500_000},
+        ).start()
+        seed_hubspot(sandbox, [json.loads(x) for x in (ROOT / "samples" / "crm_records.jsonl").read_text().splitlines()
+                               if x.strip()])
+        extra = {"write_batch_window_ms": args.window_ms} if args.window_ms else {}
+        settings = load_settings(
+            {}, redis_url=url, key_prefix=PREFIX, crm=args.crm, config_dir=str(ROOT), log_json=True,
+            hubspot_token="sandbox-hubspot-token", hubspot_base_url=sandbox.url, hubspot_webhook_secret=hubspot_secret,
+            hubspot_app_id=sandbox.hubspot.app_id, hubspot_rate_per_10s=190,
+            salesforce_instance_url=sandbox.url, salesforce_domain=sandbox.url,
+            salesforce_client_id="leadrelay-sandbox-client", salesforce_client_secret="leadrelay-sandbox-secret",
+            salesforce_user_id=sandbox.salesforce.integration_user["Id"],
+            salesforce_org_ids=(sandbox.salesforce.org_id,), ca_bundle=str(sandbox.ca_path), **extra)
+        env = {**{k: v for k, v in os.environ.items() if not k.startswith("LEADRELAY_")}, **settings_env(settings),
+               FORM_SECRET_ENV: form_secret}
+        os.environ[FORM_SECRET_ENV] = form_secret
+        cli = [sys.executable, "-c", "from connector.cli.main import app; app()"]
+        logs = open(os.devnull, "wb")  # noqa: SIM115
+        procs = [subprocess.Popen([*cli, "serve", "--port", str(api_port)], env=env, cwd=ROOT, stdout=logs,
+                                  stderr=logs)]
+        procs += [subprocess.Popen([*cli, "worker"], env=env, cwd=ROOT, stdout=logs, stderr=logs)
+                  for _ in range(args.workers)]
+        try:
+            import httpx
+
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    if httpx.get(f"{api}/health", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise SystemExit("the API did not start")
+                time.sleep(0.2)
+            time.sleep(2.0)  # workers connected and polling
+            sandbox.calls.reset()
+            print(f"posting {n} leads at {args.rate:g}/s for {args.seconds:g}s to {args.crm} "
+                  f"({args.workers} workers, write window {settings.write_batch_window_ms} ms, "
+                  f"poll delay {settings.poll_delay_s * 1000:g} ms)", flush=True)
+            t0 = time.monotonic()
+            deliveries = asyncio.run(post_leads(api, rows, form_secret, rate=args.rate, concurrency=64))
+            post_s = time.monotonic() - t0
+            done = asyncio.run(collect(url, deliveries, timeout=120))
+            total_s = time.monotonic() - t0
+        finally:
+            for p in procs:
+                p.terminate()
+            for p in procs:
+                try:
+                    p.wait(15)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+            sandbox.stop()
+        lat = [(w - r) * 1000 for r, w in done.values()]
+        print(f"posted in {post_s:.1f}s ({len(deliveries) / post_s:.1f} leads/s); all written after {total_s:.1f}s")
+        print(f"written {len(done)} of {len(deliveries)}")
+        if lat:
+            print(f"webhook -> CRM write (ms): p50 {pct(lat, 50):.0f}  p95 {pct(lat, 95):.0f}  "
+                  f"p99 {pct(lat, 99):.0f}  max {max(lat):.0f}   (target p99 <= 250)")
+        vendor = args.crm
+        calls = [c for c in sandbox.calls.snapshot() if c["vendor"] == vendor]
+        per_k = 1000 / max(1, len(deliveries))
+        print(f"{vendor} calls per 1,000 leads:")
+        for c in sorted(calls, key=lambda c: -c["count"]):
+            print(f"  {c['count'] * per_k:8.1f}  {c['endpoint']} -> {c['status']}")
+        writes = sum(c["count"] for c in calls if "upsert" in c["endpoint"] or "composite/sobjects" in c["endpoint"])
+        minimum = 1000 / (100 if vendor == "hubspot" else 200)
+        print(f"write calls per 1,000 leads: {writes * per_k:.1f} (batch minimum {minimum:g})")
+
+
+if __name__ == "__main__":
+    main()
