@@ -112,9 +112,9 @@ class EmbeddedRedis:
 
 
 @contextlib.contextmanager
-def redis_url(explicit: str | None = None, *, allow_localhost: bool = True) -> Iterator[str]:
+def redis_url(explicit: str | None = None, *, allow_localhost: bool = True, allow_env: bool = True) -> Iterator[str]:
     """Yield a Redis URL: the explicit/REDIS_URL one, localhost if it answers, else an embedded server."""
-    url = explicit or os.environ.get("REDIS_URL")
+    url = explicit or (os.environ.get("REDIS_URL") if allow_env else None)
     if url:
         yield url
         return

@@ -136,7 +136,7 @@ def row_of(email: str, info: dict[str, Any]) -> dict[str, Any]:
 
 
 async def run_demo(*, once: bool, as_json: bool, leads: int | None, crm: str, rules: Path, timeout: float,
-                   keep: bool, rate: float = 40.0) -> int:
+                   keep: bool, rate: float = 40.0, embedded_redis: bool = False) -> int:
     import uvicorn
     from arq.worker import Worker
     from redis.asyncio import Redis
@@ -158,7 +158,7 @@ async def run_demo(*, once: bool, as_json: bool, leads: int | None, crm: str, ru
     hubspot_secret = secrets.token_hex(16)
     api_port = _free_port()
     api = f"http://127.0.0.1:{api_port}"
-    with redis_url(None) as url:
+    with redis_url(None, allow_localhost=not embedded_redis, allow_env=not embedded_redis) as url:
         await clear_prefix(url, DEMO_PREFIX)
         roster = sandbox_options(load_config(rules).team)  # the sandbox CRM knows the team's reps as users
         sandbox = SandboxServer(
@@ -249,6 +249,8 @@ def demo(
     timeout: Annotated[float, typer.Option(help="seconds to wait for every lead to land")] = 180.0,
     keep: Annotated[bool, typer.Option(help="keep the demo's Redis keys afterwards")] = False,
     rate: Annotated[float, typer.Option(help="leads per second to post (0 = all at once)")] = 40.0,
+    embedded_redis: Annotated[bool, typer.Option("--embedded-redis",
+                                                 help="always start a private Redis server")] = False,
 ) -> None:
     """The whole service on this machine: Redis (REDIS_URL, localhost, else embedded), the CRM sandbox, the API
     and a worker. Posts the sample leads through the signed webhook endpoint and prints each decision as it
@@ -258,7 +260,7 @@ def demo(
         raise typer.Exit(1)
     try:
         code = asyncio.run(run_demo(once=once, as_json=as_json, leads=leads, crm=crm, rules=root, timeout=timeout,
-                                    keep=keep, rate=rate))
+                                    keep=keep, rate=rate, embedded_redis=embedded_redis))
     except KeyboardInterrupt:
         code = 0
     raise typer.Exit(code)
