@@ -41,6 +41,19 @@ def build_crm(settings: Settings, redis: redis_sync.Redis | None) -> CrmClient:
     return HubSpotCrm.from_settings(settings, redis, deadline_s=deadline)
 
 
+def observe_calls(crm: CrmClient, metrics: Any) -> None:
+    """Count the adapter's CRM calls by endpoint and status into ``leadrelay_crm_calls_total``."""
+    from adapters.observe import instrument_hubspot, instrument_salesforce
+
+    def observe(name: str, endpoint: str, status: int) -> None:
+        metrics.inc("leadrelay_crm_calls_total", {"crm": name, "endpoint": endpoint, "status": str(status)})
+
+    if crm.name == "hubspot":
+        instrument_hubspot(crm, observe)
+    elif crm.name == "salesforce":
+        instrument_salesforce(crm, observe)
+
+
 async def startup(ctx: dict[str, Any]) -> None:
     settings: Settings = ctx.get("settings") or load_settings()
     assert settings.redis_url, "the worker needs LEADRELAY_REDIS_URL / REDIS_URL"
@@ -48,13 +61,10 @@ async def startup(ctx: dict[str, Any]) -> None:
     redis = Redis.from_url(settings.redis_url)
     sync_redis = redis_sync.Redis.from_url(settings.redis_url)
     crm = ctx.get("crm") or build_crm(settings, sync_redis)
-    metrics = None
-    try:
-        from worker.metrics import Metrics
+    from worker.metrics import Metrics, SyncMetrics
 
-        metrics = Metrics(redis, settings.key_prefix)
-    except ImportError:  # pragma: no cover - metrics module is optional during development
-        pass
+    metrics = Metrics(redis, settings.key_prefix)
+    observe_calls(crm, SyncMetrics(sync_redis, settings.key_prefix))
     svc = Service(settings, config, Store(redis, settings.key_prefix), crm, metrics=metrics)
     pool = ctx["redis"]
 

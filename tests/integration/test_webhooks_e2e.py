@@ -144,3 +144,56 @@ def test_payload_fixtures_are_the_vendors_shapes() -> None:
     # guard: the fixtures above are the documented shapes, not ours
     tf = json.loads((FIXTURES / "typeform_form_response.json").read_text())
     assert tf["event_type"] == "form_response" and "answers" in tf["form_response"]
+
+
+@pytest.mark.timeout(120)
+def test_a_reps_owner_change_in_hubspot_is_kept_when_the_person_submits_again(
+    redis_url: str, tmp_path: Path, secrets_env: None
+) -> None:
+    cfg = config_dir(tmp_path)
+    port = free_port()
+    body = (FIXTURES / "website_form.json").read_bytes()
+    with sandbox_for(cfg, webhook_url=f"http://127.0.0.1:{port}/webhooks/hubspot", client_secret=HUBSPOT_SECRET,
+                     webhook_properties=["hubspot_owner_id"]) as sandbox:
+        settings = settings_for(sandbox, redis_url, cfg, hubspot_webhook_secret=HUBSPOT_SECRET)
+        with ApiServer(settings, port) as api, WorkerProcs(settings, 1), httpx.Client() as http:
+            r = http.post(f"{api.url}/webhooks/forms/website", content=body,
+                          headers={"content-type": "application/json",
+                                   **sign(FORM_SECRET, "msg_first", int(time.time()), body)})
+            assert r.status_code == 202
+
+            def contact() -> dict:  # type: ignore[type-arg]
+                rows = hubspot_contacts(sandbox)
+                return rows[0] if rows else {"properties": {}}
+
+            wait_for(lambda: bool(contact()["properties"].get("hubspot_owner_id")), 30, "routed")
+            routed_to = contact()["properties"]["hubspot_owner_id"]
+            other = next(o["id"] for o in sandbox.hubspot.owners if o["id"] != routed_to)
+            sandbox.hubspot.ui_update(contact()["id"], {"hubspot_owner_id": other}, user_id=42)  # a rep reassigns
+            assert sandbox.hubspot.webhooks.idle(10)
+            time.sleep(1.0)
+            upsert = "POST /crm/v3/objects/contacts/batch/upsert"
+            before = sandbox.calls.count("hubspot", upsert)
+            again = body.replace(b"Can we see a demo next week?", b"Following up: pricing for 40 reps?")
+            r = http.post(f"{api.url}/webhooks/forms/website", content=again,
+                          headers={"content-type": "application/json",
+                                   **sign(FORM_SECRET, "msg_second", int(time.time()), again)})
+            assert r.status_code == 202
+            # the second submission is written (fields updated) — without touching the owner
+            wait_for(lambda: sandbox.calls.count("hubspot", upsert) > before, 30, "the second submission written")
+            lead_id = http.get(f"{api.url}/api/leads/" + _lead_id(redis_url)).json()
+        final = contact()
+    assert final["properties"]["hubspot_owner_id"] == other  # the rep's change stands
+    assert len(hubspot_contacts(sandbox)) == 1
+    assert "hubspot user" in lead_id["owner_locked"]
+
+
+def _lead_id(redis_url: str) -> str:
+    import redis
+
+    from tests.integration.harness import PREFIX
+
+    r = redis.Redis.from_url(redis_url)
+    value = r.get(f"{PREFIX}done:form:msg_first")
+    r.close()
+    return value.decode() if value else "missing"

@@ -19,6 +19,7 @@ from tests.integration.harness import (
 )
 from worker.queue import connect, enqueue_delivery
 from worker.settings import worker_settings
+from worker.metrics import render_async
 from worker.store import Store
 
 
@@ -48,4 +49,9 @@ async def test_queued_leads_end_as_owned_contacts_in_the_sandbox(redis_url: str,
     decision = json.loads(stored["decision"])
     assert decision["lead"]["identity"]["email"] == rows[0]["email"].lower()
     assert json.loads(stored["write"])["status"] == "written"
+    text = (await render_async(r, PREFIX, {})).decode()
     await r.aclose()
+    counted = [line for line in text.splitlines() if line.startswith("leadrelay_crm_calls_total{")
+               and "contacts/batch/upsert" in line and 'status="200"' in line]
+    assert counted and float(counted[0].rsplit(" ", 1)[1]) == writes
+    assert "leadrelay_speed_to_lead_seconds_count" in text and "leadrelay_leads_decided_total" in text
