@@ -17,9 +17,9 @@ from tests.integration.harness import (
     sandbox_for,
     settings_for,
 )
+from worker.metrics import render_async
 from worker.queue import connect, enqueue_delivery
 from worker.settings import worker_settings
-from worker.metrics import render_async
 from worker.store import Store
 
 
