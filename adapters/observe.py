@@ -7,6 +7,7 @@ callable ``(crm, endpoint, status)`` — the worker passes one that feeds ``lead
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Callable
 from typing import Any
@@ -33,10 +34,8 @@ def endpoint_of(method: str, url: str) -> str:
 
 
 def _safe(observer: Observer, crm: str, endpoint: str, status: int) -> None:
-    try:
+    with contextlib.suppress(Exception):  # counting must never fail a CRM call
         observer(crm, endpoint, status)
-    except Exception:
-        pass
 
 
 def instrument_hubspot(crm: Any, observer: Observer) -> None:
