@@ -187,6 +187,7 @@ class SalesforceCrm:
         if self.redis is None:
             return None
         if self._bucket is None or total != self._daily_total:
+            old = self._bucket
             self._daily_total = total
             per_day = max(1.0, total * self.budget_share)
             capacity = max(10, int(per_day / 24))  # at most an hour's share in one burst
@@ -197,6 +198,10 @@ class SalesforceCrm:
                 capacity=capacity,
                 per_seconds=capacity * 86_400 / per_day,
             )
+            if old is not None and capacity > old.capacity:
+                # the assumed allocation was a placeholder until Sforce-Limit-Info told the real one: the
+                # difference in an hour's share is there to use now, not after an hour of refilling
+                self._bucket.set_tokens(min(capacity, old.tokens() + capacity - old.capacity))
         return self._bucket
 
     def _observe(self, sf: Salesforce) -> None:
