@@ -22,6 +22,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -82,6 +83,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2, help="worker processes")
     ap.add_argument("--crm", default="hubspot", choices=["hubspot", "salesforce"])
     ap.add_argument("--window-ms", type=int, default=None, help="write batch window (default: the setting's)")
+    ap.add_argument("--logs", type=Path, default=None, help="write the API's and workers' logs into this folder")
     args = ap.parse_args()
     n = int(args.rate * args.seconds)
     rows = _unique(load_samples(ROOT / "samples" / "leads.jsonl", n))
@@ -117,11 +119,16 @@ def main() -> None:
                FORM_SECRET_ENV: form_secret}
         os.environ[FORM_SECRET_ENV] = form_secret
         cli = [sys.executable, "-c", "from connector.cli.main import app; app()"]
-        logs = open(os.devnull, "wb")  # noqa: SIM115
-        procs = [subprocess.Popen([*cli, "serve", "--port", str(api_port)], env=env, cwd=ROOT, stdout=logs,
-                                  stderr=logs)]
-        procs += [subprocess.Popen([*cli, "worker"], env=env, cwd=ROOT, stdout=logs, stderr=logs)
-                  for _ in range(args.workers)]
+        if args.logs:
+            args.logs.mkdir(parents=True, exist_ok=True)
+
+        def out(name: str) -> Any:
+            return open(args.logs / f"{name}.log" if args.logs else os.devnull, "wb")  # noqa: SIM115
+
+        procs = [subprocess.Popen([*cli, "serve", "--port", str(api_port)], env=env, cwd=ROOT, stdout=out("api"),
+                                  stderr=subprocess.STDOUT)]
+        procs += [subprocess.Popen([*cli, "worker"], env=env, cwd=ROOT, stdout=out(f"worker{i}"),
+                                   stderr=subprocess.STDOUT) for i in range(args.workers)]
         try:
             import httpx
 
@@ -160,6 +167,13 @@ def main() -> None:
         if lat:
             print(f"webhook -> CRM write (ms): p50 {pct(lat, 50):.0f}  p95 {pct(lat, 95):.0f}  "
                   f"p99 {pct(lat, 99):.0f}  max {max(lat):.0f}   (target p99 <= 250)")
+        if done:
+            # p99 per 5-second slice of the run: a backlog shows as a climb, a stall as a spike
+            start = min(r for r, _ in done.values())
+            slices: dict[int, list[float]] = {}
+            for r, w in done.values():
+                slices.setdefault(int((r - start) // 5), []).append((w - r) * 1000)
+            print("p99 by 5 s slice (ms): " + "  ".join(f"{k * 5}s:{pct(v, 99):.0f}" for k, v in sorted(slices.items())))
         vendor = args.crm
         calls = [c for c in sandbox.calls.snapshot() if c["vendor"] == vendor]
         per_k = 1000 / max(1, len(deliveries))

@@ -37,14 +37,15 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     public_base_url: str | None = None  # as HubSpot sees us (signature v3 covers the full URI)
     # worker
     poll_delay_s: float = 0.05  # arq's idle poll: a deferred write batch starts at most this late
-    lookup_window_ms: float = 5.0  # concurrent jobs share one CRM lookup within this window
-    lookup_inflight: int = 2  # CRM lookups one worker has out at once; the rest wait and join one batch
+    lookup_window_ms: float = 20.0  # concurrent jobs share one CRM lookup within this window
+    lookup_inflight: int = 1  # CRM lookups one worker has out at once; the rest wait and join one batch
     account_cache_s: int = 600  # how long a domain -> CRM company answer is reused
     max_jobs: int = 50  # jobs one worker runs at once (they mostly wait on Redis and the CRM)
     write_batch_window_ms: int = 200
     job_timeout_s: int = 120
     max_tries: int = 8
     log_json: bool = True
+    log_level: str = "INFO"
 
 
 def _parse(value: str, default: object) -> object:

@@ -91,6 +91,7 @@ class Service:
                                     max_inflight=settings.lookup_inflight)
         self._now = now or (lambda: datetime.now(UTC))
         self._route_lock = asyncio.Lock()
+        self._flush_slot: dict[str, int] = {}
         self._accounts = IdentityIndex()
         self._accounts_version: bytes | None = None
         self._accounts_checked = 0.0
@@ -321,6 +322,9 @@ class Service:
             await self.enqueue_write_back(crm, f"write_back:{crm}:full:{time.time_ns()}", None)
         else:
             slot = int(time.time() * 1000 // window) + 1
+            if self._flush_slot.get(crm) == slot:
+                return  # this process already asked for this window's job (arq would refuse the same id anyway)
+            self._flush_slot[crm] = slot
             await self.enqueue_write_back(crm, f"write_back:{crm}:{slot}", slot * window / 1000)
 
     async def enqueue_write_back(self, crm: str, job_id: str, at: float | None) -> None:

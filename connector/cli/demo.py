@@ -52,7 +52,7 @@ def _unique(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         seen[email] = n + 1
         if n:
             local, _, domain = email.partition("@")
-            row = {**row, "email": f"{local}+{n}@{domain}"}
+            row = {**row, "email": f"{local}.{n}@{domain}"}  # not +n: plus tags fold into one identity
         out.append(row)
     return out
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Annotated, Any
 
 import typer
@@ -35,8 +36,9 @@ def serve(
     from connector.logs import configure_logging
 
     settings = _settings()
-    configure_logging(json=settings.log_json)
-    uvicorn.run(create_app(settings), host=host, port=port, workers=workers, log_config=None,
+    configure_logging(json=settings.log_json, level=settings.log_level)
+    # no access log: /metrics counts every delivery by source and outcome, and a line per webhook costs CPU
+    uvicorn.run(create_app(settings), host=host, port=port, workers=workers, log_config=None, access_log=False,
                 timeout_graceful_shutdown=5)
 
 
@@ -50,7 +52,11 @@ def worker(
     from worker.settings import worker_settings
 
     settings = _settings()
-    configure_logging(json=settings.log_json)
+    configure_logging(json=settings.log_json, level=settings.log_level)
+    # arq logs two lines per job; at hundreds of leads a second that is most of a worker's CPU. Our own
+    # lead_decided line says what matters; arq's come back with LEADRELAY_LOG_LEVEL=DEBUG.
+    if settings.log_level.upper() != "DEBUG":
+        logging.getLogger("arq.worker").setLevel(logging.WARNING)
     w = Worker(**worker_settings(settings), burst=burst)
     w.run()
 
