@@ -101,8 +101,10 @@ def main() -> None:
             hubspot={**roster["hubspot"], "rate_limit_per_10s": 190, "webhook_url": f"{api}/webhooks/hubspot",
                      "client_secret": hubspot_secret, "webhook_properties": ["hubspot_owner_id"]},
             # an Enterprise org's 24-hour allocation is 100,000 + 1,000 per licence; a 400-seat org has 500,000
+            # the Outbound Message workflow rule excludes the integration user, as the README advises (its own
+            # writes need no echo); a person's edits still come through
             salesforce={**roster["salesforce"], "outbound_url": f"{api}/webhooks/salesforce",
-                        "daily_api_limit": 500_000},
+                        "outbound_exclude_users": ["integration@leadrelay.example"], "daily_api_limit": 500_000},
         ).start()
         seed_hubspot(sandbox, [json.loads(x) for x in (ROOT / "samples" / "crm_records.jsonl").read_text().splitlines()
                                if x.strip()])
@@ -123,7 +125,7 @@ def main() -> None:
             args.logs.mkdir(parents=True, exist_ok=True)
 
         def out(name: str) -> Any:
-            return open(args.logs / f"{name}.log" if args.logs else os.devnull, "wb")  # noqa: SIM115
+            return open(args.logs / f"{name}.log" if args.logs else os.devnull, "wb")
 
         procs = [subprocess.Popen([*cli, "serve", "--port", str(api_port)], env=env, cwd=ROOT, stdout=out("api"),
                                   stderr=subprocess.STDOUT)]

@@ -214,6 +214,8 @@ class Org:
     tables: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     groups: dict[str, dict[str, Any]] = field(default_factory=dict)
     _seq: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    # external id fields are indexed in Salesforce; without an index each upsert row would scan the table
+    _ext: dict[tuple[str, str], dict[str, list[str]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for name in SCHEMA:
@@ -276,11 +278,27 @@ class Org:
 
     def by_external_id(self, sobject: str, field_name: str, value: Any) -> list[dict[str, Any]]:
         key = str(value).lower()
-        return [
-            r
-            for r in self.tables[sobject].values()
-            if r.get(field_name) is not None and str(r[field_name]).lower() == key
-        ]
+        table = self.tables[sobject]
+        index = self._ext.get((sobject, field_name))
+        if index is None:
+            index = {}
+            for r in table.values():
+                if r.get(field_name) is not None:
+                    index.setdefault(str(r[field_name]).lower(), []).append(r["Id"])
+            self._ext[(sobject, field_name)] = index
+        out = []
+        for rid in dict.fromkeys(index.get(key, ())):  # entries may be stale (value changed, deleted): check
+            r = table.get(rid)
+            if r is not None and r.get(field_name) is not None and str(r[field_name]).lower() == key:
+                out.append(r)
+        return out
+
+    def _index(self, sobject: str, rec: dict[str, Any]) -> None:
+        for (indexed, name), index in self._ext.items():
+            if indexed == sobject and rec.get(name) is not None:
+                ids = index.setdefault(str(rec[name]).lower(), [])
+                if rec["Id"] not in ids:
+                    ids.append(rec["Id"])
 
     def external_field(self, sobject: str, name: str) -> str:
         if name.lower() == "id":
@@ -433,6 +451,7 @@ class Org:
         self._assign(sobject, rec, auto_assign)
         self._stamp(sobject, rec, user_id)
         self.tables[sobject][rec["Id"]] = rec
+        self._index(sobject, rec)
         if self.on_change:
             self.on_change(Change(sobject, rec["Id"], True, user_id))
         return {"id": rec["Id"], "success": True, "errors": []}
@@ -450,6 +469,7 @@ class Org:
         if errors:
             return {"id": existing["Id"], "success": False, "errors": errors}
         existing.update(fields)
+        self._index(sobject, existing)
         self._assign(sobject, existing, auto_assign)
         self._stamp(sobject, existing, user_id)
         if self.on_change:
