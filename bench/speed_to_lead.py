@@ -175,7 +175,8 @@ def main() -> None:
             slices: dict[int, list[float]] = {}
             for r, w in done.values():
                 slices.setdefault(int((r - start) // 5), []).append((w - r) * 1000)
-            print("p99 by 5 s slice (ms): " + "  ".join(f"{k * 5}s:{pct(v, 99):.0f}" for k, v in sorted(slices.items())))
+            cells = [f"{k * 5}s:{pct(v, 99):.0f}" for k, v in sorted(slices.items())]
+            print("p99 by 5 s slice (ms): " + "  ".join(cells))
         vendor = args.crm
         calls = [c for c in sandbox.calls.snapshot() if c["vendor"] == vendor]
         per_k = 1000 / max(1, len(deliveries))
