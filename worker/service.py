@@ -125,7 +125,7 @@ class Service:
             return Outcome(status="dead_letter", detail=str(exc))
         if lead is None:
             await self.store.mark_done(delivery.source, delivery.delivery_id, "")
-            return Outcome(status=crm_record or "ignored")  # type: ignore[arg-type]
+            return Outcome(status=crm_record if isinstance(crm_record, str) else "ignored")
         keys = identity_keys(lead)
         lead_id = lead_id_for(strong_keys(keys) or keys, delivery)
         lead = msgspec.structs.replace(lead, id=lead_id)
