@@ -44,6 +44,23 @@ def _port() -> int:
         return int(s.getsockname()[1])
 
 
+def run_sandbox(conn: Any, hubspot: dict[str, Any], salesforce: dict[str, Any], seeds: list[dict[str, Any]]) -> None:
+    """The CRM sandbox in its own process: in the load generator's process it would share one GIL with it."""
+    sandbox = SandboxServer(hubspot=hubspot, salesforce=salesforce).start()
+    seed_hubspot(sandbox, seeds)
+    conn.send({"url": sandbox.url, "ca": str(sandbox.ca_path), "org_id": sandbox.salesforce.org_id,
+               "sf_user": sandbox.salesforce.integration_user["Id"], "app_id": sandbox.hubspot.app_id})
+    conn.recv()  # until the parent says stop
+    sandbox.stop()
+
+
+def calls_of(info: dict[str, Any]) -> dict[tuple[str, str, int], int]:
+    import httpx
+
+    rows = httpx.get(f"{info['url']}/_sandbox/calls", verify=info["ca"], timeout=10).json()
+    return {(r["vendor"], r["endpoint"], r["status"]): r["count"] for r in rows}
+
+
 def pct(values: list[float], p: float) -> float:
     s = sorted(values)
     return s[min(len(s) - 1, round(p / 100 * (len(s) - 1)))]
@@ -97,26 +114,26 @@ def main() -> None:
         from connector.cli.demo import clear_prefix
 
         asyncio.run(clear_prefix(url, PREFIX))
-        sandbox = SandboxServer(
-            hubspot={**roster["hubspot"], "rate_limit_per_10s": 190, "webhook_url": f"{api}/webhooks/hubspot",
-                     "client_secret": hubspot_secret, "webhook_properties": ["hubspot_owner_id"]},
-            # an Enterprise org's 24-hour allocation is 100,000 + 1,000 per licence; a 400-seat org has 500,000
-            # the Outbound Message workflow rule excludes the integration user, as the README advises (its own
-            # writes need no echo); a person's edits still come through
-            salesforce={**roster["salesforce"], "outbound_url": f"{api}/webhooks/salesforce",
-                        "outbound_exclude_users": ["integration@leadrelay.example"], "daily_api_limit": 500_000},
-        ).start()
-        seed_hubspot(sandbox, [json.loads(x) for x in (ROOT / "samples" / "crm_records.jsonl").read_text().splitlines()
-                               if x.strip()])
+        import multiprocessing
+
+        hubspot_opts = {**roster["hubspot"], "rate_limit_per_10s": 190, "webhook_url": f"{api}/webhooks/hubspot",
+                        "client_secret": hubspot_secret, "webhook_properties": ["hubspot_owner_id"]}
+        salesforce_opts = {**roster["salesforce"], "outbound_url": f"{api}/webhooks/salesforce",
+                           "outbound_exclude_users": ["integration@leadrelay.example"], "daily_api_limit": 500_000}
+        seeds = [json.loads(x) for x in (ROOT / "samples" / "crm_records.jsonl").read_text().splitlines() if x.strip()]
+        parent, child = multiprocessing.get_context("spawn").Pipe()
+        sandbox_proc = multiprocessing.get_context("spawn").Process(
+            target=run_sandbox, args=(child, hubspot_opts, salesforce_opts, seeds), daemon=True)
+        sandbox_proc.start()
+        info = parent.recv()
         extra = {"write_batch_window_ms": args.window_ms} if args.window_ms else {}
         settings = load_settings(
             {}, redis_url=url, key_prefix=PREFIX, crm=args.crm, config_dir=str(ROOT), log_json=True,
-            hubspot_token="sandbox-hubspot-token", hubspot_base_url=sandbox.url, hubspot_webhook_secret=hubspot_secret,
-            hubspot_app_id=sandbox.hubspot.app_id, hubspot_rate_per_10s=190,
-            salesforce_instance_url=sandbox.url, salesforce_domain=sandbox.url,
+            hubspot_token="sandbox-hubspot-token", hubspot_base_url=info["url"], hubspot_webhook_secret=hubspot_secret,
+            hubspot_app_id=info["app_id"], hubspot_rate_per_10s=190,
+            salesforce_instance_url=info["url"], salesforce_domain=info["url"],
             salesforce_client_id="leadrelay-sandbox-client", salesforce_client_secret="leadrelay-sandbox-secret",
-            salesforce_user_id=sandbox.salesforce.integration_user["Id"],
-            salesforce_org_ids=(sandbox.salesforce.org_id,), ca_bundle=str(sandbox.ca_path), **extra)
+            salesforce_user_id=info["sf_user"], salesforce_org_ids=(info["org_id"],), ca_bundle=info["ca"], **extra)
         env = {**{k: v for k, v in os.environ.items() if not k.startswith("LEADRELAY_")}, **settings_env(settings),
                FORM_SECRET_ENV: form_secret}
         os.environ[FORM_SECRET_ENV] = form_secret
@@ -145,7 +162,7 @@ def main() -> None:
                     raise SystemExit("the API did not start")
                 time.sleep(0.2)
             time.sleep(2.0)  # workers connected and polling
-            sandbox.calls.reset()
+            before = calls_of(info)
             print(f"posting {n} leads at {args.rate:g}/s for {args.seconds:g}s to {args.crm} "
                   f"({args.workers} workers, write window {settings.write_batch_window_ms} ms, "
                   f"poll delay {settings.poll_delay_s * 1000:g} ms)", flush=True)
@@ -154,6 +171,7 @@ def main() -> None:
             post_s = time.monotonic() - t0
             done = asyncio.run(collect(url, deliveries, timeout=120))
             total_s = time.monotonic() - t0
+            after = calls_of(info)
         finally:
             for p in procs:
                 p.terminate()
@@ -162,7 +180,8 @@ def main() -> None:
                     p.wait(15)
                 except subprocess.TimeoutExpired:
                     p.kill()
-            sandbox.stop()
+            parent.send("stop")
+            sandbox_proc.join(15)
         lat = [(w - r) * 1000 for r, w in done.values()]
         print(f"posted in {post_s:.1f}s ({len(deliveries) / post_s:.1f} leads/s); all written after {total_s:.1f}s")
         print(f"written {len(done)} of {len(deliveries)}")
@@ -178,7 +197,8 @@ def main() -> None:
             cells = [f"{k * 5}s:{pct(v, 99):.0f}" for k, v in sorted(slices.items())]
             print("p99 by 5 s slice (ms): " + "  ".join(cells))
         vendor = args.crm
-        calls = [c for c in sandbox.calls.snapshot() if c["vendor"] == vendor]
+        calls = [{"endpoint": e, "status": st, "count": n - before.get((v, e, st), 0)}
+                 for (v, e, st), n in after.items() if v == vendor and n > before.get((v, e, st), 0)]
         per_k = 1000 / max(1, len(deliveries))
         print(f"{vendor} calls per 1,000 leads:")
         for c in sorted(calls, key=lambda c: -c["count"]):
