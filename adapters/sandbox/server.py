@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import trustme
 import uvicorn
 from litestar import Litestar, Request, get, post, put
@@ -111,15 +112,18 @@ class SandboxServer:
         def reset() -> None:
             sandbox.reset()
 
-        @put("/_sandbox/faults/{vendor:str}", sync_to_thread=False)
-        def set_faults(vendor: str, data: FaultPlan) -> FaultPlan:
+        @put("/_sandbox/faults/{vendor:str}")
+        async def set_faults(request: Request[Any, Any, Any]) -> FaultPlan:
+            vendor = request.path_params["vendor"]
             if vendor not in sandbox.faults:
                 raise NotFoundException(f"unknown vendor {vendor!r}: use hubspot or salesforce")
-            sandbox.faults[vendor].set(data)
-            return data
+            plan = msgspec.json.decode(await request.body(), type=FaultPlan)
+            sandbox.faults[vendor].set(plan)
+            return plan
 
         @get("/_sandbox/records/{vendor:str}", sync_to_thread=False)
-        def records(vendor: str) -> dict[str, list[dict[str, Any]]]:
+        def records(request: Request[Any, Any, Any]) -> dict[str, list[dict[str, Any]]]:
+            vendor = request.path_params["vendor"]
             if vendor == "hubspot":
                 return sandbox.hubspot.records()
             if vendor == "salesforce":
