@@ -11,6 +11,7 @@ import asyncio
 import base64
 import contextlib
 import json
+import logging
 import os
 import secrets
 import socket
@@ -236,6 +237,8 @@ async def run_demo(*, once: bool, as_json: bool, leads: int | None, crm: str, ru
                 await clear_prefix(url, DEMO_PREFIX)
             return 0 if not missing and not dead else 1
         finally:
+            # the sandbox drops keep-alive connections on the way out; uvicorn calls that an error
+            logging.getLogger("uvicorn.error").setLevel(logging.CRITICAL)
             sandbox.stop()
 
 
