@@ -265,21 +265,6 @@ class Store:
             pipe.rpush(key, *[_enc.encode(t) for t in keep])
         await pipe.execute()
 
-    async def orphan_batches(self, crm: str) -> list[str]:
-        """Job ids holding a batch list (the caller checks which jobs are gone)."""
-        out = []
-        async for key in self.r.scan_iter(match=self.k("writes", crm, "batch", "*"), count=500):
-            out.append(key.decode().rsplit(":batch:", 1)[1])
-        return out
-
-    async def requeue_batch(self, crm: str, job_id: str) -> int:
-        """Put an orphaned batch back in the waiting list (front), atomically."""
-        src, dst = self.k("writes", crm, "batch", job_id), self.k("writes", crm)
-        moved = 0
-        while await self.r.lmove(src, dst, "RIGHT", "LEFT"):
-            moved += 1
-        return moved
-
     # ---- dead letters ------------------------------------------------------------------------------------------
     async def dead_letter(self, entry: DeadLetter) -> None:
         pipe = self.r.pipeline(transaction=True)
