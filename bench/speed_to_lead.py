@@ -17,7 +17,6 @@ import base64
 import json
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -33,15 +32,10 @@ from adapters.sandbox.server import SandboxServer  # noqa: E402
 from connector.cli.demo import FORM_SECRET_ENV, _unique, load_samples, post_leads  # noqa: E402
 from connector.config import load_config  # noqa: E402
 from connector.settings import load_settings, settings_env  # noqa: E402
-from worker.redis_server import redis_url  # noqa: E402
+from worker.redis_server import free_port, redis_url  # noqa: E402
 
 PREFIX = "leadrelay-bench:"
 
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def run_sandbox(conn: Any, hubspot: dict[str, Any], salesforce: dict[str, Any], seeds: list[dict[str, Any]]) -> None:
@@ -105,7 +99,7 @@ def main() -> None:
     n = int(args.rate * args.seconds)
     rows = _unique(load_samples(ROOT / "samples" / "leads.jsonl", n))
     form_secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
-    api_port = _port()
+    api_port = free_port()
     api = f"http://127.0.0.1:{api_port}"
     hubspot_secret = secrets.token_hex(16)
     cfg = load_config(ROOT)

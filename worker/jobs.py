@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -92,6 +91,3 @@ async def sync_accounts(ctx: dict[str, Any]) -> str:
     svc: Service = ctx["svc"]
     return f"{await svc.sync_accounts()} accounts"
 
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)

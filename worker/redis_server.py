@@ -19,7 +19,8 @@ from pathlib import Path
 import redis
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on loopback nobody listens on right now."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -56,7 +57,7 @@ class EmbeddedRedis:
     """A private redis-server process on a free loopback port."""
 
     def __init__(self, *, appendonly: bool = False) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix="leadrelay-redis-")
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self._appendonly = appendonly

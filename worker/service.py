@@ -40,7 +40,6 @@ _json = msgspec.json.Encoder()
 
 
 _record = msgspec.json.Decoder(CrmRecord)
-_record_enc = msgspec.json.Encoder()
 
 
 class Outcome(msgspec.Struct, kw_only=True, frozen=True):
@@ -219,7 +218,7 @@ class Service:
         tmp = self.store.k("accounts", "tmp", uuid.uuid4().hex)
         pipe = self.store.r.pipeline(transaction=False)
         for i in range(0, len(records), 1000):
-            pipe.hset(tmp, mapping={r.id: _record_enc.encode(r) for r in records[i:i + 1000]})
+            pipe.hset(tmp, mapping={r.id: _json.encode(r) for r in records[i:i + 1000]})
         await pipe.execute()
         pipe = self.store.r.pipeline(transaction=True)
         if records:
@@ -263,12 +262,11 @@ class Service:
                                  delivery=f"{delivery.source}:{delivery.delivery_id}")
                 try:
                     await self.store.commit(lead_id=lead.id, decision=decision_to_json(decision),
-                                            changes=decision.route.changes, ident_keys=strong, task=task, done=done)
+                                            changes=decision.route.changes, ident_keys=strong, task=task, done=done,
+                                            owner_written=str(item.fields.get(OWNER_FIELD[crm]) or ""))
                 except CommitConflict:
                     self.conflicts += 1
                     continue  # another worker moved the pointer or load first: decide on a fresh snapshot
-            await self.store.set_lead_fields(lead.id, owner_written=str(item.fields.get(OWNER_FIELD[crm]) or ""),
-                                             received_at=str(received))
             await self._inc("leadrelay_leads_decided_total", {"rule": decision.route.assignment.rule or ""})
             await self.request_flush(crm)
             log.info("lead_decided", lead=lead.id, email=lead.identity.email, owner=decision.route.assignment.owner,

@@ -15,6 +15,7 @@ Keys (``p`` is ``Settings.key_prefix``):
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Sequence
@@ -62,7 +63,7 @@ _json = msgspec.json.Encoder()
 # store the decision, queue the write, mark the delivery done. All of it happens or none (returns the conflict).
 #   KEYS: pointer, load, day, ident, lead, done, writes
 #   ARGV: n_changes, then per change (kind, key, value, expected|"", day|""), then lead_id, decision, task,
-#         done_ttl, n_ident, ident keys...
+#         done_ttl, n_ident, ident keys..., then "1"|"0" (record owner_written and received_at), owner, received
 _COMMIT = """
 local n = tonumber(ARGV[1])
 local i = 2
@@ -100,6 +101,9 @@ end
 i = i + 4
 for k = 1, n_ident do redis.call('HSETNX', KEYS[4], ARGV[i+k], lead_id) end
 redis.call('HSET', KEYS[5], 'decision', decision)
+if ARGV[i + n_ident + 1] == '1' then
+  redis.call('HSET', KEYS[5], 'owner_written', ARGV[i + n_ident + 2], 'received_at', ARGV[i + n_ident + 3])
+end
 if task ~= '' then redis.call('RPUSH', KEYS[7], task) end
 redis.call('SET', KEYS[6], lead_id, 'EX', ttl)
 return 'ok'
@@ -178,12 +182,17 @@ class Store:
         ident_keys: Sequence[str],
         task: WriteTask | None,
         done: tuple[str, str],
+        owner_written: str | None = None,
     ) -> None:
-        """Apply a decision atomically, or raise CommitConflict (nothing applied)."""
+        """Apply a decision atomically, or raise CommitConflict (nothing applied).
+
+        ``owner_written`` (with the task's received time) is recorded on the lead for a new assignment; a
+        duplicate's update leaves both as they were."""
         argv: list[Any] = [len(changes)]
         for ch in changes:
             argv += [ch.kind, ch.key, ch.value, "" if ch.expected is None else ch.expected, ch.day or ""]
-        argv += [lead_id, decision, _enc.encode(task) if task else b"", self.done_ttl_s, len(ident_keys), *ident_keys]
+        argv += [lead_id, decision, _enc.encode(task) if task else b"", self.done_ttl_s, len(ident_keys), *ident_keys,
+                 "0" if owner_written is None else "1", owner_written or "", str(task.received_at) if task else ""]
         keys = [self.k("route", "pointer"), self.k("route", "load"), self.k("route", "day"), self.k("ident"),
                 self.k("lead", lead_id), self.k("done", *done), self.k("writes", task.crm if task else "none")]
         result = await self._commit(keys=keys, args=argv)
@@ -203,8 +212,6 @@ class Store:
 
     async def lock(self, name: str, *, ttl_s: float = 30.0, wait_s: float = 30.0) -> str:
         """Take the per-identity lock; returns the token for unlock. Waits (polling) up to ``wait_s``."""
-        import asyncio
-
         token = uuid.uuid4().hex
         key = self.k("lock", name)
         deadline = time.monotonic() + wait_s

@@ -39,20 +39,19 @@ def problem(status: int, title: str, detail: str | None = None, *, retry_after: 
     return Response(msgspec.json.encode(body), status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
+# first match wins (AuthError is a FatalError; anything unlisted is a 500)
+_STATUS: tuple[tuple[type[LeadrelayError], int, str], ...] = (
+    (SignatureError, 401, "Signature check failed"),
+    (AuthError, 401, "Not authorised"),
+    (PayloadTooLarge, 413, "Payload too large"),
+    (NotFound, 404, "Not found"),
+    (InputError, 400, "Malformed input"),
+    (RetryableError, 503, "Try again shortly"),
+)
+
+
 def _status(exc: LeadrelayError) -> tuple[int, str]:
-    if isinstance(exc, SignatureError):
-        return 401, "Signature check failed"
-    if isinstance(exc, AuthError):
-        return 401, "Not authorised"
-    if isinstance(exc, PayloadTooLarge):
-        return 413, "Payload too large"
-    if isinstance(exc, NotFound):
-        return 404, "Not found"
-    if isinstance(exc, InputError):
-        return 400, "Malformed input"
-    if isinstance(exc, RetryableError):
-        return 503, "Try again shortly"
-    return 500, "Internal error"
+    return next(((status, title) for kind, status, title in _STATUS if isinstance(exc, kind)), (500, "Internal error"))
 
 
 def domain_error(request: Request[Any, Any, Any], exc: LeadrelayError) -> Response[bytes]:

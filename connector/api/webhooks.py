@@ -66,11 +66,14 @@ async def accept(request: Req, deliveries: list[Delivery]) -> tuple[int, int]:
     store, pool = app.store, app.pool
     from worker.queue import enqueue_delivery
 
-    seen = 0
-    accepted = 0
+    pipe = store.r.pipeline(transaction=False)  # one round trip for up to 100 HubSpot events
     for d in deliveries:
-        if await store.r.exists(store.k("inbound", d.source, d.delivery_id)):
-            seen += 1
+        pipe.exists(store.k("inbound", d.source, d.delivery_id))
+    known = await pipe.execute()
+    seen = sum(1 for k in known if k)
+    accepted = 0
+    for d, was_seen in zip(deliveries, known, strict=True):
+        if was_seen:
             continue
         # queue first, then remember: a crash in between means a redelivery is queued again (and the worker's
         # done-mark makes it a no-op) rather than a lead lost

@@ -14,7 +14,6 @@ import json
 import logging
 import os
 import secrets
-import socket
 import sys
 import time
 from pathlib import Path
@@ -29,11 +28,6 @@ err = Console(stderr=True)
 DEMO_PREFIX = "leadrelay-demo:"
 FORM_SECRET_ENV = "LEADRELAY_FORM_SECRET_WEBSITE"
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def load_samples(path: Path, limit: int | None) -> list[dict[str, Any]]:
@@ -115,7 +109,7 @@ async def landed(store: Any, deliveries: list[tuple[str, str]]) -> dict[str, dic
     out: dict[str, dict[str, Any]] = {}
     for (did, lid), raw in zip(todo, await pipe.execute(), strict=True):
         h = {k.decode(): v for k, v in raw.items()}
-        if b"dead_letter" in raw or "dead_letter" in h:
+        if "dead_letter" in h:
             out[did] = {"lead_id": lid, "dead_letter": h["dead_letter"].decode()}
         elif "write" in h and "decision" in h:
             out[did] = {"lead_id": lid, "decision": json.loads(h["decision"]), "write": json.loads(h["write"]),
@@ -148,7 +142,7 @@ async def run_demo(*, once: bool, as_json: bool, leads: int | None, crm: str, ru
     from connector.config import load_config
     from connector.logs import configure_logging
     from connector.settings import load_settings
-    from worker.redis_server import redis_url
+    from worker.redis_server import free_port, redis_url
     from worker.settings import worker_settings
     from worker.store import Store
 
@@ -157,7 +151,7 @@ async def run_demo(*, once: bool, as_json: bool, leads: int | None, crm: str, ru
     form_secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
     os.environ[FORM_SECRET_ENV] = form_secret
     hubspot_secret = secrets.token_hex(16)
-    api_port = _free_port()
+    api_port = free_port()
     api = f"http://127.0.0.1:{api_port}"
     with redis_url(None, allow_localhost=not embedded_redis, allow_env=not embedded_redis) as url:
         await clear_prefix(url, DEMO_PREFIX)

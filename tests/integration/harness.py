@@ -15,9 +15,12 @@ from adapters.sandbox.server import SandboxServer
 from connector.config import load_config
 from connector.ports import Delivery
 from connector.settings import Settings, load_settings
+from worker.redis_server import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 PREFIX = "t-lr:"
+FORM_SECRET = "whsec_" + "c2VjcmV0LWZvci10ZXN0cy0xMjM0NTY3OA=="  # Standard Webhooks secret of the website form
+TYPEFORM_SECRET = "typeform-secret-for-tests"
 
 
 def config_dir(tmp: Path, *, team: dict[str, Any] | None = None, routing: dict[str, Any] | None = None) -> Path:
@@ -152,17 +155,11 @@ class ApiServer:
     """The real API (create_app) on uvicorn, in a thread, on a free loopback port."""
 
     def __init__(self, settings: Settings, port: int | None = None) -> None:
-        import socket
-
         import uvicorn
 
         from connector.api.app import create_app
 
-        if port is None:
-            with socket.socket() as s:
-                s.bind(("127.0.0.1", 0))
-                port = int(s.getsockname()[1])
-        self.port = port
+        self.port = port = port or free_port()
         self.url = f"http://127.0.0.1:{port}"
         self.server = uvicorn.Server(uvicorn.Config(create_app(settings, crm=False), host="127.0.0.1", port=port,
                                                     log_level="warning", access_log=False, lifespan="on",
@@ -185,10 +182,3 @@ class ApiServer:
         self.server.should_exit = True
         self.thread.join(10)
 
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])

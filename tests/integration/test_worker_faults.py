@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -17,6 +16,7 @@ import redis
 from adapters.forms.standard_webhooks import sign
 from adapters.sandbox.common import FaultPlan
 from tests.integration.harness import (
+    FORM_SECRET,
     PREFIX,
     ApiServer,
     WorkerProcs,
@@ -32,17 +32,15 @@ from tests.integration.harness import (
 )
 from worker.queue import connect, enqueue_delivery
 
-FORM_SECRET = "whsec_" + "c2VjcmV0LWZvci10ZXN0cy0xMjM0NTY3OA=="
 HUBSPOT_SECRET = "hubspot-secret-faults"
 
 
 @pytest.mark.timeout(180)
 def test_twenty_concurrent_deliveries_for_one_email_make_one_record_and_one_assignment(
-    redis_url: str, tmp_path: Path
+    redis_url: str, tmp_path: Path, signing_secrets: None
 ) -> None:
     team, routing = pool_team({"ana": 1, "ben": 1, "cleo": 1, "dev": 1})
     cfg = config_dir(tmp_path, team=team, routing=routing)
-    os.environ["LEADRELAY_FORM_SECRET_WEBSITE"] = FORM_SECRET
     port = free_port()
     email = "jordan.lee@quantumleaf.io"
     form = {"email": email, "first_name": "Jordan", "last_name": "Lee", "company": "Quantum Leaf",

@@ -12,7 +12,7 @@ import pytest
 
 from adapters.forms import standard_webhooks as sw
 from adapters.forms.form import form_delivery, parse_form
-from connector.config import Config, load_config
+from connector.config import Config
 from connector.errors import InputError, SignatureError
 from connector.pipeline import ingest, ingest_delivery
 
@@ -22,10 +22,6 @@ SECRET = "whsec_" + base64.b64encode(b"a-32-byte-key-for-form-webhooks!").decode
 NOW = 1_726_000_000
 WHEN = datetime(2024, 9, 17, 14, 5, tzinfo=UTC)
 
-
-@pytest.fixture(scope="module")
-def config() -> Config:
-    return load_config(ROOT)
 
 
 # ---- Standard Webhooks ---------------------------------------------------------------------------------------

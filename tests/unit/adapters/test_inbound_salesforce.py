@@ -19,7 +19,7 @@ from adapters.salesforce.outbound import (
     parse_outbound,
 )
 from adapters.salesforce.sandbox_outbound import build_notifications, is_ack
-from connector.config import Config, load_config
+from connector.config import Config
 from connector.errors import InputError, SignatureError
 from connector.pipeline import ingest, ingest_delivery
 
@@ -28,10 +28,6 @@ FIXTURE = (ROOT / "tests" / "fixtures" / "salesforce_outbound_message.xml").read
 ORG = "00D5e0000001ABCEA2"
 WHEN = datetime(2024, 9, 15, 9, 2, tzinfo=UTC)
 
-
-@pytest.fixture(scope="module")
-def config() -> Config:
-    return load_config(ROOT)
 
 
 def lead(i: int, **extra: Any) -> tuple[str, str, dict[str, Any]]:

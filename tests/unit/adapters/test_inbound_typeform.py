@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from adapters.forms import typeform
-from connector.config import Config, load_config
+from connector.config import Config
 from connector.errors import InputError, SignatureError
 from connector.pipeline import ingest, ingest_delivery
 
@@ -23,10 +23,6 @@ FIXTURE = (ROOT / "tests" / "fixtures" / "typeform_form_response.json").read_byt
 SECRET = "tf-webhook-secret"
 WHEN = datetime(2024, 9, 18, 9, 16, tzinfo=UTC)
 
-
-@pytest.fixture(scope="module")
-def config() -> Config:
-    return load_config(ROOT)
 
 
 def body_of(data: dict[str, Any]) -> bytes:
