@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -555,21 +555,42 @@ class Org:
         def get(rec: dict[str, Any], path: str) -> Any:
             return self.resolve(sobject, rec, path)
 
-        table = self.tables[sobject].values()
-        node = query.where
-        key = next((k for k in SCHEMA.get(sobject, {}) if k.lower() == getattr(node, "field", "").lower()), None)
-        if key and getattr(node, "op", None) == "in" and all(isinstance(v, str) for v in node.value):
-            # `Field IN ('a', 'b')` on a plain field: narrow by a cheap case-insensitive set test first (string
-            # equality in SOQL ignores case), as Salesforce's own index on Email would; `matches` still decides
-            wanted = {v.lower() for v in node.value}
-            table = [r for r in table if str(r.get(key) or "").lower() in wanted]
-        rows = [r for r in table if soql.matches(query.where, r, get)]
+        rows = [r for r in self._candidates(sobject, query.where) if soql.matches(query.where, r, get)]
         if query.order_by:
             soql.sort_records(rows, query.order_by, get)
         rows = rows[query.offset :]
         if query.limit is not None:
             rows = rows[: query.limit]
         return sobject, rows
+
+    def _candidates(self, sobject: str, where: Any) -> Iterable[dict[str, Any]]:
+        """Rows a query must test: through an index when a top-level AND term is `=`/`IN` on an indexed field.
+
+        Salesforce's query optimizer leads with a selective indexed filter; Email on Lead and Contact and
+        external ids are indexed by the platform ("Indexes", Large Data Volumes best practices:
+        developer.salesforce.com/docs/platform/salesforce-large-data-volumes-bp/guide/
+        ldv-deployments-infrastructure-indexes.html). Every returned row is still tested by `soql.matches`.
+        """
+        terms = where.items if isinstance(where, soql.BoolOp) and where.op == "and" else [where]
+        for term in terms:
+            if not isinstance(term, soql.Cmp) or term.op not in ("=", "in") or "." in term.field:
+                continue
+            name = next((k for k in self.schema(sobject) if k.lower() == term.field.lower()), None)
+            values = term.value if term.op == "in" else [term.value]
+            if name is None or not self._indexed(sobject, name) or not all(isinstance(v, str) for v in values):
+                continue
+            found: dict[str, dict[str, Any]] = {}
+            for value in values:
+                for rec in self.by_external_id(sobject, name, value):
+                    found[rec["Id"]] = rec
+            return found.values()
+        return self.tables[sobject].values()
+
+    def _indexed(self, sobject: str, name: str) -> bool:
+        if name == "Email" and sobject in ("Lead", "Contact"):
+            return True
+        spec = self.schema(sobject).get(name)
+        return spec is not None and spec.external_id
 
     def canonical_sobject_for_query(self, name: str) -> str:
         try:

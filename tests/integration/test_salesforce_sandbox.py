@@ -193,6 +193,21 @@ def test_soql_is_parsed_filters_sort_limit(sf: Salesforce) -> None:
     assert sf.query("SELECT Id FROM Lead WHERE NOT Rating IN ('Hot', 'Cold')")["totalSize"] == 2
 
 
+def test_email_filter_uses_the_index_and_follows_updates(sf: Salesforce) -> None:
+    # the sandbox answers `Email IN (...)` through an index, as Salesforce does: it must still see edits
+    records = [lead(1, Email="ada@acme.example", Rating="Hot"), lead(2, Email="bob@acme.example", Rating="Cold")]
+    created = sf.restful("composite/sobjects", method="POST", json={"records": records})
+    q = "SELECT Id, Email FROM Lead WHERE IsConverted = false AND Email IN ('ADA@acme.example', '{}')"
+    assert [r["Email"] for r in sf.query(q.format("bob@acme.example"))["records"]] == [
+        "ada@acme.example", "bob@acme.example"]  # fmt: skip
+    sf.Lead.update(created[1]["id"], {"Email": "robert@acme.example"})
+    assert [r["Email"] for r in sf.query(q.format("bob@acme.example"))["records"]] == ["ada@acme.example"]
+    assert sf.query(q.format("robert@acme.example"))["totalSize"] == 2
+    sf.Lead.delete(created[0]["id"])
+    assert [r["Email"] for r in sf.query(q.format("robert@acme.example"))["records"]] == ["robert@acme.example"]
+    assert sf.query("SELECT Id FROM Lead WHERE Email = 'ROBERT@acme.example' AND Rating = 'Hot'")["totalSize"] == 0
+
+
 def test_soql_errors_are_salesforces(sf: Salesforce) -> None:
     with pytest.raises(SalesforceMalformedRequest) as err:
         sf.query("SELECT Id FROM Lead WHERE")
