@@ -55,6 +55,15 @@ def calls_of(info: dict[str, Any]) -> dict[tuple[str, str, int], int]:
     return {(r["vendor"], r["endpoint"], r["status"]): r["count"] for r in rows}
 
 
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (Linux /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def pct(values: list[float], p: float) -> float:
     s = sorted(values)
     return s[min(len(s) - 1, round(p / 100 * (len(s) - 1)))]
@@ -95,6 +104,8 @@ def main() -> None:
     ap.add_argument("--crm", default="hubspot", choices=["hubspot", "salesforce"])
     ap.add_argument("--window-ms", type=int, default=None, help="write batch window (default: the setting's)")
     ap.add_argument("--logs", type=Path, default=None, help="write the API's and workers' logs into this folder")
+    ap.add_argument("--profile", type=Path, default=None,
+                    help="run the API and workers under cProfile (CPU time) and write NAME.prof into this folder")
     args = ap.parse_args()
     n = int(args.rate * args.seconds)
     rows = _unique(load_samples(ROOT / "samples" / "leads.jsonl", n))
@@ -138,14 +149,25 @@ def main() -> None:
         def out(name: str) -> Any:
             return open(args.logs / f"{name}.log" if args.logs else os.devnull, "wb")
 
-        procs = [subprocess.Popen([*cli, "serve", "--port", str(api_port)], env=env, cwd=ROOT, stdout=out("api"),
-                                  stderr=subprocess.STDOUT)]
-        procs += [subprocess.Popen([*cli, "worker"], env=env, cwd=ROOT, stdout=out(f"worker{i}"),
+        def command(name: str) -> list[str]:
+            if not args.profile:
+                return cli
+            args.profile.mkdir(parents=True, exist_ok=True)
+            # CPU time, not wall time: where the cores go is what limits the rate
+            dump = str(args.profile / f"{name}.prof")
+            code = ("import cProfile, time\nfrom connector.cli.main import app\n"
+                    "p = cProfile.Profile(time.process_time)\np.enable()\n"
+                    f"try:\n    app()\nfinally:\n    p.disable()\n    p.dump_stats({dump!r})")
+            return [sys.executable, "-c", code]
+
+        procs = [subprocess.Popen([*command("api"), "serve", "--port", str(api_port)], env=env, cwd=ROOT,
+                                  stdout=out("api"), stderr=subprocess.STDOUT)]
+        procs += [subprocess.Popen([*command(f"worker{i}"), "worker"], env=env, cwd=ROOT, stdout=out(f"worker{i}"),
                                    stderr=subprocess.STDOUT) for i in range(args.workers)]
         try:
             import httpx
 
-            deadline = time.monotonic() + 30
+            deadline = time.monotonic() + 120  # a cold start on a busy 2-core machine can take a while
             while True:
                 try:
                     if httpx.get(f"{api}/health", timeout=1).status_code == 200:
@@ -157,6 +179,9 @@ def main() -> None:
                 time.sleep(0.2)
             time.sleep(2.0)  # workers connected and polling
             before = calls_of(info)
+            watched = {"api": procs[0].pid, **{f"worker{i}": p.pid for i, p in enumerate(procs[1:])},
+                       "sandbox": sandbox_proc.pid, "load generator": os.getpid()}
+            cpu_before = {k: cpu_s(pid) for k, pid in watched.items()}
             print(f"posting {n} leads at {args.rate:g}/s for {args.seconds:g}s to {args.crm} "
                   f"({args.workers} workers, write window {settings.write_batch_window_ms} ms, "
                   f"poll delay {settings.poll_delay_s * 1000:g} ms)", flush=True)
@@ -166,6 +191,7 @@ def main() -> None:
             done = asyncio.run(collect(url, deliveries, timeout=120))
             total_s = time.monotonic() - t0
             after = calls_of(info)
+            cpu = {k: cpu_s(pid) - cpu_before[k] for k, pid in watched.items()}
         finally:
             for p in procs:
                 p.terminate()
@@ -190,6 +216,9 @@ def main() -> None:
                 slices.setdefault(int((r - start) // 5), []).append((w - r) * 1000)
             cells = [f"{k * 5}s:{pct(v, 99):.0f}" for k, v in sorted(slices.items())]
             print("p99 by 5 s slice (ms): " + "  ".join(cells))
+        # where the machine's CPU went, per lead: what to make cheaper when the latency climbs
+        print("CPU ms per lead: " + "  ".join(f"{k} {v * 1000 / max(1, len(deliveries)):.2f}" for k, v in cpu.items())
+              + f"  (total {sum(cpu.values()) / total_s * 100:.0f}% of one core over {total_s:.0f} s)")
         vendor = args.crm
         calls = [{"endpoint": e, "status": st, "count": n - before.get((v, e, st), 0)}
                  for (v, e, st), n in after.items() if v == vendor and n > before.get((v, e, st), 0)]

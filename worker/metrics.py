@@ -9,7 +9,10 @@ Gauges (queue depth, dead letters) are not stored: the caller reads them live at
 
 from __future__ import annotations
 
+import asyncio
 import math
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Literal
 
@@ -17,8 +20,11 @@ import msgspec
 import prometheus_client
 import redis
 import redis.asyncio
+import structlog
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
+
+log = structlog.get_logger("leadrelay.metrics")
 
 CONTENT_TYPE = prometheus_client.CONTENT_TYPE_LATEST
 
@@ -123,17 +129,58 @@ def _queue(pipe: Any, cmds: Iterable[_Cmd]) -> None:
 
 
 class Metrics:
-    """Records metrics from async code (API, arq jobs); every call is one round trip."""
+    """Records metrics from async code (API, arq jobs).
 
-    def __init__(self, redis: redis.asyncio.Redis, prefix: str = "leadrelay:") -> None:
+    With ``flush_s`` > 0 the amounts are summed in memory and written in one pipeline at most that often, so a
+    lead costs no metric round trip; ``flush()`` writes what is pending now (before a scrape, at shutdown). With
+    0 every call is one round trip.
+    """
+
+    def __init__(self, redis: redis.asyncio.Redis, prefix: str = "leadrelay:", flush_s: float = 0.0) -> None:
         self.redis = redis
         self.prefix = prefix
+        self.flush_s = flush_s
+        self._pending: dict[tuple[str, str, str], float] = {}
+        self._task: asyncio.Task[None] | None = None
 
     async def inc(self, name: str, labels: Mapping[str, str] | None = None, amount: float = 1.0) -> None:
-        await self._run(_inc_cmds(self.prefix, name, labels, amount))
+        await self._add(_inc_cmds(self.prefix, name, labels, amount))
 
     async def observe(self, name: str, value: float, labels: Mapping[str, str] | None = None) -> None:
-        await self._run(_observe_cmds(self.prefix, name, value, labels))
+        await self._add(_observe_cmds(self.prefix, name, value, labels))
+
+    async def _add(self, cmds: list[_Cmd]) -> None:
+        if self.flush_s <= 0:
+            await self._run(cmds)
+            return
+        _merge(self._pending, cmds)
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._flush_later())
+
+    async def _flush_later(self) -> None:
+        await asyncio.sleep(self.flush_s)
+        self._task = None
+        try:
+            await self.flush()
+        except Exception:  # kept for the next flush; a metric never fails a lead
+            log.warning("metrics_flush_failed", exc_info=True)
+
+    async def flush(self) -> None:
+        """Write the pending amounts now (kept for the next flush if Redis fails)."""
+        pending, self._pending = self._pending, {}
+        if not pending:
+            return
+        try:
+            await self._run(_unmerge(pending))
+        except Exception:
+            _merge(self._pending, _unmerge(pending))
+            raise
+
+    async def aclose(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+        await self.flush()
 
     async def _run(self, cmds: list[_Cmd]) -> None:
         async with self.redis.pipeline(transaction=False) as pipe:
@@ -142,22 +189,63 @@ class Metrics:
 
 
 class SyncMetrics:
-    """The same as Metrics for sync code (CRM adapters in threads)."""
+    """The same as Metrics for sync code (CRM adapters in threads): buffered amounts go out with the first
+    call after ``flush_s`` has passed, and with ``flush()``."""
 
-    def __init__(self, redis: redis.Redis, prefix: str = "leadrelay:") -> None:
+    def __init__(self, redis: redis.Redis, prefix: str = "leadrelay:", flush_s: float = 0.0) -> None:
         self.redis = redis
         self.prefix = prefix
+        self.flush_s = flush_s
+        self._pending: dict[tuple[str, str, str], float] = {}
+        self._lock = threading.Lock()
+        self._last = time.monotonic()
 
     def inc(self, name: str, labels: Mapping[str, str] | None = None, amount: float = 1.0) -> None:
-        self._run(_inc_cmds(self.prefix, name, labels, amount))
+        self._add(_inc_cmds(self.prefix, name, labels, amount))
 
     def observe(self, name: str, value: float, labels: Mapping[str, str] | None = None) -> None:
-        self._run(_observe_cmds(self.prefix, name, value, labels))
+        self._add(_observe_cmds(self.prefix, name, value, labels))
+
+    def _add(self, cmds: list[_Cmd]) -> None:
+        if self.flush_s <= 0:
+            self._run(cmds)
+            return
+        with self._lock:
+            _merge(self._pending, cmds)
+            due = time.monotonic() - self._last >= self.flush_s
+        if due:
+            try:
+                self.flush()
+            except Exception:  # kept for the next flush; a metric never fails a CRM call
+                log.warning("metrics_flush_failed", exc_info=True)
+
+    def flush(self) -> None:
+        """Write the pending amounts now (kept for the next flush if Redis fails)."""
+        with self._lock:
+            pending, self._pending = self._pending, {}
+            self._last = time.monotonic()
+        if not pending:
+            return
+        try:
+            self._run(_unmerge(pending))
+        except Exception:
+            with self._lock:
+                _merge(self._pending, _unmerge(pending))
+            raise
 
     def _run(self, cmds: list[_Cmd]) -> None:
         with self.redis.pipeline(transaction=False) as pipe:
             _queue(pipe, cmds)
             pipe.execute()
+
+
+def _merge(pending: dict[tuple[str, str, str], float], cmds: Iterable[_Cmd]) -> None:
+    for method, key, field, amount in cmds:
+        pending[(method, key, field)] = pending.get((method, key, field), 0) + amount
+
+
+def _unmerge(pending: Mapping[tuple[str, str, str], float]) -> list[_Cmd]:
+    return [(method, key, field, amount) for (method, key, field), amount in pending.items()]  # type: ignore[misc]
 
 
 # ---- rendering -------------------------------------------------------------------------------------------

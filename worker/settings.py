@@ -11,6 +11,7 @@ Timing choices (see README "Speed to lead"):
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -63,8 +64,10 @@ async def startup(ctx: dict[str, Any]) -> None:
     crm = ctx.get("crm") or build_crm(settings, sync_redis)
     from worker.metrics import Metrics, SyncMetrics
 
-    metrics = Metrics(redis, settings.key_prefix)
-    observe_calls(crm, SyncMetrics(sync_redis, settings.key_prefix))
+    # summed in memory and written twice a second: per lead, metrics cost no Redis round trip
+    metrics = Metrics(redis, settings.key_prefix, flush_s=0.5)
+    call_metrics = SyncMetrics(sync_redis, settings.key_prefix, flush_s=0.5)
+    observe_calls(crm, call_metrics)
     svc = Service(settings, config, Store(redis, settings.key_prefix), crm, metrics=metrics)
     pool = ctx["redis"]
 
@@ -78,10 +81,16 @@ async def startup(ctx: dict[str, Any]) -> None:
     if not await redis.exists(svc.store.k("accounts", "version")):
         # first start on this Redis: lead-to-account matching needs the accounts before the first lead
         await svc.sync_accounts()
-    ctx.update(svc=svc, aredis=redis, sync_redis=sync_redis, crm=crm)
+    ctx.update(svc=svc, aredis=redis, sync_redis=sync_redis, crm=crm, metrics=(metrics, call_metrics))
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
+    if "metrics" in ctx:
+        metrics, call_metrics = ctx["metrics"]
+        with contextlib.suppress(Exception):  # Redis already gone: the last half second of counts is lost
+            await metrics.aclose()
+        with contextlib.suppress(Exception):
+            call_metrics.flush()
     if "aredis" in ctx:
         await ctx["aredis"].aclose()
         ctx["sync_redis"].close()

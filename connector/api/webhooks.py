@@ -63,23 +63,13 @@ def _secret(env_name: str | None, what: str) -> str:
 async def accept(request: Req, deliveries: list[Delivery]) -> tuple[int, int]:
     """Queue each new delivery; (accepted, duplicates). Called after verification and parsing."""
     app = request.app.state
-    store, pool = app.store, app.pool
-    from worker.queue import enqueue_delivery
+    from worker.queue import accept_deliveries
 
-    pipe = store.r.pipeline(transaction=False)  # one round trip for up to 100 HubSpot events
-    for d in deliveries:
-        pipe.exists(store.k("inbound", d.source, d.delivery_id))
-    known = await pipe.execute()
-    seen = sum(1 for k in known if k)
-    accepted = 0
-    for d, was_seen in zip(deliveries, known, strict=True):
-        if was_seen:
-            continue
-        # queue first, then remember: a crash in between means a redelivery is queued again (and the worker's
-        # done-mark makes it a no-op) rather than a lead lost
-        await enqueue_delivery(pool, d, request.app.state.settings.key_prefix)
-        await store.claim_delivery(d.source, d.delivery_id)
-        accepted += 1
+    # one round trip and one atomic step for up to 100 HubSpot events: a delivery is either a redelivery
+    # (nothing done) or recorded and queued together, so a crash can neither lose nor double it
+    fresh = await accept_deliveries(app.store.r, deliveries, app.settings.key_prefix)
+    accepted = sum(fresh)
+    seen = len(fresh) - accepted
     source = deliveries[0].source if deliveries else "unknown"
     if accepted:
         await app.count(source, "accepted", "", accepted)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -178,3 +179,38 @@ async def test_decode_responses_clients_work(redis_url: str) -> None:
     finally:
         await client.aclose()
     assert got[("leadrelay_leads_decided_total", (("rule", "r"),))] == 1
+
+
+async def test_buffered_metrics_are_summed_in_memory_and_written_in_one_flush(
+    aredis: redis.asyncio.Redis, sredis: redis.Redis
+) -> None:
+    sredis.delete(*(f"{PREFIX}metrics:{n}" for n in METRICS))
+    m = Metrics(aredis, PREFIX, flush_s=0.2)
+    calls = SyncMetrics(sredis, PREFIX, flush_s=3600)
+    labels = tuple(sorted(DELIVERY.items()))
+    for _ in range(5):
+        await m.inc("leadrelay_deliveries_total", DELIVERY)
+        await m.observe("leadrelay_speed_to_lead_seconds", 0.1, {"crm": "hubspot"})
+        calls.inc("leadrelay_deliveries_total", DELIVERY)
+    assert ("leadrelay_deliveries_total", labels) not in samples(render(sredis, PREFIX))  # nothing written yet
+    await asyncio.sleep(0.5)  # the async buffer flushes itself after flush_s
+    got = samples(render(sredis, PREFIX))
+    assert got[("leadrelay_deliveries_total", labels)] == 5
+    assert got[("leadrelay_speed_to_lead_seconds_count", (("crm", "hubspot"),))] == 5
+    assert got[("leadrelay_speed_to_lead_seconds_bucket", (("crm", "hubspot"), ("le", "0.1")))] == 5
+    calls.flush()  # the sync buffer (CRM call counts from threads) is written on flush, e.g. at shutdown
+    assert samples(render(sredis, PREFIX))[("leadrelay_deliveries_total", labels)] == 10
+
+
+async def test_a_failed_flush_keeps_the_counts_for_the_next_one(redis_url: str, sredis: redis.Redis) -> None:
+    sredis.delete(*(f"{PREFIX}metrics:{n}" for n in METRICS))
+    broken = redis.asyncio.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
+    m = Metrics(broken, PREFIX, flush_s=60)
+    await m.inc("leadrelay_deliveries_total", DELIVERY, amount=3)
+    with pytest.raises(redis.exceptions.ConnectionError):
+        await m.flush()
+    m.redis = redis.asyncio.Redis.from_url(redis_url)
+    await m.aclose()
+    await m.redis.aclose()
+    await broken.aclose()
+    assert samples(render(sredis, PREFIX))[("leadrelay_deliveries_total", tuple(sorted(DELIVERY.items())))] == 3
