@@ -12,6 +12,7 @@ import hashlib
 import time
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,6 +26,7 @@ from connector.match import IdentityIndex, identity_keys
 from connector.model import CrmRecord, Lead
 from connector.pipeline import decide, ingest, ingest_delivery, write_item
 from connector.ports import CrmClient, Delivery, WriteItem, WriteOutcome
+from connector.route import RoutingState, apply_changes
 from connector.settings import Settings
 from worker.lookup import LookupBatcher
 from worker.store import CommitConflict, DeadLetter, Store, WriteTask
@@ -76,6 +78,15 @@ def coalesce(tasks: Sequence[WriteTask]) -> list[WriteItem]:
     return list(merged.values())
 
 
+@dataclass
+class _Held:
+    """A per-identity lock this job holds; the commit releases it in the same round trip."""
+
+    name: str
+    token: str
+    released: bool = False
+
+
 class Service:
     """One worker process's wiring: config, Redis store, CRM client, lookup batcher, metrics."""
 
@@ -90,6 +101,7 @@ class Service:
                                     max_inflight=settings.lookup_inflight)
         self._now = now or (lambda: datetime.now(UTC))
         self._route_lock = asyncio.Lock()
+        self._state: RoutingState | None = None
         self._flush_slot: dict[str, int] = {}
         self._accounts = IdentityIndex()
         self._accounts_version: bytes | None = None
@@ -129,11 +141,14 @@ class Service:
         lead_id = lead_id_for(strong_keys(keys) or keys, delivery)
         lead = msgspec.structs.replace(lead, id=lead_id)
         lock_name = (strong_keys(keys) or [f"lead:{lead_id}"])[0]
-        token = await self.store.lock(lock_name, ttl_s=max(30.0, self.settings.job_timeout_s))
+        token, known = await self.store.lock_and_find(lock_name, strong_keys(keys),
+                                                      ttl_s=max(30.0, self.settings.job_timeout_s))
+        lock = _Held(lock_name, token)
         try:
-            return await self._decide_locked(delivery, lead, keys, crm_record)
+            return await self._decide_locked(delivery, lead, keys, crm_record, known, lock)
         finally:
-            await self.store.unlock(lock_name, token)
+            if not lock.released:
+                await self.store.unlock(lock_name, token)
 
     async def _lead_of(self, delivery: Delivery) -> tuple[Any, Lead | None]:
         """The canonical lead of a delivery, or (why, None) when there is nothing to route."""
@@ -231,11 +246,11 @@ class Service:
         log.info("accounts_synced", crm=self.crm.name, accounts=len(records))
         return len(records)
 
-    async def _decide_locked(self, delivery: Delivery, lead: Lead, keys: list[str], crm_record: Any) -> Outcome:
+    async def _decide_locked(self, delivery: Delivery, lead: Lead, keys: list[str], crm_record: Any,
+                             known: str | None, lock: _Held) -> Outcome:
         assert lead.id is not None
         crm = self.settings.crm
         strong = strong_keys(keys)
-        known = await self.store.lead_for(strong)
         received = delivery.received_at.timestamp()
         done = (delivery.source, delivery.delivery_id)
         if known is not None:
@@ -255,20 +270,26 @@ class Service:
             # Jobs of this process route one at a time (a ~1 ms section), so compare-and-set conflicts only
             # happen between processes; without it 50 concurrent jobs would mostly decide in vain.
             async with self._route_lock:
-                state = await self.store.snapshot()
+                # the state this process last committed: right unless another process committed since, and
+                # then the compare-and-set refuses and the retry reads Redis
+                state = self._state or await self.store.snapshot()
                 decision = decide(lead, self.config, state=state, now=self._now(), candidates=candidates)
                 item = write_item(decision, self.config, crm, record_id=record_id, lane=delivery.lane)
                 task = WriteTask(crm=crm, lead_id=lead.id, item=item, received_at=received,
                                  delivery=f"{delivery.source}:{delivery.delivery_id}")
                 try:
-                    await self.store.commit(lead_id=lead.id, decision=decision_to_json(decision),
-                                            changes=decision.route.changes, ident_keys=strong, task=task, done=done,
-                                            owner_written=str(item.fields.get(OWNER_FIELD[crm]) or ""))
+                    waiting = await self.store.commit(
+                        lead_id=lead.id, decision=decision_to_json(decision), changes=decision.route.changes,
+                        ident_keys=strong, task=task, done=done, lock=(lock.name, lock.token),
+                        owner_written=str(item.fields.get(OWNER_FIELD[crm]) or ""))
                 except CommitConflict:
                     self.conflicts += 1
+                    self._state = None
                     continue  # another worker moved the pointer or load first: decide on a fresh snapshot
+                lock.released = True
+                self._state = apply_changes(state, decision.route.changes)
             await self._inc("leadrelay_leads_decided_total", {"rule": decision.route.assignment.rule or ""})
-            await self.request_flush(crm)
+            await self.request_flush(crm, waiting)
             log.info("lead_decided", lead=lead.id, email=lead.identity.email, owner=decision.route.assignment.owner,
                      rule=decision.route.assignment.rule, score=decision.score.total)
             return Outcome(status="decided", lead_id=lead.id, detail=decision.explanation)
@@ -285,7 +306,7 @@ class Service:
             await self.store.mark_done(delivery.source, delivery.delivery_id, known)
             return Outcome(status="duplicate", lead_id=known, detail="already routed; the CRM's record stands")
         prior = decision_from_json(stored["decision"])
-        state = await self.store.snapshot()
+        state = self._state or await self.store.snapshot()  # the route is the prior one: any state will do
         fresh = decide(lead, self.config, state=state, now=self._now())
         decision = msgspec.structs.replace(fresh, route=prior.route, explanation=prior.explanation + "; updated by "
                                            f"{delivery.source} delivery {delivery.delivery_id}")
@@ -294,9 +315,9 @@ class Service:
         item = msgspec.structs.replace(item, key=known, fields=fields)
         task = WriteTask(crm=crm, lead_id=known, item=item, received_at=delivery.received_at.timestamp(),
                          delivery=f"{delivery.source}:{delivery.delivery_id}")
-        await self.store.commit(lead_id=known, decision=decision_to_json(decision), changes=(), ident_keys=(),
-                                task=task, done=(delivery.source, delivery.delivery_id))
-        await self.request_flush(crm)
+        waiting = await self.store.commit(lead_id=known, decision=decision_to_json(decision), changes=(),
+                                          ident_keys=(), task=task, done=(delivery.source, delivery.delivery_id))
+        await self.request_flush(crm, waiting)
         return Outcome(status="duplicate", lead_id=known, detail="fields updated; owner kept")
 
     async def dead_letter_delivery(self, delivery: Delivery, reason: str) -> None:
@@ -309,9 +330,9 @@ class Service:
         log.warning("dead_letter", id=dl.id, reason=reason)
 
     # ---- write batches ------------------------------------------------------------------------------------------
-    async def request_flush(self, crm: str) -> None:
+    async def request_flush(self, crm: str, waiting: int | None = None) -> None:
         """Make sure a write_back job will take the waiting writes: now when a batch is full, else at the window."""
-        n = await self.store.pending_writes(crm)
+        n = await self.store.pending_writes(crm) if waiting is None else waiting
         if n == 0:
             return
         batch = BATCH_MAX.get(crm, 100)

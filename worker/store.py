@@ -61,9 +61,11 @@ _json = msgspec.json.Encoder()
 
 # Commit one decision atomically: compare-and-set the routing state, claim the identity keys (first claim wins),
 # store the decision, queue the write, mark the delivery done. All of it happens or none (returns the conflict).
-#   KEYS: pointer, load, day, ident, lead, done, writes
+#   KEYS: pointer, load, day, ident, lead, done, writes[, lock: released with the commit when we hold it]
 #   ARGV: n_changes, then per change (kind, key, value, expected|"", day|""), then lead_id, decision, task,
 #         done_ttl, n_ident, ident keys..., then "1"|"0" (record owner_written and received_at), owner, received
+#         [, lock token]
+# Returns "ok <writes waiting>" or the conflict.
 _COMMIT = """
 local n = tonumber(ARGV[1])
 local i = 2
@@ -106,7 +108,8 @@ if ARGV[i + n_ident + 1] == '1' then
 end
 if task ~= '' then redis.call('RPUSH', KEYS[7], task) end
 redis.call('SET', KEYS[6], lead_id, 'EX', ttl)
-return 'ok'
+if KEYS[8] and redis.call('GET', KEYS[8]) == ARGV[#ARGV] then redis.call('DEL', KEYS[8]) end
+return 'ok ' .. redis.call('LLEN', KEYS[7])
 """
 
 # Top a job's own batch list up to ARGV[1] tasks from the waiting list (a killed job finds its list again).
@@ -183,11 +186,12 @@ class Store:
         task: WriteTask | None,
         done: tuple[str, str],
         owner_written: str | None = None,
-    ) -> None:
-        """Apply a decision atomically, or raise CommitConflict (nothing applied).
+        lock: tuple[str, str] | None = None,
+    ) -> int:
+        """Apply a decision atomically, or raise CommitConflict (nothing applied). Returns the writes waiting.
 
         ``owner_written`` (with the task's received time) is recorded on the lead for a new assignment; a
-        duplicate's update leaves both as they were."""
+        duplicate's update leaves both as they were. ``lock`` (name, token) is released with the commit."""
         argv: list[Any] = [len(changes)]
         for ch in changes:
             argv += [ch.kind, ch.key, ch.value, "" if ch.expected is None else ch.expected, ch.day or ""]
@@ -195,10 +199,14 @@ class Store:
                  "0" if owner_written is None else "1", owner_written or "", str(task.received_at) if task else ""]
         keys = [self.k("route", "pointer"), self.k("route", "load"), self.k("route", "day"), self.k("ident"),
                 self.k("lead", lead_id), self.k("done", *done), self.k("writes", task.crm if task else "none")]
+        if lock is not None:
+            keys.append(self.k("lock", lock[0]))
+            argv.append(lock[1])
         result = await self._commit(keys=keys, args=argv)
         result = result.decode() if isinstance(result, bytes) else str(result)
-        if result != "ok":
+        if not result.startswith("ok "):
             raise CommitConflict(result)
+        return int(result[3:])
 
     # ---- identity ------------------------------------------------------------------------------------------------
     async def lead_for(self, ident_keys: Sequence[str]) -> str | None:
@@ -222,6 +230,28 @@ class Store:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.05)
         return token
+
+    async def lock_and_find(
+        self, name: str, ident_keys: Sequence[str], *, ttl_s: float = 30.0, wait_s: float = 30.0
+    ) -> tuple[str, str | None]:
+        """``lock`` and ``lead_for`` in one round trip: (token, lead already holding one of the keys)."""
+        token = uuid.uuid4().hex
+        key = self.k("lock", name)
+        deadline = time.monotonic() + wait_s
+        delay = 0.002
+        while True:
+            pipe = self.r.pipeline(transaction=False)
+            pipe.set(key, token, nx=True, px=int(ttl_s * 1000))
+            if ident_keys:
+                pipe.hmget(self.k("ident"), list(ident_keys))
+            got, *found = await pipe.execute()
+            if got:
+                known = next((v.decode() for v in (found[0] if found else []) if v), None)
+                return token, known
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"identity {name} stayed locked for {wait_s:g}s")
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.05)
 
     async def unlock(self, name: str, token: str) -> None:
         await self._unlock(keys=[self.k("lock", name)], args=[token])

@@ -90,3 +90,20 @@ async def test_every_key_is_under_the_prefix(store: Store) -> None:
     keys = [k.decode() async for k in store.r.scan_iter(match="*")]
     assert keys and all(k.startswith(P) for k in keys), keys
     await store.unlock("email:a@x.example", token)
+
+
+async def test_the_lock_reads_the_identity_and_the_commit_releases_it(store: Store) -> None:
+    await commit(store, "a", [], ("email:a@x.example",))
+    token, known = await store.lock_and_find("email:a@x.example", ["phone:+1", "email:a@x.example"])
+    assert known == "a"
+    with pytest.raises(TimeoutError):  # held: a second job waits, then gives up
+        await store.lock_and_find("email:a@x.example", [], wait_s=0.05)
+    waiting = await store.commit(lead_id="a", decision=b"{}", changes=[], ident_keys=(), task=task("a"),
+                                 done=("form", "d-a2"), lock=("email:a@x.example", token))
+    assert waiting == 2  # both commits' writes wait for a batch
+    token2, known2 = await store.lock_and_find("email:a@x.example", ["email:nobody@x.example"], wait_s=0.05)
+    assert known2 is None
+    # a commit with a token we do not hold (our lock expired and another job took it) leaves that lock alone
+    await store.commit(lead_id="b", decision=b"{}", changes=[], ident_keys=(), task=task("b"),
+                       done=("form", "d-b"), lock=("email:a@x.example", "not-ours"))
+    assert await store.r.get(f"{P}lock:email:a@x.example") == token2.encode()
