@@ -63,8 +63,8 @@ _json = msgspec.json.Encoder()
 # store the decision, queue the write, mark the delivery done. All of it happens or none (returns the conflict).
 #   KEYS: pointer, load, day, ident, lead, done, writes[, lock: released with the commit when we hold it]
 #   ARGV: n_changes, then per change (kind, key, value, expected|"", day|""), then lead_id, decision, task,
-#         done_ttl, n_ident, ident keys..., then "1"|"0" (record owner_written and received_at), owner, received
-#         [, lock token]
+#         done_ttl, n_ident, ident keys..., then "1"|"0" (record owner_written, received_at and decided_at),
+#         owner, received, decided [, lock token]
 # Returns "ok <writes waiting>" or the conflict.
 _COMMIT = """
 local n = tonumber(ARGV[1])
@@ -104,7 +104,8 @@ i = i + 4
 for k = 1, n_ident do redis.call('HSETNX', KEYS[4], ARGV[i+k], lead_id) end
 redis.call('HSET', KEYS[5], 'decision', decision)
 if ARGV[i + n_ident + 1] == '1' then
-  redis.call('HSET', KEYS[5], 'owner_written', ARGV[i + n_ident + 2], 'received_at', ARGV[i + n_ident + 3])
+  redis.call('HSET', KEYS[5], 'owner_written', ARGV[i + n_ident + 2], 'received_at', ARGV[i + n_ident + 3],
+             'decided_at', ARGV[i + n_ident + 4])
 end
 if task ~= '' then redis.call('RPUSH', KEYS[7], task) end
 redis.call('SET', KEYS[6], lead_id, 'EX', ttl)
@@ -196,7 +197,8 @@ class Store:
         for ch in changes:
             argv += [ch.kind, ch.key, ch.value, "" if ch.expected is None else ch.expected, ch.day or ""]
         argv += [lead_id, decision, _enc.encode(task) if task else b"", self.done_ttl_s, len(ident_keys), *ident_keys,
-                 "0" if owner_written is None else "1", owner_written or "", str(task.received_at) if task else ""]
+                 "0" if owner_written is None else "1", owner_written or "", str(task.received_at) if task else "",
+                 repr(time.time())]
         keys = [self.k("route", "pointer"), self.k("route", "load"), self.k("route", "day"), self.k("ident"),
                 self.k("lead", lead_id), self.k("done", *done), self.k("writes", task.crm if task else "none")]
         if lock is not None:

@@ -28,6 +28,7 @@ from simple_salesforce.api import Salesforce
 from simple_salesforce.exceptions import (
     SalesforceError,
     SalesforceExpiredSession,
+    SalesforceGeneralError,
     SalesforceMalformedRequest,
     SalesforceRefusedRequest,
     SalesforceResourceNotFound,
@@ -79,6 +80,13 @@ def _errors_of(exc: SalesforceError) -> list[dict[str, Any]]:
     if isinstance(content, dict):
         return [content]
     return []
+
+
+# A Composite subrequest's failure as simple-salesforce raises the same status for a request of its own.
+_SUB_ERRORS: dict[int, type[SalesforceError]] = {
+    400: SalesforceMalformedRequest, 401: SalesforceExpiredSession, 403: SalesforceRefusedRequest,
+    404: SalesforceResourceNotFound,
+}
 
 
 def classify(exc: Exception, *, daily_retry_after: float = 900.0) -> LeadrelayError:
@@ -271,15 +279,23 @@ class SalesforceCrm:
             deadline,
         )
         records = list(page["records"])
-        while not page.get("done", True):
-            url = str(page["nextRecordsUrl"])
+        if not page.get("done", True):
+            records += self._more(str(page["nextRecordsUrl"]), deadline, lane)
+        return [{k: v for k, v in r.items() if k != "attributes"} for r in records]
+
+    def _more(self, url: str, deadline: Deadline, lane: str = "live") -> list[dict[str, Any]]:
+        """The further pages of a query from its ``nextRecordsUrl`` (records still carry ``attributes``)."""
+        records: list[dict[str, Any]] = []
+        while True:
 
             def more(sf: Salesforce, url: str = url) -> Any:
                 return sf.query_more(url, identifier_is_url=True, timeout=self.timeout_s)
 
             page = self._retrying(lambda: self._call(more, deadline=deadline, lane=lane), deadline)
             records.extend(page["records"])
-        return [{k: v for k, v in r.items() if k != "attributes"} for r in records]
+            if page.get("done", True):
+                return records
+            url = str(page["nextRecordsUrl"])
 
     def _chunks(
         self, head: str, values: Sequence[str], render: Callable[[str], str], joiner: str, tail: str = ""
@@ -301,32 +317,66 @@ class SalesforceCrm:
         deadline = Deadline(self.deadline_s)
         wanted = sorted({e.strip().lower() for e in emails if e and "@" in e})
         doms = sorted({d.strip().lower() for d in domains if d})
-        out: list[CrmRecord] = []
         lead_fields = (
             "Id, Email, FirstName, LastName, Phone, Company, Website, Country, OwnerId, Status, "
             f"{self.upsert_key}, {self.account_field}"
         )
-        for soql in self._chunks(
-            f"SELECT {lead_fields} FROM Lead WHERE IsConverted = false AND Email IN (", wanted, soql_quote, ", ", ")"
-        ):
-            out += [self._lead(r) for r in self._query(soql, deadline)]
         contact_fields = (
             "Id, Email, FirstName, LastName, Phone, MailingCountry, OwnerId, AccountId, Account.Name, Account.Website"
         )
-        for soql in self._chunks(
-            f"SELECT {contact_fields} FROM Contact WHERE Email IN (", wanted, soql_quote, ", ", ")"
-        ):
-            out += [self._contact(r) for r in self._query(soql, deadline)]
 
         def website_like(domain: str) -> str:
             return "Website LIKE '%" + soql_quote(domain, like=True)[1:-1] + "%'"
 
         account_head = "SELECT Id, Name, Website, OwnerId, BillingCountry FROM Account WHERE "
-        for soql in self._chunks(account_head, doms, website_like, " OR "):
-            for r in self._query(soql, deadline):
-                account = self._account(r)
-                if account.domain in doms:  # LIKE '%acme.com%' also matches notacme.com
-                    out.append(account)
+        tagged = [
+            *(("lead", q) for q in self._chunks(
+                f"SELECT {lead_fields} FROM Lead WHERE IsConverted = false AND Email IN (", wanted, soql_quote, ", ",
+                ")")),
+            *(("contact", q) for q in self._chunks(
+                f"SELECT {contact_fields} FROM Contact WHERE Email IN (", wanted, soql_quote, ", ", ")")),
+            *(("account", q) for q in self._chunks(account_head, doms, website_like, " OR ")),
+        ]  # fmt: skip
+        out: list[CrmRecord] = []
+        for (kind, _), rows in zip(tagged, self._queries([q for _, q in tagged], deadline), strict=True):
+            if kind == "lead":
+                out += [self._lead(r) for r in rows]
+            elif kind == "contact":
+                out += [self._contact(r) for r in rows]
+            else:
+                accounts = [self._account(r) for r in rows]
+                out += [a for a in accounts if a.domain in doms]  # LIKE '%acme.com%' also matches notacme.com
+        return out
+
+    def _queries(self, soqls: Sequence[str], deadline: Deadline) -> list[list[dict[str, Any]]]:
+        """The records of several SOQL queries, up to 5 per Composite request: one API call instead of one per
+        query (Composite resource: developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/
+        resources_composite_composite.htm; at most 5 of its subrequests may be queries)."""
+        if len(soqls) <= 1:
+            return [self._query(q, deadline) for q in soqls]
+        out: list[list[dict[str, Any]]] = []
+        for start in range(0, len(soqls), 5):
+            group = soqls[start:start + 5]
+            body = {"allOrNone": False, "compositeRequest": [
+                {"method": "GET", "referenceId": f"q{i}",
+                 "url": f"/services/data/v{self.api_version}/query?q={quote_plus(q)}"} for i, q in enumerate(group)]}
+
+            def composite(sf: Salesforce, body: dict[str, Any] = body) -> Any:
+                answer = sf.restful("composite", method="POST", json=body, timeout=self.timeout_s)
+                for sub in answer["compositeResponse"]:
+                    status = int(sub["httpStatusCode"])
+                    if status >= 300:  # as simple-salesforce raises it for the same answer to a plain query
+                        kind = _SUB_ERRORS.get(status, SalesforceGeneralError)
+                        raise kind("composite/query", status, "query", sub["body"])
+                return answer["compositeResponse"]
+
+            subs = self._retrying(lambda c=composite: self._call(c, deadline=deadline), deadline)  # type: ignore[misc]
+            for sub in subs:
+                page = sub["body"]
+                records = list(page["records"])
+                if not page.get("done", True):
+                    records += self._more(str(page["nextRecordsUrl"]), deadline)
+                out.append([{k: v for k, v in r.items() if k != "attributes"} for r in records])
         return out
 
     def accounts(self, *, deadline_s: float | None = None) -> list[CrmRecord]:

@@ -85,7 +85,15 @@ async def post_leads(api: str, rows: list[dict[str, Any]], secret: str, *, rate:
         msg_id = f"msg_{secrets.token_hex(8)}"
         headers = {"content-type": "application/json", **sign(secret, msg_id, int(time.time()), body)}
         async with sem:
-            resp = await client.post(f"{api}/webhooks/forms/website", content=body, headers=headers)
+            for attempt in range(3):
+                try:
+                    resp = await client.post(f"{api}/webhooks/forms/website", content=body, headers=headers)
+                    break
+                except httpx.TransportError:
+                    # a kept-alive connection the server closed as we sent: send again, as a webhook sender
+                    # would; the same message id makes a second arrival a no-op
+                    if attempt == 2:
+                        raise
         if resp.status_code >= 300:
             raise RuntimeError(f"webhook refused lead {i}: {resp.status_code} {resp.text[:300]}")
         out.append((str(row.get("email")), resp.json()["delivery_id"]))

@@ -19,7 +19,7 @@ from adapters.salesforce.client import SalesforceCrm
 from adapters.salesforce.sandbox import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_TOKEN, INTEGRATION_USERNAME
 from adapters.sandbox.common import FaultPlan
 from adapters.sandbox.server import SandboxServer
-from connector.errors import AuthError, RetryableError
+from connector.errors import AuthError, FatalError, RetryableError
 from connector.ports import WriteItem
 from connector.settings import load_settings
 
@@ -70,13 +70,15 @@ def item(i: int, **fields: object) -> WriteItem:
 def write_calls(sandbox: SandboxServer) -> int:
     return sum(c["count"] for c in sandbox.calls.snapshot()
                if c["vendor"] == "salesforce" and c["endpoint"].split()[0] in ("POST", "PATCH", "DELETE")
-               and "oauth2" not in c["endpoint"])  # fmt: skip
+               and "oauth2" not in c["endpoint"] and c["endpoint"] != COMPOSITE)  # fmt: skip
+
+
+COMPOSITE = "POST /services/data/{version}/composite"  # the adapter's lookups: up to 5 queries in one call
 
 
 def lookup_calls(sandbox: SandboxServer) -> int:
-    return sum(
-        c["count"] for c in sandbox.calls.snapshot() if c["vendor"] == "salesforce" and c["endpoint"].startswith("GET")
-    )
+    return sum(c["count"] for c in sandbox.calls.snapshot() if c["vendor"] == "salesforce"
+               and (c["endpoint"].startswith("GET") or c["endpoint"] == COMPOSITE))  # fmt: skip
 
 
 def test_write_upserts_and_a_replay_creates_nothing_new(crm: SalesforceCrm, sandbox: SandboxServer) -> None:
@@ -157,7 +159,9 @@ def test_find_chunks_long_email_lists_under_the_uri_limit(sandbox: SandboxServer
     found = crm.find([f"person{i}@corp{i}.example" for i in range(300)])
     assert len(found) == 300
     assert sandbox.calls.count("salesforce", "GET /services/data/{version}/query", 414) == 0
-    assert sandbox.calls.count("salesforce", "GET /services/data/{version}/query") >= 10  # leads and contacts, chunked
+    # leads and contacts, chunked into >= 10 queries, sent 5 to a Composite request
+    assert sandbox.calls.count("salesforce", COMPOSITE) >= 2
+    assert sandbox.calls.count("salesforce", "GET /services/data/{version}/query") == 0
 
 
 def test_owners_get_and_ping(crm: SalesforceCrm, sandbox: SandboxServer) -> None:
@@ -321,3 +325,11 @@ def test_settings_from_the_environment_client_credentials_and_session_id(sandbox
     crm = SalesforceCrm.from_settings(load_settings(direct))
     assert crm.auth.flow == "session-id" and not crm.auth.refreshable
     assert len(crm.owners()) == 4
+
+
+def test_a_refused_query_inside_the_composite_lookup_is_a_refusal_naming_the_field(sandbox: SandboxServer) -> None:
+    crm = SalesforceCrm(client_credentials(sandbox), upsert_key="No_Such_Field__c", deadline_s=5)
+    with pytest.raises(FatalError) as err:
+        crm.find(["ada@acme.example"], ["acme.example"])  # Lead, Contact and Account queries: one Composite call
+    assert "INVALID_FIELD" in str(err.value) and "No_Such_Field__c" in str(err.value)
+    assert sandbox.calls.count("salesforce", COMPOSITE) == 1  # a refusal is not retried
