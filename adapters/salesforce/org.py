@@ -17,6 +17,7 @@ Behaviour and error codes follow Salesforce's documentation:
 
 from __future__ import annotations
 
+import copy
 import itertools
 import re
 from collections.abc import Callable, Iterable
@@ -216,6 +217,9 @@ class Org:
     _seq: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     # external id fields are indexed in Salesforce; without an index each upsert row would scan the table
     _ext: dict[tuple[str, str], dict[str, list[str]]] = field(default_factory=dict)
+    # while a request runs: each record's state before its first change, so a failed transaction is undone
+    # without copying the whole org per request
+    _journal: list[tuple[str, str, dict[str, Any] | None]] | None = None
 
     def __post_init__(self) -> None:
         for name in SCHEMA:
@@ -239,6 +243,25 @@ class Org:
             if known.lower() == name.lower():
                 return known
         raise RequestError(400, "INVALID_FIELD", f"No such column '{name}' on sobject of type {sobject}", [name])
+
+    # --- transactions -------------------------------------------------------------------------------------------
+    def begin(self) -> None:
+        """Start remembering changes (one request is one transaction)."""
+        self._journal = []
+
+    def rollback(self) -> None:
+        """Undo every change since ``begin`` (the external-id index keeps stale entries; lookups re-check)."""
+        for sobject, rid, before in reversed(self._journal or []):
+            if before is None:
+                self.tables[sobject].pop(rid, None)
+            else:
+                self.tables[sobject][rid] = before
+        self._journal = []
+
+    def _remember(self, sobject: str, rid: str) -> None:
+        if self._journal is not None:
+            before = self.tables[sobject].get(rid)
+            self._journal.append((sobject, rid, copy.deepcopy(before) if before is not None else None))
 
     def new_id(self, sobject: str) -> str:
         return make_id(PREFIX[sobject], next(self._seq))
@@ -450,6 +473,7 @@ class Org:
             rec["OwnerId"] = user_id
         self._assign(sobject, rec, auto_assign)
         self._stamp(sobject, rec, user_id)
+        self._remember(sobject, rec["Id"])
         self.tables[sobject][rec["Id"]] = rec
         self._index(sobject, rec)
         if self.on_change:
@@ -468,6 +492,7 @@ class Org:
         errors = self.validate(sobject, fields, existing)
         if errors:
             return {"id": existing["Id"], "success": False, "errors": errors}
+        self._remember(sobject, existing["Id"])
         existing.update(fields)
         self._index(sobject, existing)
         self._assign(sobject, existing, auto_assign)
@@ -508,6 +533,7 @@ class Org:
         found = self.find(record_id)
         if found is None or found[0] != sobject or sobject == "User":
             return {"id": record_id, "success": False, "errors": [row_error("ENTITY_IS_DELETED", "entity is deleted")]}
+        self._remember(sobject, found[1]["Id"])
         del self.tables[sobject][found[1]["Id"]]
         return {"id": found[1]["Id"], "success": True, "errors": []}
 

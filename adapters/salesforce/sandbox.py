@@ -40,7 +40,6 @@ the shape and claims are checked (there is no certificate chain to check against
 from __future__ import annotations
 
 import base64
-import copy
 import hashlib
 import hmac
 import json
@@ -127,7 +126,7 @@ class SalesforceSandbox:
         self.jwt_clients: dict[str, str | None] = options.get("jwt_clients", {DEFAULT_CLIENT_ID: None})
         self.outbound: OutboundSender | None = None
         self._changes: list[Any] = []
-        self._snapshot: dict[str, dict[str, dict[str, Any]]] | None = None
+        self._snapshot = False  # a mutating request is running: its changes can be rolled back
         self.reset()
 
     # --- state ----------------------------------------------------------------------------------------------
@@ -334,18 +333,20 @@ class SalesforceSandbox:
         self, op: Callable[..., Result], ctx: Ctx, body: Any, params: dict[str, Any], *, mutating: bool
     ) -> Result:
         # One request is one transaction: a request-level error or allOrNone failure restores this snapshot.
-        self._snapshot = copy.deepcopy(self.org.tables) if mutating else None
+        self._snapshot = mutating
+        if mutating:
+            self.org.begin()
         try:
             return op(ctx, body, **params)
         except RequestError as exc:
-            if self._snapshot is not None:
-                self._rollback(self._snapshot)
+            if self._snapshot:
+                self._rollback()
             return exc.status, exc.body()
         except soql.SoqlError as exc:
             return 400, [{"message": exc.message, "errorCode": exc.error_code}]
 
-    def _rollback(self, snapshot: dict[str, dict[str, dict[str, Any]]]) -> None:
-        self.org.tables = snapshot
+    def _rollback(self) -> None:
+        self.org.rollback()
         self._changes.clear()
 
     # --- sObject rows -----------------------------------------------------------------------------------------
@@ -447,8 +448,8 @@ class SalesforceSandbox:
         return bool(body.get("allOrNone", False)), records
 
     def _rows(self, all_or_none: bool, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        if all_or_none and any(not r["success"] for r in rows) and self._snapshot is not None:
-            self._rollback(self._snapshot)
+        if all_or_none and any(not r["success"] for r in rows) and self._snapshot:
+            self._rollback()
             rolled = row_error(
                 "ALL_OR_NONE_OPERATION_ROLLED_BACK",
                 "Record rolled back because not all records were valid and the request was using AllOrNone header",
@@ -681,8 +682,8 @@ class SalesforceSandbox:
             out.append(self._sub_result(ref, status, payload, location))
             if failed and all_or_none:
                 break
-        if failed and all_or_none and self._snapshot is not None:
-            self._rollback(self._snapshot)
+        if failed and all_or_none and self._snapshot:
+            self._rollback()
             halted = [
                 {
                     "errorCode": "PROCESSING_HALTED",
