@@ -31,7 +31,7 @@ from adapters.sandbox.roster import sandbox_options, seed_hubspot  # noqa: E402
 from adapters.sandbox.server import SandboxServer  # noqa: E402
 from connector.cli.demo import FORM_SECRET_ENV, _unique, load_samples  # noqa: E402
 from connector.config import load_config  # noqa: E402
-from connector.settings import load_settings, settings_env  # noqa: E402
+from connector.settings import load_settings, settings_env, write_window_ms  # noqa: E402
 from worker.redis_server import free_port, redis_url  # noqa: E402
 
 PREFIX = "leadrelay-bench:"
@@ -245,7 +245,7 @@ def main() -> None:
                        "sandbox": sandbox_proc.pid, "load generator": os.getpid()}
             cpu_before = {k: cpu_s(pid) for k, pid in watched.items()}
             print(f"posting {n} leads at {args.rate:g}/s for {args.seconds:g}s to {args.crm} "
-                  f"({args.workers} workers, write window {settings.write_batch_window_ms} ms, "
+                  f"({args.workers} workers, write window {write_window_ms(settings, args.crm)} ms, "
                   f"poll delay {settings.poll_delay_s * 1000:g} ms)", flush=True)
             t0 = time.monotonic()
             deliveries = asyncio.run(post_signed(api_port, rows, form_secret, rate=args.rate))

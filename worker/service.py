@@ -27,7 +27,7 @@ from connector.model import CrmRecord, Lead
 from connector.pipeline import decide, ingest, ingest_delivery, write_item
 from connector.ports import CrmClient, Delivery, WriteItem, WriteOutcome
 from connector.route import RoutingState, apply_changes
-from connector.settings import Settings
+from connector.settings import Settings, write_window_ms
 from worker.lookup import LookupBatcher
 from worker.store import CommitConflict, DeadLetter, Store, WriteTask
 
@@ -101,7 +101,8 @@ class Service:
                                     max_inflight=settings.lookup_inflight)
         self._now = now or (lambda: datetime.now(UTC))
         self._route_lock = asyncio.Lock()
-        self._state: RoutingState | None = None
+        self._state: RoutingState | None = None  # the routing state as of our last commit
+        self._state_version = -1
         self._flush_slot: dict[str, int] = {}
         self._accounts = IdentityIndex()
         self._accounts_version: bytes | None = None
@@ -141,11 +142,11 @@ class Service:
         lead_id = lead_id_for(strong_keys(keys) or keys, delivery)
         lead = msgspec.structs.replace(lead, id=lead_id)
         lock_name = (strong_keys(keys) or [f"lead:{lead_id}"])[0]
-        token, known = await self.store.lock_and_find(lock_name, strong_keys(keys),
-                                                      ttl_s=max(30.0, self.settings.job_timeout_s))
+        token, known, version = await self.store.lock_and_find(lock_name, strong_keys(keys),
+                                                               ttl_s=max(30.0, self.settings.job_timeout_s))
         lock = _Held(lock_name, token)
         try:
-            return await self._decide_locked(delivery, lead, keys, crm_record, known, lock)
+            return await self._decide_locked(delivery, lead, keys, crm_record, known, lock, version)
         finally:
             if not lock.released:
                 await self.store.unlock(lock_name, token)
@@ -247,7 +248,7 @@ class Service:
         return len(records)
 
     async def _decide_locked(self, delivery: Delivery, lead: Lead, keys: list[str], crm_record: Any,
-                             known: str | None, lock: _Held) -> Outcome:
+                             known: str | None, lock: _Held, version: int) -> Outcome:
         assert lead.id is not None
         crm = self.settings.crm
         strong = strong_keys(keys)
@@ -270,9 +271,13 @@ class Service:
             # Jobs of this process route one at a time (a ~1 ms section), so compare-and-set conflicts only
             # happen between processes; without it 50 concurrent jobs would mostly decide in vain.
             async with self._route_lock:
-                # the state this process last committed: right unless another process committed since, and
-                # then the compare-and-set refuses and the retry reads Redis
-                state = self._state or await self.store.snapshot()
+                # the state this process last committed, if no other process has committed since (the version
+                # read with the lock says); else read it. The compare-and-set guards either way.
+                if self._state is not None and self._state_version >= version:
+                    state, base = self._state, self._state_version
+                else:
+                    state = await self.store.snapshot()
+                    base = self.store.last_version
                 decision = decide(lead, self.config, state=state, now=self._now(), candidates=candidates)
                 item = write_item(decision, self.config, crm, record_id=record_id, lane=delivery.lane)
                 task = WriteTask(crm=crm, lead_id=lead.id, item=item, received_at=received,
@@ -287,7 +292,11 @@ class Service:
                     self._state = None
                     continue  # another worker moved the pointer or load first: decide on a fresh snapshot
                 lock.released = True
-                self._state = apply_changes(state, decision.route.changes)
+                changed = 1 if decision.route.changes else 0
+                if self.store.last_version == base + changed:  # nobody else moved it: ours is the current state
+                    self._state, self._state_version = apply_changes(state, decision.route.changes), base + changed
+                else:
+                    self._state = None
             await self._inc("leadrelay_leads_decided_total", {"rule": decision.route.assignment.rule or ""})
             await self.request_flush(crm, waiting)
             log.info("lead_decided", lead=lead.id, email=lead.identity.email, owner=decision.route.assignment.owner,
@@ -306,7 +315,7 @@ class Service:
             await self.store.mark_done(delivery.source, delivery.delivery_id, known)
             return Outcome(status="duplicate", lead_id=known, detail="already routed; the CRM's record stands")
         prior = decision_from_json(stored["decision"])
-        state = self._state or await self.store.snapshot()  # the route is the prior one: any state will do
+        state = self._state or RoutingState()  # the route is the prior one: the state does not matter
         fresh = decide(lead, self.config, state=state, now=self._now())
         decision = msgspec.structs.replace(fresh, route=prior.route, explanation=prior.explanation + "; updated by "
                                            f"{delivery.source} delivery {delivery.delivery_id}")
@@ -336,7 +345,7 @@ class Service:
         if n == 0:
             return
         batch = BATCH_MAX.get(crm, 100)
-        window = max(1, self.settings.write_batch_window_ms)
+        window = max(1, write_window_ms(self.settings, crm))
         if n % batch == 0:
             await self.enqueue_write_back(crm, f"write_back:{crm}:full:{time.time_ns()}", None)
         else:

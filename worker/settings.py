@@ -1,9 +1,10 @@
 """arq ``WorkerSettings``: jobs, queue, serializer and the timing choices, built from ``Settings``.
 
 Timing choices (see README "Speed to lead"):
-- ``poll_delay`` 0.05 s: arq only looks for new and deferred jobs when idle every poll_delay; it bounds how late
-  a write batch whose window has closed starts. 50 ms keeps p99 webhook -> CRM well under 250 ms while an idle
-  worker costs ~20 cheap Redis calls a second.
+- ``poll_delay`` 0.02 s: arq looks for new and due jobs every poll_delay, so it bounds how late a delivery or a
+  write batch whose window has closed starts. 20 ms is a tenth of the speed-to-lead budget; an idle worker
+  pays ~50 cheap Redis calls a second for it.
+- The write batch window (``connector.settings.WRITE_WINDOW_MS``): HubSpot 200 ms, Salesforce 50 ms.
 - ``job_timeout``: the adapters' retry deadline is 80 % of it, so tenacity's waits always fit inside one try.
 - ``max_tries`` 8 with exponential defers (0.05 s doubling, capped at 60 s) spans a CRM outage of ~3 minutes
   before a lead is dead-lettered with a replay command.

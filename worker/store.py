@@ -2,6 +2,7 @@
 
 Keys (``p`` is ``Settings.key_prefix``):
   p+"route:pointer" / "route:load" / "route:day"   hashes: round-robin pointers, per-rep load and its day
+  p+"route:version"                counter: bumped by every commit that changes the routing state
   p+"ident"                        hash: identity key (email:/phone:/person:) -> lead id
   p+"lead:{id}"                    hash: decision (JSON), write (JSON), record (crm:id), owner_locked
   p+"record:{crm}:{id}"            string: lead id of a CRM record we wrote (echo suppression)
@@ -61,11 +62,12 @@ _json = msgspec.json.Encoder()
 
 # Commit one decision atomically: compare-and-set the routing state, claim the identity keys (first claim wins),
 # store the decision, queue the write, mark the delivery done. All of it happens or none (returns the conflict).
-#   KEYS: pointer, load, day, ident, lead, done, writes[, lock: released with the commit when we hold it]
+#   KEYS: pointer, load, day, ident, lead, done, writes, version (counts routing-state changes)
+#         [, lock: released with the commit when we hold it]
 #   ARGV: n_changes, then per change (kind, key, value, expected|"", day|""), then lead_id, decision, task,
 #         done_ttl, n_ident, ident keys..., then "1"|"0" (record owner_written, received_at and decided_at),
 #         owner, received, decided [, lock token]
-# Returns "ok <writes waiting>" or the conflict.
+# Returns "ok <writes waiting> <routing-state version>" or the conflict.
 _COMMIT = """
 local n = tonumber(ARGV[1])
 local i = 2
@@ -109,8 +111,10 @@ if ARGV[i + n_ident + 1] == '1' then
 end
 if task ~= '' then redis.call('RPUSH', KEYS[7], task) end
 redis.call('SET', KEYS[6], lead_id, 'EX', ttl)
-if KEYS[8] and redis.call('GET', KEYS[8]) == ARGV[#ARGV] then redis.call('DEL', KEYS[8]) end
-return 'ok ' .. redis.call('LLEN', KEYS[7])
+local version = tonumber(redis.call('GET', KEYS[8]) or '0')
+if n > 0 then version = redis.call('INCR', KEYS[8]) end
+if KEYS[9] and redis.call('GET', KEYS[9]) == ARGV[#ARGV] then redis.call('DEL', KEYS[9]) end
+return 'ok ' .. redis.call('LLEN', KEYS[7]) .. ' ' .. version
 """
 
 # Top a job's own batch list up to ARGV[1] tasks from the waiting list (a killed job finds its list again).
@@ -143,6 +147,7 @@ class Store:
         self._commit = redis.register_script(_COMMIT)
         self._take = redis.register_script(_TAKE)
         self._unlock = redis.register_script(_UNLOCK)
+        self.last_version = 0  # of the routing state, as the last snapshot or commit saw it
 
     # ---- keys -----------------------------------------------------------------------------------------------------
     def k(self, *parts: str) -> str:
@@ -166,11 +171,14 @@ class Store:
 
     # ---- routing state ----------------------------------------------------------------------------------------------
     async def snapshot(self) -> RoutingState:
+        """The routing state now; its version is left in ``last_version``."""
         pipe = self.r.pipeline(transaction=False)
         pipe.hgetall(self.k("route", "pointer"))
         pipe.hgetall(self.k("route", "load"))
         pipe.hgetall(self.k("route", "day"))
-        pointers, load, days = await pipe.execute()
+        pipe.get(self.k("route", "version"))
+        pointers, load, days, version = await pipe.execute()
+        self.last_version = int(version or 0)
         return RoutingState(
             pointers={k.decode(): int(v) for k, v in pointers.items()},
             load={k.decode(): int(v) for k, v in load.items()},
@@ -200,7 +208,8 @@ class Store:
                  "0" if owner_written is None else "1", owner_written or "", str(task.received_at) if task else "",
                  repr(time.time())]
         keys = [self.k("route", "pointer"), self.k("route", "load"), self.k("route", "day"), self.k("ident"),
-                self.k("lead", lead_id), self.k("done", *done), self.k("writes", task.crm if task else "none")]
+                self.k("lead", lead_id), self.k("done", *done), self.k("writes", task.crm if task else "none"),
+                self.k("route", "version")]
         if lock is not None:
             keys.append(self.k("lock", lock[0]))
             argv.append(lock[1])
@@ -208,7 +217,9 @@ class Store:
         result = result.decode() if isinstance(result, bytes) else str(result)
         if not result.startswith("ok "):
             raise CommitConflict(result)
-        return int(result[3:])
+        _, waiting, version = result.split()
+        self.last_version = int(version)
+        return int(waiting)
 
     # ---- identity ------------------------------------------------------------------------------------------------
     async def lead_for(self, ident_keys: Sequence[str]) -> str | None:
@@ -235,8 +246,9 @@ class Store:
 
     async def lock_and_find(
         self, name: str, ident_keys: Sequence[str], *, ttl_s: float = 30.0, wait_s: float = 30.0
-    ) -> tuple[str, str | None]:
-        """``lock`` and ``lead_for`` in one round trip: (token, lead already holding one of the keys)."""
+    ) -> tuple[str, str | None, int]:
+        """``lock`` and ``lead_for`` in one round trip: (token, lead already holding one of the keys, routing-state
+        version: whether a routing state this process holds is still the current one)."""
         token = uuid.uuid4().hex
         key = self.k("lock", name)
         deadline = time.monotonic() + wait_s
@@ -244,12 +256,13 @@ class Store:
         while True:
             pipe = self.r.pipeline(transaction=False)
             pipe.set(key, token, nx=True, px=int(ttl_s * 1000))
+            pipe.get(self.k("route", "version"))
             if ident_keys:
                 pipe.hmget(self.k("ident"), list(ident_keys))
-            got, *found = await pipe.execute()
+            got, version, *found = await pipe.execute()
             if got:
                 known = next((v.decode() for v in (found[0] if found else []) if v), None)
-                return token, known
+                return token, known, int(version or 0)
             if time.monotonic() > deadline:
                 raise TimeoutError(f"identity {name} stayed locked for {wait_s:g}s")
             await asyncio.sleep(delay)

@@ -94,15 +94,17 @@ async def test_every_key_is_under_the_prefix(store: Store) -> None:
 
 async def test_the_lock_reads_the_identity_and_the_commit_releases_it(store: Store) -> None:
     await commit(store, "a", [], ("email:a@x.example",))
-    token, known = await store.lock_and_find("email:a@x.example", ["phone:+1", "email:a@x.example"])
-    assert known == "a"
+    token, known, version = await store.lock_and_find("email:a@x.example", ["phone:+1", "email:a@x.example"])
+    assert known == "a" and version == 0  # no routing state change committed yet
     with pytest.raises(TimeoutError):  # held: a second job waits, then gives up
         await store.lock_and_find("email:a@x.example", [], wait_s=0.05)
     waiting = await store.commit(lead_id="a", decision=b"{}", changes=[], ident_keys=(), task=task("a"),
                                  done=("form", "d-a2"), lock=("email:a@x.example", token))
     assert waiting == 2  # both commits' writes wait for a batch
-    token2, known2 = await store.lock_and_find("email:a@x.example", ["email:nobody@x.example"], wait_s=0.05)
-    assert known2 is None
+    await commit(store, "c", [StateChange(kind="pointer", key="sdr", value=1, expected=0)])
+    assert store.last_version == 1  # a commit that moves the routing state bumps its version
+    token2, known2, version2 = await store.lock_and_find("email:a@x.example", ["email:nobody@x.example"], wait_s=0.05)
+    assert known2 is None and version2 == 1
     # a commit with a token we do not hold (our lock expired and another job took it) leaves that lock alone
     await store.commit(lead_id="b", decision=b"{}", changes=[], ident_keys=(), task=task("b"),
                        done=("form", "d-b"), lock=("email:a@x.example", "not-ours"))
