@@ -26,7 +26,7 @@ from connector.config import load_config  # noqa: E402
 from connector.mapping import map_payload  # noqa: E402
 from connector.match import IdentityIndex  # noqa: E402
 from connector.model import CrmRecord  # noqa: E402
-from connector.normalize import normalize  # noqa: E402
+from connector.normalize import normalize, warm_up  # noqa: E402
 from connector.pipeline import decide  # noqa: E402
 from connector.route import RoutingState, apply_changes  # noqa: E402
 
@@ -52,6 +52,7 @@ def main() -> None:
                                  domain=str(p.get("website") or "").removeprefix("https://www.").rstrip("/") or None,
                                  owner_id="51200011"))
     index = IdentityIndex(records, config=config.matching)
+    warm_up()  # as a worker does at start: the libraries' lazy loads are not per-lead work
     now = datetime(2026, 11, 18, 15, 0, tzinfo=UTC)  # a Wednesday, US and EU business hours overlap
 
     gc.collect()

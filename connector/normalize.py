@@ -560,3 +560,13 @@ def _intent(intent: Intent) -> Intent:
         return intent
     requests = tuple(dict.fromkeys(r for r in (_clean(x.lower()) for x in intent.requests) if r))
     return Intent(requests=requests, message=(intent.message.strip() or None) if intent.message else None)
+
+
+def warm_up() -> None:
+    """Load what the libraries load lazily on first use (every country's phone metadata, the IDNA tables), so a
+    long-running worker pays it once at start rather than on its first leads."""
+    import idna.idnadata  # email-validator's non-ASCII domains
+    import idna.uts46data
+    from phonenumbers.phonemetadata import PhoneMetadata
+
+    PhoneMetadata.load_all()

@@ -23,6 +23,7 @@ from arq.worker import func
 from redis.asyncio import Redis
 
 from connector.config import load_config
+from connector.normalize import warm_up
 from connector.ports import CrmClient
 from connector.settings import Settings, load_settings
 from worker import jobs
@@ -60,6 +61,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     settings: Settings = ctx.get("settings") or load_settings()
     assert settings.redis_url, "the worker needs LEADRELAY_REDIS_URL / REDIS_URL"
     config = load_config(Path(settings.config_dir))
+    warm_up()
     redis = Redis.from_url(settings.redis_url)
     sync_redis = redis_sync.Redis.from_url(settings.redis_url)
     crm = ctx.get("crm") or build_crm(settings, sync_redis)
