@@ -565,8 +565,11 @@ def _intent(intent: Intent) -> Intent:
 def warm_up() -> None:
     """Load what the libraries load lazily on first use (every country's phone metadata, the IDNA tables), so a
     long-running worker pays it once at start rather than on its first leads."""
-    import idna.idnadata  # email-validator's non-ASCII domains
-    import idna.uts46data
+    import importlib
+
     from phonenumbers.phonemetadata import PhoneMetadata
+
+    for module in ("idna.idnadata", "idna.uts46data"):  # email-validator's non-ASCII domains
+        importlib.import_module(module)
 
     PhoneMetadata.load_all()
