@@ -159,7 +159,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rate", type=float, default=100.0, help="leads per second")
     ap.add_argument("--seconds", type=float, default=60.0, help="how long to post")
-    ap.add_argument("--workers", type=int, default=2, help="worker processes")
+    ap.add_argument("--workers", type=int, default=1,
+                    help="worker processes (on 2 cores one is faster: two race each other for every job)")
     ap.add_argument("--crm", default="hubspot", choices=["hubspot", "salesforce"])
     ap.add_argument("--window-ms", type=int, default=None, help="write batch window (default: the setting's)")
     ap.add_argument("--poll-ms", type=float, default=None, help="arq poll delay (default: the setting's)")

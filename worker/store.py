@@ -153,15 +153,7 @@ class Store:
     def k(self, *parts: str) -> str:
         return self.p + ":".join(parts)
 
-    # ---- inbound idempotency --------------------------------------------------------------------------------------
-    async def claim_delivery(self, source: str, delivery_id: str, ttl_s: int = 7 * 86_400) -> bool:
-        """True the first time a delivery id is seen; False for a redelivery."""
-        return bool(await self.r.set(self.k("inbound", source, delivery_id), b"1", nx=True, ex=ttl_s))
-
-    async def release_delivery(self, source: str, delivery_id: str) -> None:
-        """Forget a claim whose enqueue failed, so the sender's retry is accepted."""
-        await self.r.delete(self.k("inbound", source, delivery_id))
-
+    # ---- delivery idempotency (the API's inbound keys: worker.queue.accept_deliveries) ----------------------------
     async def is_done(self, source: str, delivery_id: str) -> str | None:
         v = await self.r.get(self.k("done", source, delivery_id))
         return v.decode() if v else None
@@ -233,15 +225,7 @@ class Store:
 
     async def lock(self, name: str, *, ttl_s: float = 30.0, wait_s: float = 30.0) -> str:
         """Take the per-identity lock; returns the token for unlock. Waits (polling) up to ``wait_s``."""
-        token = uuid.uuid4().hex
-        key = self.k("lock", name)
-        deadline = time.monotonic() + wait_s
-        delay = 0.002
-        while not await self.r.set(key, token, nx=True, px=int(ttl_s * 1000)):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"identity {name} stayed locked for {wait_s:g}s")
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 0.05)
+        token, _, _ = await self.lock_and_find(name, (), ttl_s=ttl_s, wait_s=wait_s)
         return token
 
     async def lock_and_find(
