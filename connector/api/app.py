@@ -14,7 +14,7 @@ from litestar import Litestar, Request, Response, get
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 
-from connector.api.problems import EXCEPTION_HANDLERS, NotFound, problem
+from connector.api.problems import EXCEPTION_HANDLERS, NotFound, problem, problem_responses
 from connector.api.webhooks import HANDLERS as WEBHOOKS
 from connector.config import Config, load_config
 from connector.ports import CrmClient
@@ -29,7 +29,7 @@ async def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@get("/ready", summary="Redis and the configured CRM answer")
+@get("/ready", summary="Redis and the configured CRM answer", responses=problem_responses(503))
 async def ready(request: Req) -> Response[Any]:
     st = request.app.state
     checks: dict[str, str] = {}
@@ -69,7 +69,8 @@ async def metrics(request: Req) -> Response[bytes]:
     return Response(body, media_type=CONTENT_TYPE)
 
 
-@get("/api/leads/{lead_id:str}", summary="A lead's decision record and CRM write result")
+@get("/api/leads/{lead_id:str}", summary="A lead's decision record and CRM write result",
+     responses=problem_responses(404))
 async def lead_detail(request: Req, lead_id: str) -> dict[str, Any]:
     stored = await request.app.state.store.lead(lead_id)
     if not stored:

@@ -7,6 +7,7 @@ from typing import Any
 import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
+from litestar.openapi.datastructures import ResponseSpec
 
 from connector.errors import AuthError, InputError, LeadrelayError, RetryableError, SignatureError
 
@@ -30,6 +31,15 @@ class PayloadTooLarge(LeadrelayError):
 
 class NotFound(LeadrelayError):
     """No such form, lead or dead letter."""
+
+
+_WHY = {400: "Malformed input; `field` names what is wrong", 401: "Signature, timestamp or sender refused",
+        404: "No such form or lead", 413: "Body over LEADRELAY_MAX_BODY_BYTES", 503: "Not ready; try again shortly"}
+
+
+def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
+    """OpenAPI entries for the problem-details answers a route can give (clients and schemathesis read them)."""
+    return {s: ResponseSpec(data_container=Problem, description=_WHY[s], media_type=PROBLEM_JSON) for s in statuses}
 
 
 def problem(status: int, title: str, detail: str | None = None, *, retry_after: float | None = None,

@@ -18,7 +18,7 @@ from adapters.forms import form as form_adapter
 from adapters.forms import standard_webhooks, typeform
 from adapters.hubspot import webhook as hubspot_webhook
 from adapters.salesforce import outbound as sf_outbound
-from connector.api.problems import NotFound, PayloadTooLarge
+from connector.api.problems import NotFound, PayloadTooLarge, problem_responses
 from connector.config import Config
 from connector.errors import SignatureError
 from connector.ports import Delivery
@@ -82,7 +82,8 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-@post("/webhooks/forms/{form:str}", status_code=202, summary="A website form submission (Standard Webhooks)")
+@post("/webhooks/forms/{form:str}", status_code=202, summary="A website form submission (Standard Webhooks)",
+      responses=problem_responses(400, 401, 404, 413))
 async def form_webhook(request: Req, form: str) -> dict[str, Any]:
     """JSON or urlencoded; signed with webhook-id / webhook-timestamp / webhook-signature when the form has a secret."""
     st = request.app.state
@@ -100,7 +101,8 @@ async def form_webhook(request: Req, form: str) -> dict[str, Any]:
     return {"status": "accepted" if accepted else "duplicate", "delivery_id": d.delivery_id}
 
 
-@post("/webhooks/typeform/{form:str}", status_code=200, summary="A Typeform form_response webhook")
+@post("/webhooks/typeform/{form:str}", status_code=200, summary="A Typeform form_response webhook",
+      responses=problem_responses(400, 401, 404, 413))
 async def typeform_webhook(request: Req, form: str) -> dict[str, Any]:
     """Typeform-Signature: sha256=<base64 HMAC of the raw body>."""
     st = request.app.state
@@ -112,7 +114,8 @@ async def typeform_webhook(request: Req, form: str) -> dict[str, Any]:
     return {"status": "accepted" if accepted else "duplicate", "delivery_id": d.delivery_id}
 
 
-@post("/webhooks/hubspot", status_code=200, summary="HubSpot webhook events (signature v3)")
+@post("/webhooks/hubspot", status_code=200, summary="HubSpot webhook events (signature v3)",
+      responses=problem_responses(400, 401, 413))
 async def hubspot_webhooks(request: Req) -> dict[str, Any]:
     """Up to 100 contact.creation / contact.propertyChange events; the worker fetches each contact."""
     st = request.app.state
@@ -131,7 +134,8 @@ async def hubspot_webhooks(request: Req) -> dict[str, Any]:
     return {"events": len(events), "accepted": accepted, "duplicate": dup}
 
 
-@post("/webhooks/salesforce", status_code=200, summary="Salesforce Outbound Message (SOAP)")
+@post("/webhooks/salesforce", status_code=200, summary="Salesforce Outbound Message (SOAP)",
+      responses=problem_responses(400, 401, 413))
 async def salesforce_outbound(request: Req) -> Response[bytes]:
     """Up to 100 notifications; the organization id must be on the allow-list; answered with the SOAP Ack."""
     st = request.app.state
