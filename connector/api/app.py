@@ -13,6 +13,7 @@ import msgspec
 from litestar import Litestar, Request, Response, get
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
+from litestar.params import FromPath
 
 from connector.api.problems import EXCEPTION_HANDLERS, NotFound, problem, problem_responses
 from connector.api.webhooks import HANDLERS as WEBHOOKS
@@ -71,7 +72,7 @@ async def metrics(request: Req) -> Response[bytes]:
 
 @get("/api/leads/{lead_id:str}", summary="A lead's decision record and CRM write result",
      responses=problem_responses(404))
-async def lead_detail(request: Req, lead_id: str) -> dict[str, Any]:
+async def lead_detail(request: Req, lead_id: FromPath[str]) -> dict[str, Any]:
     stored = await request.app.state.store.lead(lead_id)
     if not stored:
         raise NotFound(f"no lead {lead_id!r}", hint="lead ids are in the demo output and the worker logs")

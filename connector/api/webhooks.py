@@ -13,6 +13,7 @@ from typing import Any
 
 from litestar import Request, Response, post
 from litestar.datastructures import State
+from litestar.params import FromPath
 
 from adapters.forms import form as form_adapter
 from adapters.forms import standard_webhooks, typeform
@@ -84,7 +85,7 @@ def _now() -> datetime:
 
 @post("/webhooks/forms/{form:str}", status_code=202, summary="A website form submission (Standard Webhooks)",
       responses=problem_responses(400, 401, 404, 413))
-async def form_webhook(request: Req, form: str) -> dict[str, Any]:
+async def form_webhook(request: Req, form: FromPath[str]) -> dict[str, Any]:
     """JSON or urlencoded; signed with webhook-id / webhook-timestamp / webhook-signature when the form has a secret."""
     st = request.app.state
     settings: Settings = st.settings
@@ -103,7 +104,7 @@ async def form_webhook(request: Req, form: str) -> dict[str, Any]:
 
 @post("/webhooks/typeform/{form:str}", status_code=200, summary="A Typeform form_response webhook",
       responses=problem_responses(400, 401, 404, 413))
-async def typeform_webhook(request: Req, form: str) -> dict[str, Any]:
+async def typeform_webhook(request: Req, form: FromPath[str]) -> dict[str, Any]:
     """Typeform-Signature: sha256=<base64 HMAC of the raw body>."""
     st = request.app.state
     source = _source_mapping(st.config, form, "typeform")
