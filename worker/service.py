@@ -374,20 +374,19 @@ class Service:
                                      error_code="AUTH") for i in items]
         by_key = {o.key: o for o in outcomes}
         keep: list[WriteTask] = []
-        written = 0
+        results: list[tuple[WriteTask, bytes, str | None]] = []
         now = time.time()
         for t in tasks:
             o = by_key.get(t.item.key) or WriteOutcome(key=t.item.key, status="retryable", message="no outcome")
             if o.status == "written":
-                written += 1
-                await self.store.write_result(t, _json.encode(o), o.record_id)
+                results.append((t, _json.encode(o), o.record_id))
                 await self._observe("leadrelay_speed_to_lead_seconds", max(0.0, now - t.received_at), {"crm": crm})
             elif o.status == "retryable":
                 keep.append(msgspec.structs.replace(t, attempts=t.attempts + 1))
             else:
                 await self.dead_letter_write(t, o)
-        await self.store.finish_batch(crm, job_id, keep)
-        return written, keep
+        await self.store.finish_batch(crm, job_id, keep, results=results)
+        return len(results), keep
 
     async def dead_letter_write(self, task: WriteTask, outcome: WriteOutcome) -> None:
         reason = f"{outcome.status}: {outcome.error_code or ''} {outcome.message or ''}".strip()

@@ -270,16 +270,6 @@ class Store:
     async def link_record(self, crm: str, record_id: str, lead_id: str) -> None:
         await self.r.set(self.k("record", crm, record_id), lead_id)
 
-    async def write_result(self, task: WriteTask, result: bytes, record_id: str | None) -> None:
-        pipe = self.r.pipeline(transaction=True)
-        fields: dict[str, Any] = {"write": result, "written_at": repr(time.time())}
-        if record_id:
-            fields["record"] = f"{task.crm}:{record_id}"
-        pipe.hset(self.k("lead", task.lead_id), mapping=fields)
-        if record_id:
-            pipe.set(self.k("record", task.crm, record_id), task.lead_id)
-        await pipe.execute()
-
     # ---- write batches -----------------------------------------------------------------------------------------
     async def push_write(self, task: WriteTask) -> int:
         return int(await self.r.rpush(self.k("writes", task.crm), _enc.encode(task)))
@@ -292,10 +282,21 @@ class Store:
         raw = await self._take(keys=[self.k("writes", crm), self.k("writes", crm, "batch", job_id)], args=[size])
         return [_task_dec.decode(x) for x in raw]
 
-    async def finish_batch(self, crm: str, job_id: str, keep: Sequence[WriteTask] = ()) -> None:
-        """Replace a job's list with the tasks still to try (none: the batch is done)."""
-        key = self.k("writes", crm, "batch", job_id)
+    async def finish_batch(
+        self, crm: str, job_id: str, keep: Sequence[WriteTask] = (),
+        results: Sequence[tuple[WriteTask, bytes, str | None]] = (),
+    ) -> None:
+        """Record the written leads' results and replace a job's list with the tasks still to try (none: the batch
+        is done), in one transaction: one round trip per batch, and a crash leaves both or neither."""
         pipe = self.r.pipeline(transaction=True)
+        now = repr(time.time())
+        for task, result, record_id in results:
+            fields: dict[str, Any] = {"write": result, "written_at": now}
+            if record_id:
+                fields["record"] = f"{task.crm}:{record_id}"
+                pipe.set(self.k("record", task.crm, record_id), task.lead_id)
+            pipe.hset(self.k("lead", task.lead_id), mapping=fields)
+        key = self.k("writes", crm, "batch", job_id)
         pipe.delete(key)
         if keep:
             pipe.rpush(key, *[_enc.encode(t) for t in keep])
