@@ -124,15 +124,13 @@ def pct(values: list[float], p: float) -> float:
     return s[min(len(s) - 1, round(p / 100 * (len(s) - 1)))]
 
 
-decided: dict[str, float] = {}  # delivery id -> when the worker committed its decision
-
-
-async def collect(url: str, deliveries: list[tuple[str, str]], timeout: float) -> dict[str, tuple[float, float]]:
-    """delivery id -> (received_at, written_at), waiting until all are written or the timeout."""
+async def collect(url: str, deliveries: list[tuple[str, str]],
+                  timeout: float) -> dict[str, tuple[float, float, float]]:
+    """delivery id -> (received_at, decided_at, written_at), waiting until all are written or the timeout."""
     from redis.asyncio import Redis
 
     r = Redis.from_url(url)
-    out: dict[str, tuple[float, float]] = {}
+    out: dict[str, tuple[float, float, float]] = {}
     deadline = time.monotonic() + timeout
     todo = [d for _, d in deliveries]
     while todo and time.monotonic() < deadline:
@@ -146,8 +144,7 @@ async def collect(url: str, deliveries: list[tuple[str, str]], timeout: float) -
             pipe.hmget(f"{PREFIX}lead:{lid}", ["received_at", "written_at", "decided_at"])
         for (d, _), (rec, wr, dec) in zip(pairs, await pipe.execute(), strict=True):
             if rec and wr:
-                out[d] = (float(rec), float(wr))
-                decided[d] = float(dec or wr)
+                out[d] = (float(rec), float(dec or wr), float(wr))
         todo = [d for d in todo if d not in out]
         if todo:
             await asyncio.sleep(0.5)
@@ -265,23 +262,23 @@ def main() -> None:
                     p.kill()
             parent.send("stop")
             sandbox_proc.join(15)
-        lat = [(w - r) * 1000 for r, w in done.values()]
+        lat = [(w - r) * 1000 for r, _, w in done.values()]
         print(f"posted in {post_s:.1f}s ({len(deliveries) / post_s:.1f} leads/s); all written after {total_s:.1f}s")
         print(f"written {len(done)} of {len(deliveries)}")
         if lat:
             print(f"webhook -> CRM write (ms): p50 {pct(lat, 50):.0f}  p95 {pct(lat, 95):.0f}  "
                   f"p99 {pct(lat, 99):.0f}  max {max(lat):.0f}   (target p99 <= 250)")
-        if decided:
+        if done:
             # where the time goes: queue + lookup + decision, then waiting for the batch + the CRM write
-            first = [(decided[d] - r) * 1000 for d, (r, _) in done.items() if d in decided]
-            second = [(w - decided[d]) * 1000 for d, (_, w) in done.items() if d in decided]
+            first = [(d - r) * 1000 for r, d, _ in done.values()]
+            second = [(w - d) * 1000 for _, d, w in done.values()]
             print(f"  received -> decided: p50 {pct(first, 50):.0f}  p99 {pct(first, 99):.0f};  "
                   f"decided -> written: p50 {pct(second, 50):.0f}  p99 {pct(second, 99):.0f}")
         if done:
             # p99 per 5-second slice of the run: a backlog shows as a climb, a stall as a spike
-            start = min(r for r, _ in done.values())
+            start = min(r for r, _, _ in done.values())
             slices: dict[int, list[float]] = {}
-            for r, w in done.values():
+            for r, _, w in done.values():
                 slices.setdefault(int((r - start) // 5), []).append((w - r) * 1000)
             cells = [f"{k * 5}s:{pct(v, 99):.0f}" for k, v in sorted(slices.items())]
             print("p99 by 5 s slice (ms): " + "  ".join(cells))

@@ -276,14 +276,13 @@ class Service:
                 if self._state is not None and self._state_version >= version:
                     state, base = self._state, self._state_version
                 else:
-                    state = await self.store.snapshot()
-                    base = self.store.last_version
+                    state, base = await self.store.versioned_snapshot()
                 decision = decide(lead, self.config, state=state, now=self._now(), candidates=candidates)
                 item = write_item(decision, self.config, crm, record_id=record_id, lane=delivery.lane)
                 task = WriteTask(crm=crm, lead_id=lead.id, item=item, received_at=received,
                                  delivery=f"{delivery.source}:{delivery.delivery_id}")
                 try:
-                    waiting = await self.store.commit(
+                    committed = await self.store.commit(
                         lead_id=lead.id, decision=decision_to_json(decision), changes=decision.route.changes,
                         ident_keys=strong, task=task, done=done, lock=(lock.name, lock.token),
                         owner_written=str(item.fields.get(OWNER_FIELD[crm]) or ""))
@@ -293,12 +292,12 @@ class Service:
                     continue  # another worker moved the pointer or load first: decide on a fresh snapshot
                 lock.released = True
                 changed = 1 if decision.route.changes else 0
-                if self.store.last_version == base + changed:  # nobody else moved it: ours is the current state
+                if committed.version == base + changed:  # nobody else moved it: ours is the current state
                     self._state, self._state_version = apply_changes(state, decision.route.changes), base + changed
                 else:
                     self._state = None
             await self._inc("leadrelay_leads_decided_total", {"rule": decision.route.assignment.rule or ""})
-            await self.request_flush(crm, waiting)
+            await self.request_flush(crm, committed.waiting)
             log.info("lead_decided", lead=lead.id, email=lead.identity.email, owner=decision.route.assignment.owner,
                      rule=decision.route.assignment.rule, score=decision.score.total)
             return Outcome(status="decided", lead_id=lead.id, detail=decision.explanation)
@@ -324,9 +323,9 @@ class Service:
         item = msgspec.structs.replace(item, key=known, fields=fields)
         task = WriteTask(crm=crm, lead_id=known, item=item, received_at=delivery.received_at.timestamp(),
                          delivery=f"{delivery.source}:{delivery.delivery_id}")
-        waiting = await self.store.commit(lead_id=known, decision=decision_to_json(decision), changes=(),
-                                          ident_keys=(), task=task, done=(delivery.source, delivery.delivery_id))
-        await self.request_flush(crm, waiting)
+        committed = await self.store.commit(lead_id=known, decision=decision_to_json(decision), changes=(),
+                                            ident_keys=(), task=task, done=(delivery.source, delivery.delivery_id))
+        await self.request_flush(crm, committed.waiting)
         return Outcome(status="duplicate", lead_id=known, detail="fields updated; owner kept")
 
     async def dead_letter_delivery(self, delivery: Delivery, reason: str) -> None:

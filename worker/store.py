@@ -20,7 +20,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 from redis.asyncio import Redis
@@ -133,6 +133,11 @@ return redis.call('LRANGE', KEYS[2], 0, -1)
 _UNLOCK = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
 
 
+class Committed(NamedTuple):
+    waiting: int  # write tasks waiting for a batch, this one included
+    version: int  # of the routing state after the commit
+
+
 class CommitConflict(Exception):
     """The routing state or an identity key moved since the snapshot: decide again."""
 
@@ -147,7 +152,6 @@ class Store:
         self._commit = redis.register_script(_COMMIT)
         self._take = redis.register_script(_TAKE)
         self._unlock = redis.register_script(_UNLOCK)
-        self.last_version = 0  # of the routing state, as the last snapshot or commit saw it
 
     # ---- keys -----------------------------------------------------------------------------------------------------
     def k(self, *parts: str) -> str:
@@ -163,19 +167,22 @@ class Store:
 
     # ---- routing state ----------------------------------------------------------------------------------------------
     async def snapshot(self) -> RoutingState:
-        """The routing state now; its version is left in ``last_version``."""
+        return (await self.versioned_snapshot())[0]
+
+    async def versioned_snapshot(self) -> tuple[RoutingState, int]:
+        """The routing state now, and its version (bumped by every commit that changes it)."""
         pipe = self.r.pipeline(transaction=False)
         pipe.hgetall(self.k("route", "pointer"))
         pipe.hgetall(self.k("route", "load"))
         pipe.hgetall(self.k("route", "day"))
         pipe.get(self.k("route", "version"))
         pointers, load, days, version = await pipe.execute()
-        self.last_version = int(version or 0)
-        return RoutingState(
+        state = RoutingState(
             pointers={k.decode(): int(v) for k, v in pointers.items()},
             load={k.decode(): int(v) for k, v in load.items()},
             days={k.decode(): v.decode() for k, v in days.items()},
         )
+        return state, int(version or 0)
 
     async def commit(
         self,
@@ -188,8 +195,8 @@ class Store:
         done: tuple[str, str],
         owner_written: str | None = None,
         lock: tuple[str, str] | None = None,
-    ) -> int:
-        """Apply a decision atomically, or raise CommitConflict (nothing applied). Returns the writes waiting.
+    ) -> Committed:
+        """Apply a decision atomically, or raise CommitConflict (nothing applied).
 
         ``owner_written`` (with the task's received time) is recorded on the lead for a new assignment; a
         duplicate's update leaves both as they were. ``lock`` (name, token) is released with the commit."""
@@ -210,8 +217,7 @@ class Store:
         if not result.startswith("ok "):
             raise CommitConflict(result)
         _, waiting, version = result.split()
-        self.last_version = int(version)
-        return int(waiting)
+        return Committed(int(waiting), int(version))
 
     # ---- identity ------------------------------------------------------------------------------------------------
     async def lead_for(self, ident_keys: Sequence[str]) -> str | None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Sequence
+from functools import partial
 from typing import Any, TypeVar, cast
 from urllib.parse import quote_plus
 
@@ -278,24 +279,20 @@ class SalesforceCrm:
             lambda: self._call(lambda sf: sf.query(soql, timeout=self.timeout_s), deadline=deadline, lane=lane),
             deadline,
         )
-        records = list(page["records"])
-        if not page.get("done", True):
-            records += self._more(str(page["nextRecordsUrl"]), deadline, lane)
-        return [{k: v for k, v in r.items() if k != "attributes"} for r in records]
+        return self._all_pages(page, deadline, lane)
 
-    def _more(self, url: str, deadline: Deadline, lane: str = "live") -> list[dict[str, Any]]:
-        """The further pages of a query from its ``nextRecordsUrl`` (records still carry ``attributes``)."""
-        records: list[dict[str, Any]] = []
-        while True:
+    def _all_pages(self, page: dict[str, Any], deadline: Deadline, lane: str = "live") -> list[dict[str, Any]]:
+        """A query's records from its first page on, following ``nextRecordsUrl`` (each page is one call)."""
+        records = list(page["records"])
+        while not page.get("done", True):
+            url = str(page["nextRecordsUrl"])
 
             def more(sf: Salesforce, url: str = url) -> Any:
                 return sf.query_more(url, identifier_is_url=True, timeout=self.timeout_s)
 
             page = self._retrying(lambda: self._call(more, deadline=deadline, lane=lane), deadline)
             records.extend(page["records"])
-            if page.get("done", True):
-                return records
-            url = str(page["nextRecordsUrl"])
+        return [{k: v for k, v in r.items() if k != "attributes"} for r in records]
 
     def _chunks(
         self, head: str, values: Sequence[str], render: Callable[[str], str], joiner: str, tail: str = ""
@@ -356,28 +353,27 @@ class SalesforceCrm:
             return [self._query(q, deadline) for q in soqls]
         out: list[list[dict[str, Any]]] = []
         for start in range(0, len(soqls), 5):
-            group = soqls[start:start + 5]
-            body = {"allOrNone": False, "compositeRequest": [
-                {"method": "GET", "referenceId": f"q{i}",
-                 "url": f"/services/data/v{self.api_version}/query?q={quote_plus(q)}"} for i, q in enumerate(group)]}
-
-            def composite(sf: Salesforce, body: dict[str, Any] = body) -> Any:
-                answer = sf.restful("composite", method="POST", json=body, timeout=self.timeout_s)
-                for sub in answer["compositeResponse"]:
-                    status = int(sub["httpStatusCode"])
-                    if status >= 300:  # as simple-salesforce raises it for the same answer to a plain query
-                        kind = _SUB_ERRORS.get(status, SalesforceGeneralError)
-                        raise kind("composite/query", status, "query", sub["body"])
-                return answer["compositeResponse"]
-
-            subs = self._retrying(lambda c=composite: self._call(c, deadline=deadline), deadline)  # type: ignore[misc]
-            for sub in subs:
-                page = sub["body"]
-                records = list(page["records"])
-                if not page.get("done", True):
-                    records += self._more(str(page["nextRecordsUrl"]), deadline)
-                out.append([{k: v for k, v in r.items() if k != "attributes"} for r in records])
+            send = self._composite(soqls[start:start + 5])
+            subs: list[dict[str, Any]] = self._retrying(partial(self._call, send, deadline=deadline), deadline)
+            out += [self._all_pages(sub["body"], deadline) for sub in subs]
         return out
+
+    def _composite(self, soqls: Sequence[str]) -> Callable[[Salesforce], list[dict[str, Any]]]:
+        """One Composite request of up to 5 queries; a failed subrequest raises as simple-salesforce would."""
+        body = {"allOrNone": False, "compositeRequest": [
+            {"method": "GET", "referenceId": f"q{i}",
+             "url": f"/services/data/v{self.api_version}/query?q={quote_plus(q)}"} for i, q in enumerate(soqls)]}
+
+        def send(sf: Salesforce) -> list[dict[str, Any]]:
+            answer = cast(dict[str, Any], sf.restful("composite", method="POST", json=body, timeout=self.timeout_s))
+            for sub in answer["compositeResponse"]:
+                status = int(sub["httpStatusCode"])
+                if status >= 300:  # the error simple-salesforce raises for the same answer to a plain query
+                    kind = _SUB_ERRORS.get(status, SalesforceGeneralError)
+                    raise kind("composite/query", status, "query", sub["body"])
+            return cast(list[dict[str, Any]], answer["compositeResponse"])
+
+        return send
 
     def accounts(self, *, deadline_s: float | None = None) -> list[CrmRecord]:
         """Every Account with a website, for the account index (one SOQL query, paged by nextRecordsUrl)."""

@@ -215,9 +215,9 @@ class Org:
     tables: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     groups: dict[str, dict[str, Any]] = field(default_factory=dict)
     _seq: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
-    # external id fields are indexed in Salesforce; without an index each upsert row would scan the table
-    _ext: dict[tuple[str, str], dict[str, list[str]]] = field(default_factory=dict)
-    # while a request runs: each record's state before its first change, so a failed transaction is undone
+    # indexed fields (external ids, Email on Lead/Contact), built on first use: (sobject, field) -> value -> ids
+    _indexes: dict[tuple[str, str], dict[str, list[str]]] = field(default_factory=dict)
+    # while a request runs: each record's state before each change, so a failed transaction is undone
     # without copying the whole org per request
     _journal: list[tuple[str, str, dict[str, Any] | None]] | None = None
 
@@ -299,16 +299,17 @@ class Org:
                 return name, table[rid]
         return None
 
-    def by_external_id(self, sobject: str, field_name: str, value: Any) -> list[dict[str, Any]]:
+    def by_index(self, sobject: str, field_name: str, value: Any) -> list[dict[str, Any]]:
+        """Records whose field equals ``value`` (case-insensitive, as SOQL compares text), through an index."""
         key = str(value).lower()
         table = self.tables[sobject]
-        index = self._ext.get((sobject, field_name))
+        index = self._indexes.get((sobject, field_name))
         if index is None:
             index = {}
             for r in table.values():
                 if r.get(field_name) is not None:
                     index.setdefault(str(r[field_name]).lower(), []).append(r["Id"])
-            self._ext[(sobject, field_name)] = index
+            self._indexes[(sobject, field_name)] = index
         out = []
         for rid in dict.fromkeys(index.get(key, ())):  # entries may be stale (value changed, deleted): check
             r = table.get(rid)
@@ -317,7 +318,7 @@ class Org:
         return out
 
     def _index(self, sobject: str, rec: dict[str, Any]) -> None:
-        for (indexed, name), index in self._ext.items():
+        for (indexed, name), index in self._indexes.items():
             if indexed == sobject and rec.get(name) is not None:
                 ids = index.setdefault(str(rec[name]).lower(), [])
                 if rec["Id"] not in ids:
@@ -416,7 +417,7 @@ class Org:
             if spec.unique and changed:
                 dupes = [
                     r
-                    for r in self.by_external_id(sobject, name, value)
+                    for r in self.by_index(sobject, name, value)
                     if existing is None or r["Id"] != existing["Id"]
                 ]
                 if dupes:
@@ -505,7 +506,7 @@ class Org:
         self, sobject: str, ext_field: str, value: Any, fields: dict[str, Any], user_id: str, auto_assign: bool
     ) -> dict[str, Any]:
         """Upsert by external id: one match updates, none creates, several -> MULTIPLE_CHOICES (HTTP 300)."""
-        matches = self.by_external_id(sobject, ext_field, value) if ext_field != "Id" else []
+        matches = self.by_index(sobject, ext_field, value) if ext_field != "Id" else []
         if ext_field == "Id" and value:
             found = self.find(str(value))
             matches = [found[1]] if found and found[0] == sobject else []
@@ -607,7 +608,7 @@ class Org:
                 continue
             found: dict[str, dict[str, Any]] = {}
             for value in values:
-                for rec in self.by_external_id(sobject, name, value):
+                for rec in self.by_index(sobject, name, value):
                     found[rec["Id"]] = rec
             return found.values()
         return self.tables[sobject].values()

@@ -126,7 +126,7 @@ class SalesforceSandbox:
         self.jwt_clients: dict[str, str | None] = options.get("jwt_clients", {DEFAULT_CLIENT_ID: None})
         self.outbound: OutboundSender | None = None
         self._changes: list[Any] = []
-        self._snapshot = False  # a mutating request is running: its changes can be rolled back
+        self._in_transaction = False  # a mutating request is running: its changes can be rolled back
         self.reset()
 
     # --- state ----------------------------------------------------------------------------------------------
@@ -333,13 +333,13 @@ class SalesforceSandbox:
         self, op: Callable[..., Result], ctx: Ctx, body: Any, params: dict[str, Any], *, mutating: bool
     ) -> Result:
         # One request is one transaction: a request-level error or allOrNone failure restores this snapshot.
-        self._snapshot = mutating
+        self._in_transaction = mutating
         if mutating:
             self.org.begin()
         try:
             return op(ctx, body, **params)
         except RequestError as exc:
-            if self._snapshot:
+            if self._in_transaction:
                 self._rollback()
             return exc.status, exc.body()
         except soql.SoqlError as exc:
@@ -398,7 +398,7 @@ class SalesforceSandbox:
     def op_get_by_ext(self, ctx: Ctx, body: Any, sobject: str, field: str, value: str) -> Result:
         sobject = self.org.canonical_sobject(sobject)
         ext = self.org.external_field(sobject, field)
-        matches = self.org.by_external_id(sobject, ext, value)
+        matches = self.org.by_index(sobject, ext, value)
         if not matches:
             return 404, [{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}]
         if len(matches) > 1:
@@ -415,7 +415,7 @@ class SalesforceSandbox:
             raise RequestError(
                 400, "INVALID_FIELD", f"The field {named} is specified in both the URL and the body", [named]
             )
-        matches = self.org.by_external_id(sobject, ext, value)
+        matches = self.org.by_index(sobject, ext, value)
         if len(matches) > 1:
             return 300, [f"/services/data/{ctx.version}/sobjects/{sobject}/{m['Id']}" for m in matches]
         result = self.org.upsert(sobject, ext, value, fields, ctx.user_id, ctx.auto_assign)
@@ -448,7 +448,7 @@ class SalesforceSandbox:
         return bool(body.get("allOrNone", False)), records
 
     def _rows(self, all_or_none: bool, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        if all_or_none and any(not r["success"] for r in rows) and self._snapshot:
+        if all_or_none and any(not r["success"] for r in rows) and self._in_transaction:
             self._rollback()
             rolled = row_error(
                 "ALL_OR_NONE_OPERATION_ROLLED_BACK",
@@ -513,7 +513,7 @@ class SalesforceSandbox:
                 err = row_error("DUPLICATE_EXTERNAL_ID", f"Duplicate external id specified: {value}", [ext])
                 rows.append({"success": False, "created": False, "errors": [err]})
                 continue
-            existing = self.org.by_external_id(sobject, ext, value) if ext != "Id" else []
+            existing = self.org.by_index(sobject, ext, value) if ext != "Id" else []
             locked = self._locked(existing[0]["Id"] if existing else None)
             if locked:
                 rows.append({**locked, "created": False})
@@ -682,7 +682,7 @@ class SalesforceSandbox:
             out.append(self._sub_result(ref, status, payload, location))
             if failed and all_or_none:
                 break
-        if failed and all_or_none and self._snapshot:
+        if failed and all_or_none and self._in_transaction:
             self._rollback()
             halted = [
                 {

@@ -1,4 +1,4 @@
-"""The Litestar app: ``create_app(settings, ...)`` wires Redis, the queue and the CRM client in its lifespan."""
+"""The Litestar app: ``create_app(settings, ...)`` wires Redis and the CRM client in its lifespan."""
 
 from __future__ import annotations
 
@@ -91,10 +91,9 @@ def create_app(
     *,
     config: Config | None = None,
     redis: Any = None,
-    pool: Any = None,
     crm: CrmClient | bool | None = None,
 ) -> Litestar:
-    """The API. ``redis``/``pool``/``crm`` may be injected (tests); otherwise built from settings at startup.
+    """The API. ``redis``/``crm`` may be injected (tests); otherwise built from settings at startup.
 
     ``crm=False`` runs without a CRM client (``/ready`` then checks Redis only).
     """
@@ -104,7 +103,6 @@ def create_app(
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         from redis.asyncio import Redis
 
-        from worker.queue import connect
         from worker.store import Store
 
         own: list[Any] = []
@@ -113,10 +111,6 @@ def create_app(
             assert settings.redis_url, "set REDIS_URL (or run `leadrelay demo`, which starts one)"
             r = Redis.from_url(settings.redis_url)
             own.append(r)
-        p = pool
-        if p is None:
-            p = await connect(settings.redis_url or "", settings.key_prefix)
-            own.append(p)
         client: CrmClient | None = None if isinstance(crm, bool) else crm
         if client is None and crm is None and (settings.hubspot_token or settings.salesforce_instance_url or
                                                settings.salesforce_client_id):
@@ -137,7 +131,7 @@ def create_app(
                 await metrics.inc("leadrelay_deliveries_total", {"source": source, "outcome": outcome,
                                                                  "reason": reason}, n)
 
-        app.state.update(store=Store(r, settings.key_prefix), pool=p, crm=client, count=count, metrics=metrics)
+        app.state.update(store=Store(r, settings.key_prefix), crm=client, count=count, metrics=metrics)
         try:
             yield
         finally:

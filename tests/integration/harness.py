@@ -82,6 +82,16 @@ def form_delivery(row: dict[str, Any], i: int) -> Delivery:
     return Delivery(source="form", delivery_id=f"d{i}", received_at=datetime.now(UTC), payload=row, form="website")
 
 
+async def enqueue_forms(redis_url: str, rows: list[dict[str, Any]]) -> None:
+    """Queue each row as form delivery d0, d1, ... (as the API would after accepting it)."""
+    from worker.queue import connect, enqueue_delivery
+
+    pool = await connect(redis_url, PREFIX)
+    for i, row in enumerate(rows):
+        await enqueue_delivery(pool, form_delivery(row, i), PREFIX)
+    await pool.aclose()
+
+
 def hubspot_contacts(sandbox: SandboxServer) -> list[dict[str, Any]]:
     return sandbox.hubspot.records()["contacts"]
 

@@ -10,28 +10,23 @@ from pathlib import Path
 from arq.worker import Worker
 
 from tests.integration.harness import (
-    PREFIX,
     ROOT,
     config_dir,
+    enqueue_forms,
     env_for,
-    form_delivery,
     hubspot_contacts,
     pool_team,
     samples,
     sandbox_for,
     settings_for,
 )
-from worker.queue import connect, enqueue_delivery
 from worker.settings import worker_settings
 
 CLI = [sys.executable, "-c", "from connector.cli.main import app; app()"]
 
 
 async def _run(settings, rows) -> None:  # type: ignore[no-untyped-def]
-    pool = await connect(settings.redis_url, PREFIX)
-    for i, row in enumerate(rows):
-        await enqueue_delivery(pool, form_delivery(row, i), PREFIX)
-    await pool.aclose()
+    await enqueue_forms(settings.redis_url, rows)
     worker = Worker(**{**worker_settings(settings), "handle_signals": False, "burst": True})
     await worker.async_run()
     await worker.close()

@@ -9,7 +9,7 @@ from redis.asyncio import Redis
 
 from connector.decision import StateChange
 from connector.ports import WriteItem
-from worker.store import CommitConflict, DeadLetter, Store, WriteTask
+from worker.store import CommitConflict, Committed, DeadLetter, Store, WriteTask
 
 P = "test-lr:"
 
@@ -26,8 +26,8 @@ def task(lead: str, crm: str = "hubspot") -> WriteTask:
                      received_at=1.0)
 
 
-async def commit(store: Store, lead: str, changes: list[StateChange], ident: tuple[str, ...] = ()) -> None:
-    await store.commit(lead_id=lead, decision=b"{}", changes=changes, ident_keys=ident, task=task(lead),
+async def commit(store: Store, lead: str, changes: list[StateChange], ident: tuple[str, ...] = ()) -> Committed:
+    return await store.commit(lead_id=lead, decision=b"{}", changes=changes, ident_keys=ident, task=task(lead),
                        done=("form", f"d-{lead}"))
 
 
@@ -98,11 +98,11 @@ async def test_the_lock_reads_the_identity_and_the_commit_releases_it(store: Sto
     assert known == "a" and version == 0  # no routing state change committed yet
     with pytest.raises(TimeoutError):  # held: a second job waits, then gives up
         await store.lock_and_find("email:a@x.example", [], wait_s=0.05)
-    waiting = await store.commit(lead_id="a", decision=b"{}", changes=[], ident_keys=(), task=task("a"),
-                                 done=("form", "d-a2"), lock=("email:a@x.example", token))
+    waiting, _ = await store.commit(lead_id="a", decision=b"{}", changes=[], ident_keys=(), task=task("a"),
+                                    done=("form", "d-a2"), lock=("email:a@x.example", token))
     assert waiting == 2  # both commits' writes wait for a batch
-    await commit(store, "c", [StateChange(kind="pointer", key="sdr", value=1, expected=0)])
-    assert store.last_version == 1  # a commit that moves the routing state bumps its version
+    moved = await commit(store, "c", [StateChange(kind="pointer", key="sdr", value=1, expected=0)])
+    assert moved.version == 1  # a commit that moves the routing state bumps its version
     token2, known2, version2 = await store.lock_and_find("email:a@x.example", ["email:nobody@x.example"], wait_s=0.05)
     assert known2 is None and version2 == 1
     # a commit with a token we do not hold (our lock expired and another job took it) leaves that lock alone

@@ -9,10 +9,9 @@ from pathlib import Path
 import pytest
 
 from tests.integration.harness import (
-    PREFIX,
     WorkerProcs,
     config_dir,
-    form_delivery,
+    enqueue_forms,
     hubspot_contacts,
     pool_team,
     samples,
@@ -20,16 +19,8 @@ from tests.integration.harness import (
     settings_for,
     wait_for,
 )
-from worker.queue import connect, enqueue_delivery
 
 N = 1000
-
-
-async def _enqueue(redis_url: str, n: int) -> None:
-    pool = await connect(redis_url, PREFIX)
-    for i, row in enumerate(samples(n)):
-        await enqueue_delivery(pool, form_delivery(row, i), PREFIX)
-    await pool.aclose()
 
 
 def _owners_after(redis_url: str, tmp_path: Path, weights: dict[str, int], strategy: str) -> Counter[str]:
@@ -37,7 +28,7 @@ def _owners_after(redis_url: str, tmp_path: Path, weights: dict[str, int], strat
     cfg = config_dir(tmp_path, team=team, routing=routing)
     with sandbox_for(cfg) as sandbox:
         settings = settings_for(sandbox, redis_url, cfg)
-        asyncio.run(_enqueue(redis_url, N))
+        asyncio.run(enqueue_forms(redis_url, samples(N)))
         with WorkerProcs(settings, 2) as procs:
             wait_for(lambda: len(hubspot_contacts(sandbox)) >= N, 240, f"{N} contacts in the sandbox")
             errors = procs.stop()

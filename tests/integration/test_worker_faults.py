@@ -21,7 +21,7 @@ from tests.integration.harness import (
     ApiServer,
     WorkerProcs,
     config_dir,
-    form_delivery,
+    enqueue_forms,
     free_port,
     hubspot_contacts,
     pool_team,
@@ -30,7 +30,6 @@ from tests.integration.harness import (
     settings_for,
     wait_for,
 )
-from worker.queue import connect, enqueue_delivery
 
 HUBSPOT_SECRET = "hubspot-secret-faults"
 
@@ -83,13 +82,6 @@ def test_twenty_concurrent_deliveries_for_one_email_make_one_record_and_one_assi
     assert sum(k.startswith(f"{PREFIX}done:hubspot:".encode()) for k in done) >= 1
 
 
-async def _enqueue(redis_url: str, rows: list[dict]) -> None:  # type: ignore[type-arg]
-    pool = await connect(redis_url, PREFIX)
-    for i, row in enumerate(rows):
-        await enqueue_delivery(pool, form_delivery(row, i), PREFIX)
-    await pool.aclose()
-
-
 @pytest.mark.timeout(300)
 def test_worker_killed_mid_batch_still_writes_every_lead_exactly_once(redis_url: str, tmp_path: Path) -> None:
     n = 400
@@ -99,7 +91,7 @@ def test_worker_killed_mid_batch_still_writes_every_lead_exactly_once(redis_url:
         # slow CRM writes, so that a batch is in flight when the worker dies
         sandbox.faults["hubspot"].set(FaultPlan(latency_ms=1500))
         settings = settings_for(sandbox, redis_url, cfg, job_timeout_s=10, write_batch_window_ms=100)
-        asyncio.run(_enqueue(redis_url, rows))
+        asyncio.run(enqueue_forms(redis_url, rows))
         r = redis.Redis.from_url(redis_url)
         with WorkerProcs(settings, 2) as workers:
             wait_for(lambda: any(True for _ in r.scan_iter(match=f"{PREFIX}writes:hubspot:batch:*")), 60,
