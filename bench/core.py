@@ -31,6 +31,21 @@ from connector.pipeline import decide  # noqa: E402
 from connector.route import RoutingState, apply_changes  # noqa: E402
 
 
+def reference_loop_s() -> float:
+    """Seconds for a plain CPython loop of 10^7 additions (best of 3): how fast this machine runs Python.
+
+    Printed beside the figure so figures taken on different machines can be compared.
+    """
+    best = float("inf")
+    for _ in range(3):
+        t = time.perf_counter()
+        total = 0
+        for i in range(10_000_000):
+            total += i
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("n", nargs="?", type=int, default=100_000)
@@ -81,6 +96,7 @@ def main() -> None:
     print(f"index:     {len(records):,} known CRM records; {matched:,} leads matched one")
     print(f"decided:   {args.n:,} leads in {elapsed:.2f} s on one core")
     print(f"THROUGHPUT {args.n / elapsed:,.0f} leads/s  (budget >= 10,000)")
+    print(f"machine:   a CPython loop of 10^7 additions takes {reference_loop_s():.2f} s here (best of 3)")
     for step, s in spent.items():
         print(f"  {step:<10} {s / args.n * 1e6:6.1f} µs/lead")
     top = sorted(owners.items(), key=lambda kv: -kv[1])[:5]
