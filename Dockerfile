@@ -8,6 +8,8 @@ RUN uv sync --frozen --no-dev --no-install-project
 COPY connector connector
 COPY adapters adapters
 COPY worker worker
+COPY leadrelay leadrelay
+COPY sandbox sandbox
 COPY mappings mappings
 COPY rules rules
 COPY samples samples

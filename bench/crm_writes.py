@@ -115,8 +115,8 @@ def main() -> None:
     import redis
 
     from adapters.hubspot.client import HubSpotCrm
-    from adapters.sandbox.common import FaultPlan
-    from adapters.sandbox.server import SandboxServer
+    from sandbox.common import FaultPlan
+    from sandbox.server import SandboxServer
     from worker.redis_server import EmbeddedRedis
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

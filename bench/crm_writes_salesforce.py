@@ -93,7 +93,7 @@ def make_crm(url: str, ca_path: str, redis_url: str | None, **kwargs: Any) -> An
 
     from adapters.salesforce.auth import SalesforceAuth, make_session
     from adapters.salesforce.client import SalesforceCrm
-    from adapters.salesforce.sandbox import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
+    from sandbox.salesforce import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 
     auth = SalesforceAuth(session=make_session(ca_path), login_url=url, client_id=DEFAULT_CLIENT_ID,
                           client_secret=DEFAULT_CLIENT_SECRET, instance_url=url)  # fmt: skip
@@ -110,8 +110,8 @@ def run_worker(url: str, ca_path: str, redis_url: str, n: int, seed: int, owner:
 
 
 def main() -> None:
-    from adapters.sandbox.common import FaultPlan
-    from adapters.sandbox.server import SandboxServer
+    from sandbox.common import FaultPlan
+    from sandbox.server import SandboxServer
     from worker.redis_server import EmbeddedRedis
 
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])

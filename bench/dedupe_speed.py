@@ -26,9 +26,9 @@ sys.path.insert(0, str(ROOT))
 
 from bench.dedupe_quality import pair_scores  # noqa: E402
 from bench.synthetic_people import generate, write_csv  # noqa: E402
-from connector.cli.dedupe import register  # noqa: E402
 from connector.match import IdentityIndex  # noqa: E402
 from connector.model import Company, CrmRecord, Identity, Lead  # noqa: E402
+from leadrelay.cli.dedupe import register  # noqa: E402
 
 
 def index_speed(seed: int, known: int = 10_000, probes: int = 20_000) -> None:

@@ -27,11 +27,11 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from adapters.sandbox.roster import sandbox_options, seed_hubspot  # noqa: E402
-from adapters.sandbox.server import SandboxServer  # noqa: E402
-from connector.cli.demo import FORM_SECRET_ENV, _unique, load_samples  # noqa: E402
 from connector.config import load_config  # noqa: E402
 from connector.settings import load_settings, settings_env, write_window_ms  # noqa: E402
+from leadrelay.cli.demo import FORM_SECRET_ENV, _unique, load_samples  # noqa: E402
+from sandbox.roster import sandbox_options, seed_hubspot  # noqa: E402
+from sandbox.server import SandboxServer  # noqa: E402
 from worker.redis_server import free_port, redis_url  # noqa: E402
 
 PREFIX = "leadrelay-bench:"
@@ -174,7 +174,7 @@ def main() -> None:
     cfg = load_config(ROOT)
     roster = sandbox_options(cfg.team)
     with redis_url(None) as url:
-        from connector.cli.demo import clear_prefix
+        from leadrelay.cli.demo import clear_prefix
 
         asyncio.run(clear_prefix(url, PREFIX))
         import multiprocessing
@@ -202,7 +202,7 @@ def main() -> None:
         env = {**{k: v for k, v in os.environ.items() if not k.startswith("LEADRELAY_")}, **settings_env(settings),
                FORM_SECRET_ENV: form_secret}
         os.environ[FORM_SECRET_ENV] = form_secret
-        cli = [sys.executable, "-c", "from connector.cli.main import app; app()"]
+        cli = [sys.executable, "-c", "from leadrelay.cli.main import app; app()"]
         if args.logs:
             args.logs.mkdir(parents=True, exist_ok=True)
 
@@ -215,7 +215,7 @@ def main() -> None:
             args.profile.mkdir(parents=True, exist_ok=True)
             # CPU time, not wall time: where the cores go is what limits the rate
             dump = str(args.profile / f"{name}.prof")
-            code = ("import cProfile, time\nfrom connector.cli.main import app\n"
+            code = ("import cProfile, time\nfrom leadrelay.cli.main import app\n"
                     "p = cProfile.Profile(time.process_time)\np.enable()\n"
                     f"try:\n    app()\nfinally:\n    p.disable()\n    p.dump_stats({dump!r})")
             return [sys.executable, "-c", code]

@@ -9,6 +9,8 @@ Payload: a JSON array of up to 100 events. https://developers.hubspot.com/docs/a
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import hmac
 import re
 from collections.abc import Mapping
@@ -16,13 +18,13 @@ from datetime import datetime
 
 import msgspec
 
-from adapters.hubspot.sandbox_webhooks import MAX_EVENTS_PER_REQUEST, sign_v3
 from connector.errors import InputError, SignatureError
 from connector.ports import Delivery
 
 SIGNATURE_HEADER = "x-hubspot-signature-v3"
 TIMESTAMP_HEADER = "x-hubspot-request-timestamp"
 CONTACT_EVENTS = frozenset({"contact.creation", "contact.propertyChange"})
+MAX_EVENTS_PER_REQUEST = 100  # "up to 100 events" per request (webhooks page above)
 
 # The characters HubSpot's request-validation page lists as decoded before signing.
 _DECODE = {"%3A": ":", "%2F": "/", "%3F": "?", "%40": "@", "%21": "!", "%24": "$", "%27": "'", "%28": "(",
@@ -47,6 +49,13 @@ class HubSpotEvent(msgspec.Struct, kw_only=True, frozen=True, rename="camel"):
 
 
 _decoder = msgspec.json.Decoder(list[HubSpotEvent])
+
+
+def sign_v3(secret: str, method: str, uri: str, body: bytes | str, timestamp: str) -> str:
+    """HubSpot's v3 request signature (what ``X-HubSpot-Signature-v3`` must equal)."""
+    raw = body.decode() if isinstance(body, bytes) else body
+    message = f"{method}{uri}{raw}{timestamp}".encode()
+    return base64.b64encode(hmac.new(secret.encode(), message, hashlib.sha256).digest()).decode()
 
 
 def canonical_uri(uri: str) -> str:

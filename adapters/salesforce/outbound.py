@@ -19,13 +19,17 @@ import defusedxml.ElementTree as DET
 import msgspec
 from defusedxml import DefusedXmlException
 
-from adapters.salesforce.sandbox_outbound import MAX_NOTIFICATIONS, OUTBOUND_NS
 from connector.errors import InputError, SignatureError
 from connector.ports import Delivery
 
 XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
 _NIL = f"{{{XSI_NS}}}nil"
 _TYPE = f"{{{XSI_NS}}}type"
+
+# The Outbound Message WSDL's namespace and its limit of 100 notifications per message
+# (https://developer.salesforce.com/docs/atlas.en-us.api.meta/api/sforce_api_om_outboundmessaging_understanding.htm)
+OUTBOUND_NS = "http://soap.sforce.com/2005/09/outbound"
+MAX_NOTIFICATIONS = 100
 
 
 class Notification(msgspec.Struct, kw_only=True, frozen=True):

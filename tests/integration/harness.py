@@ -10,11 +10,11 @@ from typing import Any
 
 import yaml
 
-from adapters.sandbox.roster import sandbox_options
-from adapters.sandbox.server import SandboxServer
 from connector.config import load_config
 from connector.ports import Delivery
 from connector.settings import Settings, load_settings
+from sandbox.roster import sandbox_options
+from sandbox.server import SandboxServer
 from worker.redis_server import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -120,7 +120,7 @@ class WorkerProcs:
         for log in self.logs:
             with log.open("wb") as out:
                 self.procs.append(subprocess.Popen(
-                    [sys.executable, "-c", "from connector.cli.main import app; app()", "worker"],
+                    [sys.executable, "-c", "from leadrelay.cli.main import app; app()", "worker"],
                     env=env_for(settings), cwd=ROOT, stdout=out, stderr=subprocess.STDOUT))
 
     def kill(self, i: int) -> None:
@@ -167,7 +167,7 @@ class ApiServer:
     def __init__(self, settings: Settings, port: int | None = None) -> None:
         import uvicorn
 
-        from connector.api.app import create_app
+        from leadrelay.api.app import create_app
 
         self.port = port = port or free_port()
         self.url = f"http://127.0.0.1:{port}"

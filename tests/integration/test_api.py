@@ -14,10 +14,10 @@ from redis.asyncio import Redis
 
 from adapters.forms.standard_webhooks import sign
 from adapters.forms.typeform import sign as typeform_sign
-from adapters.hubspot.sandbox_webhooks import sign_v3
-from adapters.salesforce.sandbox_outbound import build_notifications
-from connector.api.app import create_app
 from connector.settings import load_settings
+from leadrelay.api.app import create_app
+from sandbox.hubspot_webhooks import sign_v3
+from sandbox.salesforce_outbound import build_notifications
 from tests.integration.harness import FORM_SECRET, TYPEFORM_SECRET
 from worker.queue import queue_name
 

@@ -22,7 +22,7 @@ from tests.integration.harness import (
 )
 from worker.settings import worker_settings
 
-CLI = [sys.executable, "-c", "from connector.cli.main import app; app()"]
+CLI = [sys.executable, "-c", "from leadrelay.cli.main import app; app()"]
 
 
 async def _run(settings, rows) -> None:  # type: ignore[no-untyped-def]

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-CLI = [sys.executable, "-c", "from connector.cli.main import app; app()"]
+CLI = [sys.executable, "-c", "from leadrelay.cli.main import app; app()"]
 
 
 @pytest.mark.timeout(300)

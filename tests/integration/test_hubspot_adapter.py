@@ -11,9 +11,9 @@ from hubspot import HubSpot
 from hubspot.crm.contacts.exceptions import ApiException
 
 from adapters.hubspot.client import HubSpotCrm
-from adapters.sandbox.server import SandboxServer
 from connector.errors import AuthError
 from connector.ports import WriteItem
+from sandbox.server import SandboxServer
 
 TOKEN = "pat-test-0000-hubspot"
 OWNERS = [{"id": str(600 + i), "email": f"rep{i}@example.com", "firstName": f"Rep{i}", "lastName": "Smith"}

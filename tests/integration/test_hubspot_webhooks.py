@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from adapters.hubspot.client import HubSpotCrm
-from adapters.hubspot.sandbox_webhooks import sign_v3
-from adapters.sandbox.server import SandboxServer
 from connector.ports import WriteItem
+from sandbox.hubspot_webhooks import sign_v3
+from sandbox.server import SandboxServer
 
 TOKEN = "pat-webhook-test"
 SECRET = "client-secret-for-tests"

@@ -9,9 +9,9 @@ import pytest
 import redis
 
 from adapters.hubspot.client import HubSpotCrm
-from adapters.sandbox.common import FaultPlan
-from adapters.sandbox.server import SandboxServer
 from bench.crm_writes import OWNERS, TOKEN, calls_by_status, decision_items, write_all, write_calls
+from sandbox.common import FaultPlan
+from sandbox.server import SandboxServer
 
 
 @pytest.fixture

@@ -9,9 +9,9 @@ import redis
 from hubspot import HubSpot
 
 from adapters.ratelimit import RedisTokenBucket, rolling_window_bucket
-from adapters.sandbox.server import SandboxServer
 from bench.crm_writes import OWNERS, TOKEN, calls_by_status, two_workers
 from connector.errors import RetryableError
+from sandbox.server import SandboxServer
 
 
 @pytest.fixture

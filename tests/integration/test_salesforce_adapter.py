@@ -16,12 +16,12 @@ from simple_salesforce import Salesforce
 
 from adapters.salesforce.auth import SalesforceAuth, login_url, make_session
 from adapters.salesforce.client import SalesforceCrm
-from adapters.salesforce.sandbox import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_TOKEN, INTEGRATION_USERNAME
-from adapters.sandbox.common import FaultPlan
-from adapters.sandbox.server import SandboxServer
 from connector.errors import AuthError, FatalError, RetryableError
 from connector.ports import WriteItem
 from connector.settings import load_settings
+from sandbox.common import FaultPlan
+from sandbox.salesforce import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_TOKEN, INTEGRATION_USERNAME
+from sandbox.server import SandboxServer
 
 KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 PRIVATE_PEM = KEY.private_bytes(

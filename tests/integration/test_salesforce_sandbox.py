@@ -23,10 +23,10 @@ from simple_salesforce.exceptions import (
     SalesforceResourceNotFound,
 )
 
-from adapters.salesforce.sandbox import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_TOKEN, INTEGRATION_USERNAME
-from adapters.salesforce.sandbox_outbound import build_notifications, is_ack
-from adapters.sandbox.common import FaultPlan
-from adapters.sandbox.server import SandboxServer
+from sandbox.common import FaultPlan
+from sandbox.salesforce import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_TOKEN, INTEGRATION_USERNAME
+from sandbox.salesforce_outbound import build_notifications, is_ack
+from sandbox.server import SandboxServer
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "salesforce_outbound_message.xml"
 NS = {"s": "http://schemas.xmlsoap.org/soap/envelope/", "o": "http://soap.sforce.com/2005/09/outbound",

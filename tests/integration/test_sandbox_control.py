@@ -2,7 +2,7 @@
 
 import httpx
 
-from adapters.sandbox.server import SandboxServer
+from sandbox.server import SandboxServer
 
 
 def test_faults_records_calls_and_reset_over_http() -> None:

@@ -14,7 +14,7 @@ import pytest
 import redis
 
 from adapters.forms.standard_webhooks import sign
-from adapters.sandbox.common import FaultPlan
+from sandbox.common import FaultPlan
 from tests.integration.harness import (
     FORM_SECRET,
     PREFIX,

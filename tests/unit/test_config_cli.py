@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from connector.cli import app
 from connector.config import load_config
+from leadrelay.cli import app
 
 ROOT = Path(__file__).resolve().parents[2]
 runner = CliRunner()

@@ -7,7 +7,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from connector.cli.dedupe import register
+from leadrelay.cli.dedupe import register
 
 runner = CliRunner()
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import yaml
 from typer.testing import CliRunner
 
-from connector.cli import app
+from leadrelay.cli import app
 
 ROOT = Path(__file__).resolve().parents[2]
 runner = CliRunner()

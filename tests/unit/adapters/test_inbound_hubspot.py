@@ -12,11 +12,11 @@ from typing import Any
 import msgspec
 import pytest
 
-from adapters.hubspot.sandbox import HubSpotSandbox
-from adapters.hubspot.sandbox_webhooks import sign_v3
 from adapters.hubspot.webhook import HubSpotEvent, canonical_uri, event_deliveries, parse_events, verify
-from adapters.sandbox.common import Faults
 from connector.errors import InputError, SignatureError
+from sandbox.common import Faults
+from sandbox.hubspot import HubSpotSandbox
+from sandbox.hubspot_webhooks import sign_v3
 
 SECRET = "hubspot-client-secret"
 URI = "https://relay.example.com/webhooks/hubspot"

@@ -18,10 +18,10 @@ from adapters.salesforce.outbound import (
     outbound_deliveries,
     parse_outbound,
 )
-from adapters.salesforce.sandbox_outbound import build_notifications, is_ack
 from connector.config import Config
 from connector.errors import InputError, SignatureError
 from connector.pipeline import ingest, ingest_delivery
+from sandbox.salesforce_outbound import build_notifications, is_ack
 
 ROOT = Path(__file__).resolve().parents[3]
 FIXTURE = (ROOT / "tests" / "fixtures" / "salesforce_outbound_message.xml").read_bytes()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from connector.cli import config, dedupe, demo, sandbox, service, simulate
+from leadrelay.cli import config, dedupe, demo, sandbox, service, simulate
 
 app = typer.Typer(
     name="leadrelay",

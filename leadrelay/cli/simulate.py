@@ -5,9 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import sys
-from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,12 +17,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from connector.config import Config, load_config
-from connector.decision import Decision
 from connector.errors import ConfigError, InputError
-from connector.match import IdentityIndex
 from connector.model import CrmRecord
-from connector.pipeline import decide, ingest
-from connector.route import RoutingState, apply_changes
+from connector.simulate import Run, changes_between, run
 
 DEFAULT_LEADS = Path("samples/leads.jsonl")
 DEFAULT_RECORDS = Path("samples/crm_records.jsonl")
@@ -73,56 +68,6 @@ def read_records(path: Path | None) -> list[CrmRecord]:
         return [msgspec.convert(json.loads(line), CrmRecord) for line in fh if line.strip()]
 
 
-@dataclass
-class Run:
-    """The decisions of one rule set over the file, and what they add up to."""
-
-    config: Config
-    decisions: list[Decision] = field(default_factory=list)
-
-    def owner(self, d: Decision) -> str:
-        a = d.route.assignment
-        return a.owner or f"queue:{a.queue}"
-
-    def summary(self) -> dict[str, Any]:
-        owners = Counter(self.owner(d) for d in self.decisions)
-        rules = Counter(d.route.assignment.rule for d in self.decisions)
-        grades = Counter(d.score.grade for d in self.decisions)
-        unassigned = sum(1 for d in self.decisions if d.route.assignment.owner is None)
-        n = len(self.decisions) or 1
-        return {
-            "config_version": self.config.version,
-            "leads": len(self.decisions),
-            "owners": dict(owners.most_common()),
-            "rules": dict(rules.most_common()),
-            "rules_never_hit": [r.name for r in self.config.routing.rules if r.name not in rules],
-            "grades": dict(grades.most_common()),
-            "unassigned_share": round(unassigned / n, 4),
-            "held": sum(1 for d in self.decisions if d.route.assignment.hold_until is not None),
-        }
-
-
-def run(config: Config, leads: list[tuple[int, dict[str, Any]]], records: list[CrmRecord], *, mapping: str,
-        now: datetime | None, progress: Progress | None = None, label: str = "") -> Run:
-    """Decide every lead in order, carrying the routing state from one lead to the next."""
-    index = IdentityIndex(records, config=config.matching)
-    state = RoutingState()
-    result = Run(config)
-    task = progress.add_task(label, total=len(leads)) if progress else None
-    for i, (_, payload) in enumerate(leads):
-        lead = msgspec.structs.replace(ingest(payload, config, mapping=mapping), id=f"L{i + 1:05d}")
-        # replay each lead at the moment it was submitted: working hours and decay as they were
-        at = now or lead.origin.submitted_at or datetime.now(UTC)
-        if at.tzinfo is None:
-            at = at.replace(tzinfo=UTC)
-        decision = decide(lead, config, state=state, now=at, index=index)
-        state = apply_changes(state, decision.route.changes)
-        result.decisions.append(decision)
-        if progress is not None and task is not None:
-            progress.advance(task)
-    return result
-
-
 def _bar(count: int, top: int, width: int = 30) -> str:
     return "█" * max(1, round(width * count / top)) if count else ""
 
@@ -152,20 +97,6 @@ def _print_summary(console: Console, run_: Run) -> None:
                   f"Held for business hours: {s['held']}.")
     if s["rules_never_hit"]:
         console.print(f"[yellow]Rules no lead reached:[/] {', '.join(s['rules_never_hit'])}")
-
-
-def changes_between(base: Run, new: Run) -> list[dict[str, Any]]:
-    """Leads whose owner differs between the baseline and the new rules, with each side's reason."""
-    out = []
-    for b, n in zip(base.decisions, new.decisions, strict=True):
-        if base.owner(b) != new.owner(n):
-            out.append({
-                "lead": n.lead.id, "email": n.lead.identity.email,
-                "before": base.owner(b), "before_rule": b.route.assignment.rule,
-                "after": new.owner(n), "after_rule": n.route.assignment.rule,
-                "why": n.explanation,
-            })
-    return out
 
 
 def _load(path: Path, mappings: Path | None, console: Console) -> Config:
@@ -207,9 +138,13 @@ def simulate(
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=console, transient=True, disable=as_json or not console.is_terminal) as progress:
         try:
-            new = run(config, rows, known, mapping=mapping, now=aware_now, progress=progress, label="deciding")
-            base = (run(base_config, rows, known, mapping=mapping, now=aware_now, progress=progress,
-                        label="baseline") if base_config else None)
+            task = progress.add_task("deciding", total=len(rows))
+            new = run(config, rows, known, mapping=mapping, now=aware_now, on_lead=lambda: progress.advance(task))
+            base = None
+            if base_config:
+                task_b = progress.add_task("baseline", total=len(rows))
+                base = run(base_config, rows, known, mapping=mapping, now=aware_now,
+                           on_lead=lambda: progress.advance(task_b))
         except InputError as exc:
             console.print(f"[red]error:[/] {exc}")
             raise typer.Exit(1) from exc

@@ -144,12 +144,12 @@ async def run_demo(*, once: bool, as_json: bool, leads: int | None, crm: str, ru
     from arq.worker import Worker
     from redis.asyncio import Redis
 
-    from adapters.sandbox.roster import sandbox_options, seed_hubspot
-    from adapters.sandbox.server import SandboxServer
-    from connector.api.app import create_app
     from connector.config import load_config
     from connector.logs import configure_logging
     from connector.settings import load_settings
+    from leadrelay.api.app import create_app
+    from sandbox.roster import sandbox_options, seed_hubspot
+    from sandbox.server import SandboxServer
     from worker.redis_server import free_port, redis_url
     from worker.settings import worker_settings
     from worker.store import Store

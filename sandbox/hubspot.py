@@ -43,7 +43,8 @@ from typing import Any
 from litestar import Request, Response, Router, get, patch, post, put
 from litestar.params import FromPath
 
-from adapters.hubspot.sandbox_schema import (
+from sandbox.common import Faults
+from sandbox.hubspot_schema import (
     DEFAULT_PROPERTIES,
     LIFECYCLE_STAGES,
     OBJECT_LABEL,
@@ -53,8 +54,7 @@ from adapters.hubspot.sandbox_schema import (
     validate,
     validation_body,
 )
-from adapters.hubspot.sandbox_webhooks import WebhookEmitter
-from adapters.sandbox.common import Faults
+from sandbox.hubspot_webhooks import WebhookEmitter
 
 TIERS = {"free": 100, "starter": 100, "professional": 190, "enterprise": 190}
 DAILY = {"free": 250_000, "starter": 250_000, "professional": 625_000, "enterprise": 1_000_000}

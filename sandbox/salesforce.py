@@ -53,10 +53,10 @@ from urllib.parse import parse_qs
 
 from litestar import Request, Response, post, route
 
-from adapters.salesforce import soql
-from adapters.salesforce.org import PREFIX, SCHEMA, F, Org, RequestError, make_id, row_error
-from adapters.salesforce.sandbox_outbound import OutboundSender
-from adapters.sandbox.common import Faults
+from sandbox import soql
+from sandbox.common import Faults
+from sandbox.salesforce_org import PREFIX, SCHEMA, F, Org, RequestError, make_id, row_error
+from sandbox.salesforce_outbound import OutboundSender
 
 DEFAULT_TOKEN = "sandbox-salesforce-token"
 DEFAULT_CLIENT_ID = "leadrelay-sandbox-client"

@@ -1,5 +1,5 @@
 """The `leadrelay` command line. Each command group lives in its own module with a ``register(app)``."""
 
-from connector.cli.main import app
+from leadrelay.cli.main import app
 
 __all__ = ["app"]

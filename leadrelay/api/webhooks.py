@@ -19,11 +19,11 @@ from adapters.forms import form as form_adapter
 from adapters.forms import standard_webhooks, typeform
 from adapters.hubspot import webhook as hubspot_webhook
 from adapters.salesforce import outbound as sf_outbound
-from connector.api.problems import NotFound, PayloadTooLarge, problem_responses
 from connector.config import Config
 from connector.errors import SignatureError
 from connector.ports import Delivery
 from connector.settings import Settings
+from leadrelay.api.problems import NotFound, PayloadTooLarge, problem_responses
 
 Req = Request[Any, Any, State]
 

@@ -32,8 +32,8 @@ def serve(
     """Run the webhook API (Litestar on uvicorn). Settings come from LEADRELAY_* and REDIS_URL."""
     import uvicorn
 
-    from connector.api.app import create_app
     from connector.logs import configure_logging
+    from leadrelay.api.app import create_app
 
     settings = _settings()
     configure_logging(json=settings.log_json, level=settings.log_level)

@@ -15,11 +15,11 @@ from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 from litestar.params import FromPath
 
-from connector.api.problems import EXCEPTION_HANDLERS, NotFound, problem, problem_responses
-from connector.api.webhooks import HANDLERS as WEBHOOKS
 from connector.config import Config, load_config
 from connector.ports import CrmClient
 from connector.settings import Settings
+from leadrelay.api.problems import EXCEPTION_HANDLERS, NotFound, problem, problem_responses
+from leadrelay.api.webhooks import HANDLERS as WEBHOOKS
 
 Req = Request[Any, Any, State]
 _background: set[asyncio.Task[None]] = set()
@@ -144,8 +144,8 @@ def create_app(
                 client.close()
 
     def rejected(request: Req, exc: Exception) -> Response[bytes]:
-        from connector.api.problems import domain_error, http_error
         from connector.errors import LeadrelayError
+        from leadrelay.api.problems import domain_error, http_error
 
         resp = domain_error(request, exc) if isinstance(exc, LeadrelayError) else http_error(request, exc)  # type: ignore[arg-type]
         if request.url.path.startswith("/webhooks/") and "count" in request.app.state:

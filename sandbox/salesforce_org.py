@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from adapters.salesforce import soql
+from sandbox import soql
 
 PREFIX = {"Lead": "00Q", "Contact": "003", "Account": "001", "User": "005", "Group": "00G"}
 _SUFFIX_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"

@@ -30,8 +30,8 @@ def sandbox(
     https://HOST:PORT and LEADRELAY_CA_BUNDLE = TLS_DIR/ca.pem. Faults can be changed while it runs:
     PUT /_sandbox/faults/{hubspot|salesforce}; calls are counted at GET /_sandbox/calls.
     """
-    from adapters.sandbox.common import FaultPlan
-    from adapters.sandbox.server import SandboxServer
+    from sandbox.common import FaultPlan
+    from sandbox.server import SandboxServer
 
     console = Console()
     server = SandboxServer(host=host, port=port, tls_dir=tls_dir, hubspot={"token": hubspot_token})

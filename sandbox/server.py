@@ -20,9 +20,9 @@ from litestar import Litestar, Request, get, post, put
 from litestar.exceptions import NotFoundException
 from litestar.types import ASGIApp, Receive, Scope, Send
 
-from adapters.hubspot.sandbox import HubSpotSandbox
-from adapters.salesforce.sandbox import SalesforceSandbox
-from adapters.sandbox.common import CallLog, FaultPlan, Faults
+from sandbox.common import CallLog, FaultPlan, Faults
+from sandbox.hubspot import HubSpotSandbox
+from sandbox.salesforce import SalesforceSandbox
 
 VENDOR_PREFIXES = {"/crm/": "hubspot", "/services/": "salesforce"}
 
