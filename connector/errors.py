@@ -63,3 +63,7 @@ class InputError(LeadrelayError):
     def __init__(self, message: str, *, field: str | None = None) -> None:
         super().__init__(message)
         self.field = field
+
+
+class SettingsError(LeadrelayError):
+    """A setting from the environment is missing or invalid; the message names the variable to set."""

@@ -12,32 +12,66 @@ import sys
 from collections.abc import Mapping
 from typing import Any, TextIO
 
+import phonenumbers
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
 # Local part: RFC 5322 atext, dots and any Unicode letter; it must start where a word starts, so a
 # match never begins mid local part (which would leave its head in the output).
 _LOCAL = r"[\w!#$%&'*+/=?^`{|}~.-]"
-_EMAIL = rf"(?<!{_LOCAL})(?P<local>{_LOCAL}+)@(?P<domain>[\w-]+(?:\.[\w-]+)+)"
+_DOMAIN = r"[\w-]+(?:\.[\w-]+)+"
+_EMAIL = rf"""
+    (?<!{_LOCAL})(?P<local>{_LOCAL}+)@(?P<domain>{_DOMAIN})
+  | (?P<qlocal>"[^"\r\n]{{1,64}}")@(?P<qdomain>{_DOMAIN})                     # "jane doe"@acme.com
+  | (?<![\w.+-])(?P<ulocal>(?:[\w.+-]|%[0-9A-Fa-f]{{2}})+?)%40(?P<udomain>{_DOMAIN})  # jane%40acme.com (URL-encoded)
+"""
 
-# Phones need a "+" or phone-like grouping: bare digit runs (ids, epoch times, amounts) are left alone.
+# Phones need a "+", an international or trunk prefix, or phone-like grouping; a bare digit run (ids, epoch
+# times, amounts) counts only when the phonenumbers library calls it a valid number.
 _PHONE = r"""
-(?<![\w+])(?<!\d[-:/.])           # not glued to a word, nor continuing a date, time, IP or id
+(?<![\w+])(?<!\d[-:/.])          # not glued to a word, nor continuing a date, time, IP or id
 (?P<phone>
     \+\d{7,15}                                              # +14155550123 (a number after it is not its part)
-  | \+\d{1,4}(?:[ -]?\(\d{1,5}\)\d{0,8}|[ -]\d{1,8}){1,6}     # +44 20 7946 0958, +1 (415) 555-0123, +49 (0)30 1234567
-  | \(\d{2,5}\)[ ]?\d{2,4}[ -]?\d{3,4}                     # (415) 555-0123
-  | \d{3}[ -]\d{3}[ -]\d{4}                                 # 415-555-0123, 415 555 0123
+  | \+\d{1,4}(?:[ .-]?\(\d{1,5}\)\d{0,8}|[ .-]\d{1,8}){1,6}  # +44 20 7946 0958, +1 (415) 555-0123, +1.415.555.0123
+  | (?:00|011)\d{1,4}(?:[ .-]\d{1,8}){1,6}                  # 0049 30 12345678 (international prefix)
+  | (?:1[-. ])?\(\d{2,5}\)[ ]?\d{2,4}[ .-]?\d{3,4}           # (415) 555-0123
+  | (?:1[-. ])?\d{3}(?P<sep>[-. ])\d{3}(?P=sep)\d{4}                      # 415-555-0123, 415.555.0123, 1-415-555-0123
+  | 0\d(?:[ .]\d{2}){4}                                     # 06 12 34 56 78, 06.12.34.56.78
   | 0\d{1,4}(?:[ -]\d{2,4}){2,3}                            # 020 7946 0958
   | \d{3}-\d{4}                                             # 555-0123
 )
-(?!\w|[-:/.]\w)                    # nor followed by more of a date, decimal, path or id
+(?!\w|[-:/.]\w)                   # nor followed by more of a date, decimal, path or id
+| (?<![\w+.:/-])(?P<bare>\d{8,15})(?![\w.:/-])             # 4155550123: only if it is a valid number
 """
 
 # One pass, email first: an email's digits (local part, domain) are never read as a phone.
 _PII = re.compile(rf"{_EMAIL}|{_PHONE}", re.VERBOSE)
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_MASKED_KEYS = {"email": "email", "phone": "phone", "mobile": "phone"}
+
+
+def _key_kind(key: str) -> str | None:
+    """What a key says its value is: ``*email*`` an email; ``*phone*``, ``*mobile*`` a phone number."""
+    k = key.lower()
+    if "email" in k:
+        return "email"
+    if "phone" in k or "mobile" in k:
+        return "phone"
+    return None
+
+
+def _valid_bare_number(digits: str) -> bool:
+    # as an international number without its "+", a US number, or a trunk-0 national one (GB, DE, FR): an epoch
+    # time such as 1700000000 is none of these
+    tries = [(f"+{digits}", None), (digits, "US")]
+    if digits.startswith("0"):
+        tries += [(digits, "GB"), (digits, "DE"), (digits, "FR")]
+    for text, region in tries:
+        try:
+            if phonenumbers.is_valid_number(phonenumbers.parse(text, region)):
+                return True
+        except phonenumbers.NumberParseException:
+            continue
+    return False
 
 
 def mask_email(value: str) -> str:
@@ -57,6 +91,13 @@ def mask_phone(value: str) -> str:
 def _replace(match: re.Match[str]) -> str:
     if match.group("local") is not None:
         return f"{match.group('local')[:1]}***@{match.group('domain')}"
+    if match.group("qlocal") is not None:
+        return f"***@{match.group('qdomain')}"
+    if match.group("ulocal") is not None:
+        return f"{match.group('ulocal')[:1]}***%40{match.group('udomain')}"
+    if match.group("bare") is not None:
+        bare = match.group("bare")
+        return mask_phone(bare) if _valid_bare_number(bare) else bare
     phone = match.group("phone")
     digits = sum(c.isdigit() for c in phone)
     if digits < 7 or digits > 15 or _DATE.fullmatch(phone):
@@ -70,7 +111,7 @@ def redact(text: str) -> str:
 
 
 def _redact_value(value: Any, key: str | None = None) -> Any:
-    kind = _MASKED_KEYS.get(key.lower()) if key is not None else None
+    kind = _key_kind(key) if key is not None else None
     if isinstance(value, str):
         if kind == "email":
             return mask_email(value)
@@ -89,7 +130,7 @@ def _redact_value(value: Any, key: str | None = None) -> Any:
 
 
 def redact_processor(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
-    """structlog processor: redacts every string value, at any depth; email/phone/mobile keys wholly."""
+    """structlog processor: redacts every string value, at any depth; keys naming an email or phone wholly."""
     return {k: _redact_value(v, k) for k, v in event_dict.items()}
 
 

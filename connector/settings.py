@@ -31,6 +31,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     salesforce_org_ids: tuple[str, ...] = ()  # allow-list for Outbound Messages
     salesforce_user_id: str | None = None  # the integration user: its own edits come back as Outbound Messages
     ca_bundle: str | None = None  # CA file to trust (the sandbox's throwaway CA)
+    # access: "role:token" entries (roles viewer, admin); nothing but webhooks and /health answers without one
+    api_tokens: tuple[str, ...] = ()
+    dev_mode: bool = False  # `leadrelay serve` may start without tokens (it makes an admin token and prints it)
     # inbound
     max_body_bytes: int = 1_000_000
     replay_window_s: int = 300

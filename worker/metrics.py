@@ -24,6 +24,8 @@ import structlog
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from worker.store.keys import DEFAULT_PREFIX, Keys
+
 log = structlog.get_logger("leadrelay.metrics")
 
 CONTENT_TYPE = prometheus_client.CONTENT_TYPE_LATEST
@@ -60,6 +62,8 @@ METRICS: dict[str, MetricSpec] = {
         "counter", "CRM API calls by endpoint and status.", ("crm", "endpoint", "status")),
     "leadrelay_leads_decided_total": MetricSpec(
         "counter", "Leads decided, by the routing rule that matched.", ("rule",)),
+    "leadrelay_http_errors_total": MetricSpec(
+        "counter", "Requests the API failed unexpectedly (500), by route template.", ("route", "status")),
     "leadrelay_queue_depth": MetricSpec("gauge", "Jobs waiting in the queue."),
     "leadrelay_dead_letters": MetricSpec("gauge", "Entries in the dead-letter queue."),
 }
@@ -75,7 +79,7 @@ def _le(bound: float) -> str:
 
 
 def metric_key(prefix: str, name: str) -> str:
-    return f"{prefix}metrics:{name}"
+    return Keys(prefix).metric(name)
 
 
 def _spec(name: str, kind: Kind) -> MetricSpec:
@@ -136,7 +140,7 @@ class Metrics:
     0 every call is one round trip.
     """
 
-    def __init__(self, redis: redis.asyncio.Redis, prefix: str = "leadrelay:", flush_s: float = 0.0) -> None:
+    def __init__(self, redis: redis.asyncio.Redis, prefix: str = DEFAULT_PREFIX, flush_s: float = 0.0) -> None:
         self.redis = redis
         self.prefix = prefix
         self.flush_s = flush_s
@@ -192,7 +196,7 @@ class SyncMetrics:
     """The same as Metrics for sync code (CRM adapters in threads): buffered amounts go out with the first
     call after ``flush_s`` has passed, and with ``flush()``."""
 
-    def __init__(self, redis: redis.Redis, prefix: str = "leadrelay:", flush_s: float = 0.0) -> None:
+    def __init__(self, redis: redis.Redis, prefix: str = DEFAULT_PREFIX, flush_s: float = 0.0) -> None:
         self.redis = redis
         self.prefix = prefix
         self.flush_s = flush_s
@@ -349,3 +353,25 @@ async def render_async(redis: redis.asyncio.Redis, prefix: str, gauges: Mapping[
         results = await pipe.execute()
     families = _families(dict(zip(_STORED, results, strict=True)), gauges)
     return _generate(lambda: families)
+
+
+class Recorder:
+    """What the worker records through: a metric never fails a lead, so errors are logged, not raised.
+    With no ``Metrics`` (tests, tools) recording does nothing."""
+
+    def __init__(self, metrics: Metrics | None = None) -> None:
+        self.metrics = metrics
+
+    async def inc(self, name: str, labels: Mapping[str, str] | None = None, amount: float = 1.0) -> None:
+        if self.metrics is not None:
+            try:
+                await self.metrics.inc(name, labels, amount)
+            except Exception:
+                log.warning("metrics_failed", metric=name)
+
+    async def observe(self, name: str, value: float, labels: Mapping[str, str] | None = None) -> None:
+        if self.metrics is not None:
+            try:
+                await self.metrics.observe(name, value, labels)
+            except Exception:
+                log.warning("metrics_failed", metric=name)

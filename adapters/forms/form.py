@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
+from adapters import inbound_json
 from connector.errors import InputError
 from connector.ports import Delivery
 
@@ -21,19 +21,16 @@ def _media_type(content_type: str) -> str:
 def parse_form(body: bytes, content_type: str) -> dict[str, Any]:
     """The submission as a dict: JSON as sent; urlencoded keys -> str, repeated keys -> list of str."""
     media = _media_type(content_type)
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"body is not utf-8 ({exc.reason} at byte {exc.start})", field="body") from exc
     if media == "application/json" or media.endswith("+json"):
-        try:
-            data = json.loads(text)
-        except ValueError as exc:
-            raise InputError(f"body is not valid JSON: {exc}", field="body") from exc
+        data = inbound_json.loads(body)
         if not isinstance(data, dict):
             raise InputError(f"body must be a JSON object, got {type(data).__name__}", field="body")
         return data
     if media == "application/x-www-form-urlencoded":
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InputError(f"body is not utf-8 ({exc.reason} at byte {exc.start})", field="body") from exc
         try:
             pairs = parse_qsl(text, keep_blank_values=True, errors="strict", max_num_fields=MAX_FIELDS)
         except UnicodeDecodeError as exc:

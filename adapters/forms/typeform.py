@@ -11,11 +11,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from adapters import inbound_json
 from connector.errors import InputError, SignatureError
 from connector.ports import Delivery
 
@@ -59,10 +59,7 @@ def _check_answers(answers: Any) -> None:
 
 def parse_payload(body: bytes) -> dict[str, Any]:
     """The parsed, shape-checked webhook body."""
-    try:
-        data = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise InputError(f"body is not valid utf-8 JSON: {exc}", field="body") from exc
+    data = inbound_json.loads(body)
     if not isinstance(data, dict):
         raise InputError("body must be a JSON object", field="body")
     event_id = data.get("event_id")

@@ -85,14 +85,29 @@ def _notification(el: Element, i: int) -> Notification:
     return Notification(id=nid, sobject_type=sobject_type, fields=fields)
 
 
-def parse_outbound(body: bytes) -> OutboundMessage:
-    """The message, or InputError naming what is wrong."""
+MAX_XML_DEPTH = 12  # Envelope > Body > notifications > Notification > sObject > field > compound part
+
+
+def _check_depth(root: Element) -> None:
+    # iterative: a recursive walk of 50,000 nested elements would end in RecursionError (a 500)
+    stack = [(root, 1)]
+    while stack:
+        el, depth = stack.pop()
+        if depth > MAX_XML_DEPTH:
+            raise InputError(f"XML nested deeper than {MAX_XML_DEPTH} levels", field=_local(el.tag) or "body")
+        stack.extend((c, depth + 1) for c in el)
+
+
+def parse_outbound(body: bytes, allowed_orgs: Collection[str] | None = None) -> OutboundMessage:
+    """The message, or InputError naming what is wrong. With ``allowed_orgs``, the organization is checked
+    (SignatureError) before any notification is read."""
     try:
         root = DET.fromstring(body, forbid_dtd=True)
     except DefusedXmlException as exc:
         raise InputError(f"forbidden XML construct ({type(exc).__name__})", field="body") from exc
     except ParseError as exc:
         raise InputError(f"body is not valid XML: {exc}", field="body") from exc
+    _check_depth(root)
     node = next((el for el in root.iter() if el.tag == f"{{{OUTBOUND_NS}}}notifications"), None)
     if node is None:  # tolerate a missing namespace; the element name is what matters
         node = next((el for el in root.iter() if _local(el.tag) == "notifications"), None)
@@ -101,6 +116,8 @@ def parse_outbound(body: bytes) -> OutboundMessage:
     org = _text(_child(node, "OrganizationId"))
     if not org:
         raise InputError("missing OrganizationId", field="OrganizationId")
+    if allowed_orgs is not None:
+        _check_org_id(org, allowed_orgs)
     items = [el for el in node if _local(el.tag) == "Notification"]
     if not items:
         raise InputError("message has no Notification", field="Notification")
@@ -119,12 +136,16 @@ def parse_outbound(body: bytes) -> OutboundMessage:
 
 def check_org(message: OutboundMessage, allowed: Collection[str]) -> None:
     """Raise SignatureError unless the org is allowed. 15- and 18-char ids match on their (case-sensitive) first 15."""
+    _check_org_id(message.organization_id, allowed)
+
+
+def _check_org_id(organization_id: str, allowed: Collection[str]) -> None:
     if not allowed:
         raise SignatureError("no Salesforce organization ids are allowed",
                              hint="set SALESFORCE_ALLOWED_ORG_IDS to your org id(s)")
-    org = message.organization_id.strip()[:15]
+    org = organization_id.strip()[:15]
     if len(org) < 15 or not any(a.strip()[:15] == org for a in allowed):
-        raise SignatureError(f"organization {message.organization_id!r} is not on the allow-list",
+        raise SignatureError(f"organization {organization_id!r} is not on the allow-list",
                              hint="add it to SALESFORCE_ALLOWED_ORG_IDS if this org is yours")
 
 

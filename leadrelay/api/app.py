@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-from litestar import Litestar, Request, Response, get
+from litestar import Litestar, Request, Response, Router, get
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 from litestar.params import FromPath
@@ -18,6 +18,7 @@ from litestar.params import FromPath
 from connector.config import Config, load_config
 from connector.ports import CrmClient
 from connector.settings import Settings
+from leadrelay.api.auth import parse_tokens, request_role, viewer
 from leadrelay.api.problems import EXCEPTION_HANDLERS, NotFound, problem, problem_responses
 from leadrelay.api.webhooks import HANDLERS as WEBHOOKS
 
@@ -25,12 +26,22 @@ Req = Request[Any, Any, State]
 _background: set[asyncio.Task[None]] = set()
 
 
+def _fire(fn: Any, *args: Any) -> None:
+    """Run a metrics coroutine without waiting (exception handlers are sync in Litestar)."""
+    if fn is None:
+        return
+    task = asyncio.get_running_loop().create_task(fn(*args))
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+
+
 @get("/health", summary="The process is up")
 async def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@get("/ready", summary="Redis and the configured CRM answer", responses=problem_responses(503))
+@get("/ready", summary="Redis and the configured CRM answer (the checks only with a token)",
+     responses=problem_responses(503))
 async def ready(request: Req) -> Response[Any]:
     st = request.app.state
     checks: dict[str, str] = {}
@@ -47,13 +58,17 @@ async def ready(request: Req) -> Response[Any]:
         except Exception as exc:
             checks[crm.name] = f"down: {type(exc).__name__}"
     good = all(v == "ok" for v in checks.values())
+    if request_role(request) is None:  # without a token: ready or not, nothing about what is behind it
+        if good:
+            return Response({"status": "ready"})
+        return problem(503, "Not ready", None, retry_after=5)
     if good:
         return Response({"status": "ready", "checks": checks})
     return problem(503, "Not ready", ", ".join(f"{k}: {v}" for k, v in checks.items() if v != "ok"),
                    hint="see /metrics and the worker logs", retry_after=5)
 
 
-@get("/metrics", summary="Prometheus metrics", include_in_schema=False)
+@get("/metrics", summary="Prometheus metrics", include_in_schema=False, guards=[viewer])
 async def metrics(request: Req) -> Response[bytes]:
 
     from worker.metrics import CONTENT_TYPE, render_async
@@ -70,8 +85,8 @@ async def metrics(request: Req) -> Response[bytes]:
     return Response(body, media_type=CONTENT_TYPE)
 
 
-@get("/api/leads/{lead_id:str}", summary="A lead's decision record and CRM write result",
-     responses=problem_responses(404))
+@get("/api/leads/{lead_id:str}", summary="A lead's decision record and CRM write result", guards=[viewer],
+     responses=problem_responses(401, 403, 404))
 async def lead_detail(request: Req, lead_id: FromPath[str]) -> dict[str, Any]:
     stored = await request.app.state.store.lead(lead_id)
     if not stored:
@@ -131,7 +146,14 @@ def create_app(
                 await metrics.inc("leadrelay_deliveries_total", {"source": source, "outcome": outcome,
                                                                  "reason": reason}, n)
 
-        app.state.update(store=Store(r, settings.key_prefix), crm=client, count=count, metrics=metrics)
+        async def count_error(request: Req) -> None:
+            if metrics is not None:
+                handler = request.scope.get("route_handler")
+                route = next(iter(handler.paths)) if handler is not None and handler.paths else "unmatched"
+                await metrics.inc("leadrelay_http_errors_total", {"route": route, "status": "500"})
+
+        app.state.update(store=Store(r, settings.key_prefix), crm=client, count=count, metrics=metrics,
+                         count_error=count_error)
         try:
             yield
         finally:
@@ -144,29 +166,40 @@ def create_app(
                 client.close()
 
     def rejected(request: Req, exc: Exception) -> Response[bytes]:
-        from connector.errors import LeadrelayError
-        from leadrelay.api.problems import domain_error, http_error
+        from litestar.exceptions import HTTPException
 
-        resp = domain_error(request, exc) if isinstance(exc, LeadrelayError) else http_error(request, exc)  # type: ignore[arg-type]
+        from connector.errors import LeadrelayError
+        from leadrelay.api.problems import domain_error, http_error, internal_error
+
+        if isinstance(exc, LeadrelayError):
+            resp = domain_error(request, exc)
+        elif isinstance(exc, HTTPException):
+            resp = http_error(request, exc)
+        else:  # a bug: logged with its traceback and counted, answered with a problem body that reveals nothing
+            resp = internal_error(request, exc)
+            _fire(request.app.state.get("count_error"), request)
         if request.url.path.startswith("/webhooks/") and "count" in request.app.state:
+            # labels only from names we configured: a request path is the sender's to choose
             segment = request.url.path.split("/")[2]
             source = {"forms": "form"}.get(segment, segment)
-            reasons = {401: "signature", 413: "too_large", 400: "malformed", 404: "unknown_form"}
+            if source not in webhook_sources:
+                source = "unknown"
+            reasons = {401: "signature", 413: "too_large", 400: "malformed", 404: "unknown_form", 500: "error"}
             status = resp.status_code or 500
-            reason = reasons.get(status, str(status))
-            # handlers are sync in Litestar; the counter is a fire-and-forget Redis call
-            task = asyncio.get_running_loop().create_task(request.app.state.count(source, "rejected", reason))
-            _background.add(task)
-            task.add_done_callback(_background.discard)
+            reason = reasons.get(status, "other")
+            _fire(request.app.state.count, source, "rejected", reason)
         return resp
 
-    handlers = {k: rejected for k in EXCEPTION_HANDLERS}
+    webhook_sources = {"form", "typeform", *(h.paths and next(iter(h.paths)).split("/")[2] for h in WEBHOOKS)}
+    handlers: dict[type[Exception], Any] = {k: rejected for k in EXCEPTION_HANDLERS}
+    handlers[Exception] = rejected
     return Litestar(
         route_handlers=[*WEBHOOKS, health, ready, metrics, lead_detail],
         lifespan=[lifespan],
-        state=State({"settings": settings, "config": config}),
+        state=State({"settings": settings, "config": config, "api_tokens": parse_tokens(settings.api_tokens)}),
         exception_handlers=handlers,  # type: ignore[arg-type]
-        openapi_config=OpenAPIConfig(title="leadrelay", version="0.1.0", path="/schema"),
+        openapi_config=OpenAPIConfig(title="leadrelay", version="0.1.0",
+                                     openapi_router=Router(path="/schema", route_handlers=[], guards=[viewer])),
         request_max_body_size=settings.max_body_bytes + 1,
         logging_config=None,  # logs go through connector.logs (structlog, redacted), not Litestar's root config
         debug=False,

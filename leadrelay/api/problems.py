@@ -5,13 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
+import structlog
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
 from litestar.openapi.datastructures import ResponseSpec
 
 from connector.errors import AuthError, InputError, LeadrelayError, RetryableError, SignatureError
+from leadrelay.api.auth import Forbidden
 
 PROBLEM_JSON = "application/problem+json"
+log = structlog.get_logger("leadrelay.api")
 
 
 class Problem(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -33,7 +36,8 @@ class NotFound(LeadrelayError):
     """No such form, lead or dead letter."""
 
 
-_WHY = {400: "Malformed input; `field` names what is wrong", 401: "Signature, timestamp or sender refused",
+_WHY = {400: "Malformed input; `field` names what is wrong", 401: "Signature, timestamp, sender or token refused",
+        403: "The token's role may not do this",
         404: "No such form or lead", 413: "Body over LEADRELAY_MAX_BODY_BYTES", 503: "Not ready; try again shortly"}
 
 
@@ -52,6 +56,7 @@ def problem(status: int, title: str, detail: str | None = None, *, retry_after: 
 # first match wins (AuthError is a FatalError; anything unlisted is a 500)
 _STATUS: tuple[tuple[type[LeadrelayError], int, str], ...] = (
     (SignatureError, 401, "Signature check failed"),
+    (Forbidden, 403, "Forbidden"),
     (AuthError, 401, "Not authorised"),
     (PayloadTooLarge, 413, "Payload too large"),
     (NotFound, 404, "Not found"),
@@ -82,6 +87,13 @@ def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[
     elif errors:
         field = errors[0].get("key")
     return problem(exc.status_code, detail or "Error", detail, field=field)
+
+
+def internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    """An unexpected exception: logged with its traceback (redacted), answered 500 without internals."""
+    log.error("unhandled_error", method=request.method, path=request.url.path, exc_info=exc)
+    return problem(500, "Internal error", "the request failed unexpectedly; it was logged",
+                   hint="retry later; if it persists, the operator finds the traceback in the API log")
 
 
 EXCEPTION_HANDLERS: dict[type[Exception], Any] = {LeadrelayError: domain_error, HTTPException: http_error}

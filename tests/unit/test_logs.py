@@ -54,6 +54,36 @@ def test_redacts_examples(text: str, expected: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # formats that leaked before (issue 11, point 8)
+        ("415.555.0123", "+***23"),
+        ("call 4155550123 today", "call +***23 today"),
+        ("ts 1700000000 id 4155550123", "ts 1700000000 id +***23"),
+        ("1-415-555-0123", "+***23"),
+        ("+1.415.555.0123", "+***23"),
+        ("0049 30 12345678", "+***78"),
+        ("06 12 34 56 78", "+***78"),
+        ("06.12.34.56.78", "+***78"),
+        ("0612345678", "+***78"),
+        ("email=jane%40acme.com&x=1", "email=j***%40acme.com&x=1"),
+        ("to jane%2Bnews%40acme.com", "to j***%40acme.com"),
+        ('"jane doe"@acme.com wrote', "***@acme.com wrote"),
+    ],
+)
+def test_redacts_the_formats_that_used_to_leak(text: str, expected: str) -> None:
+    assert redact(text) == expected
+
+
+def test_keys_naming_a_phone_or_email_are_masked_whole() -> None:
+    event = {"mobile_phone": "0612345678", "phone_number": "4155550123", "work_email": "jane@acme.com",
+             "lead": {"alt_email": "bob@x.org", "PhoneNumber": "ext. 12"}, "emails_sent": 3}
+    assert redact_processor(None, "info", event) == {
+        "mobile_phone": "+***78", "phone_number": "+***23", "work_email": "j***@acme.com",
+        "lead": {"alt_email": "b***@x.org", "PhoneNumber": "+***12"}, "emails_sent": 3}
+
+
+@pytest.mark.parametrize(
     "text",
     [
         "2024-05-01T12:30:00Z",
@@ -64,7 +94,9 @@ def test_redacts_examples(text: str, expected: str) -> None:
         "12345678-1234-1234-1234-123456789012",
         "status 200 after 1234 ms",
         "took 12.5s",
-        "ts 1700000000 id 4155550123",
+        "ts 1700000000 id 98765",
+        "epoch 1700000000123 amount 100000000",
+        "on 01.02.2024",
         "client 192.168.100.200 port 8080",
         "version 1.2.3",
         "+1234",
