@@ -8,7 +8,9 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from connector.settings import Settings, load_settings
 
@@ -28,14 +30,32 @@ def serve(
     host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port")] = 8000,
     workers: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1,
+    dev: Annotated[bool, typer.Option("--dev", help="development mode: start without LEADRELAY_API_TOKENS "
+                                      "(an admin token is made up and printed)")] = False,
 ) -> None:
-    """Run the webhook API (Litestar on uvicorn). Settings come from LEADRELAY_* and REDIS_URL."""
+    """Run the webhook API (Litestar on uvicorn). Settings come from LEADRELAY_* and REDIS_URL.
+
+    Every route but the inbound webhooks and /health needs a bearer token from LEADRELAY_API_TOKENS
+    ("admin:<token>,viewer:<token>"); without tokens the API refuses to start unless --dev is given.
+    """
+    import secrets
+
+    import msgspec
     import uvicorn
 
     from connector.logs import configure_logging
     from leadrelay.api.app import create_app
 
     settings = _settings()
+    if not settings.api_tokens:
+        if not (dev or settings.dev_mode):
+            err.print("[red]no API tokens[/]: set LEADRELAY_API_TOKENS=\"admin:<token>,viewer:<token>\" "
+                      "(make a token with `python -c 'import secrets; print(secrets.token_urlsafe(32))'`), "
+                      "or start with --dev to try it out")
+            raise typer.Exit(1)
+        token = secrets.token_urlsafe(24)
+        settings = msgspec.structs.replace(settings, api_tokens=(f"admin:{token}",))
+        err.print(f"[yellow]development mode[/]: admin token for this run: [bold]{token}[/]")
     configure_logging(json=settings.log_json, level=settings.log_level)
     # no access log: /metrics counts every delivery by source and outcome, and a line per webhook costs CPU
     uvicorn.run(create_app(settings), host=host, port=port, workers=workers, log_config=None, access_log=False,
@@ -99,8 +119,9 @@ def dlq_list(limit: Annotated[int, typer.Option(help="how many")] = 50) -> None:
         for col in ("id", "kind", "when", "tries", "reason"):
             t.add_column(col)
         for e in entries:
-            t.add_row(e.id, e.kind, datetime.fromtimestamp(e.at, UTC).strftime("%Y-%m-%d %H:%M:%S"),
-                      str(e.attempts), e.reason[:80])
+            # Text, not markup: a reason is the CRM's or the sender's words and may hold "[" and "]"
+            t.add_row(Text(e.id), Text(e.kind), datetime.fromtimestamp(e.at, UTC).strftime("%Y-%m-%d %H:%M:%S"),
+                      str(e.attempts), Text(e.reason[:80]))
         console.print(t)
         console.print("replay one with [bold]leadrelay dlq replay ID[/], all with [bold]leadrelay dlq replay --all[/]")
 
@@ -118,7 +139,7 @@ def dlq_show(dl_id: Annotated[str, typer.Argument(help="dead letter id from `dlq
 
         e = await store.get_dead_letter(dl_id)
         if e is None:
-            err.print(f"[red]no dead letter {dl_id!r}[/] (see `leadrelay dlq list`)")
+            err.print(f"[red]no dead letter {escape(repr(dl_id))}[/] (see `leadrelay dlq list`)")
             return 1
         out = msgspec.to_builtins(e)
         out["data"] = msgspec.to_builtins(decode_delivery(e.data) if e.kind == "delivery" else decode_task(e.data))
