@@ -10,6 +10,12 @@ Sources:
 - Error body shape (status/message/correlationId/category, errors[] with message/code/context):
   https://developers.hubspot.com/docs/api-reference/latest/error-handling
 - Read-only detection is by the property's modificationMetadata.readOnlyValue (Properties API).
+- Required fields of the two error shapes, from HubSpot's published OpenAPI specifications
+  (github.com/HubSpot/HubSpot-public-api-spec-collection, PublicApiSpecs/CRM/Contacts/Rollouts/424/v3/contacts.json
+  and PublicApiSpecs/CRM/Associations/Rollouts/130902/v4/associations.json, ``components/schemas``):
+  ``Error`` (a whole request refused) needs ``category``, ``correlationId``, ``message``; ``StandardError`` (one
+  failed input inside a batch answer's ``errors[]``) needs ``category``, ``context``, ``errors``, ``links``,
+  ``message``, ``status``.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import json
 import re
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 LIFECYCLE_STAGES = (
@@ -91,6 +98,17 @@ DEFAULT_PROPERTIES = {
 }
 OBJECT_LABEL = {"contacts": "Contact", "companies": "Company"}
 
+Row = tuple[int, dict[str, Any]]  # (status, body): 2xx body is the result, else HubSpot's error body
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def norm(prop: str, value: Any) -> str:
+    """A unique property's value as HubSpot compares it (emails case-insensitively)."""
+    return str(value).strip().lower() if prop == "email" else str(value)
+
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
 
@@ -159,3 +177,10 @@ def validation_body(problems: list[PropertyError]) -> dict[str, Any]:
 
 def error_body(category: str, message: str, **extra: Any) -> dict[str, Any]:
     return {"status": "error", "message": message, "correlationId": correlation_id(), "category": category, **extra}
+
+
+def standard_error(body: dict[str, Any], **context: list[str]) -> dict[str, Any]:
+    """One entry of a batch answer's ``errors[]`` as the spec's ``StandardError``: every required field present
+    (``errors`` and ``links`` empty when there is nothing to say), ``context`` merged."""
+    return {"errors": [], "links": {}, **body, "status": "error",
+            "context": {**(body.get("context") or {}), **context}}

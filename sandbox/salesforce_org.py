@@ -1,4 +1,5 @@
-"""The sandbox's in-memory Salesforce org: schema, record ids, validation and DML, no HTTP.
+"""The sandbox's in-memory Salesforce org: records, validation and DML, no HTTP (schema and ids in
+``salesforce_schema``, queries in ``salesforce_org_query``).
 
 Behaviour and error codes follow Salesforce's documentation:
 - Record ids are 15-character case-sensitive ids plus a 3-character case-safe suffix, prefix per object
@@ -19,181 +20,32 @@ from __future__ import annotations
 
 import copy
 import itertools
-import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
-from sandbox import soql
+from sandbox.salesforce_org_query import OrgQuery
+from sandbox.salesforce_schema import (
+    _EMAIL_RX,
+    _ID_RX,
+    LEAD_SOURCE,
+    LEAD_STATUS,
+    PREFIX,
+    RATING,
+    RELATIONSHIPS,
+    SCHEMA,
+    F,
+    RequestError,
+    case_safe_id,
+    make_id,
+    row_error,
+    sf_now,
+)
 
-PREFIX = {"Lead": "00Q", "Contact": "003", "Account": "001", "User": "005", "Group": "00G"}
-_SUFFIX_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
-_B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-_ID_RX = re.compile(r"^[a-zA-Z0-9]{15}(?:[a-zA-Z0-9]{3})?$")
-_EMAIL_RX = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-
-
-def case_safe_id(id15: str) -> str:
-    """The documented 15 -> 18 character conversion (one suffix char per 5-char chunk, bit per uppercase letter)."""
-    suffix = ""
-    for chunk in (id15[0:5], id15[5:10], id15[10:15]):
-        bits = sum(1 << i for i, ch in enumerate(chunk) if "A" <= ch <= "Z")
-        suffix += _SUFFIX_CHARS[bits]
-    return id15 + suffix
-
-
-def make_id(prefix: str, n: int, pod: str = "5e") -> str:
-    digits = ""
-    while True:
-        n, r = divmod(n, 62)
-        digits = _B62[r] + digits
-        if n == 0:
-            break
-    return case_safe_id(prefix + pod + digits.rjust(10, "0"))
-
-
-def sf_now() -> str:
-    """Salesforce REST datetime format, e.g. 2024-09-15T08:22:10.000+0000."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{datetime.now(UTC).microsecond // 1000:03d}+0000"
-
-
-@dataclass(frozen=True)
-class F:
-    """One field of an sObject as describe() would report it."""
-
-    type: str = "string"  # string | email | picklist | int | double | boolean | reference | datetime | id
-    length: int = 255
-    required: bool = False  # nillable=false and createable (REQUIRED_FIELD_MISSING)
-    writable: bool = True  # createable/updateable
-    values: tuple[str, ...] = ()  # picklist values
-    restricted: bool = False
-    default: Any = None
-    refs: tuple[str, ...] = ()  # reference targets
-    external_id: bool = False
-    unique: bool = False
-    label: str = ""
-
-
-_SYSTEM = {
-    "Id": F("id", writable=False),
-    "IsDeleted": F("boolean", writable=False, default=False),
-    "CreatedDate": F("datetime", writable=False),
-    "CreatedById": F("reference", writable=False, refs=("User",)),
-    "LastModifiedDate": F("datetime", writable=False),
-    "LastModifiedById": F("reference", writable=False, refs=("User",)),
-    "SystemModstamp": F("datetime", writable=False),
-}
-_LEADRELAY = {
-    "Leadrelay_Id__c": F(length=255, external_id=True, unique=True, label="Leadrelay Id"),
-    "Leadrelay_Score__c": F("double", label="Leadrelay Score"),
-    "Leadrelay_Tags__c": F(length=255, label="Leadrelay Tags"),
-    "Leadrelay_Reason__c": F(length=255, label="Leadrelay Reason"),
-}
-LEAD_STATUS = ("Open - Not Contacted", "Working - Contacted", "Closed - Converted", "Closed - Not Converted")
-RATING = ("Hot", "Warm", "Cold")
-LEAD_SOURCE = ("Web", "Phone Inquiry", "Partner Referral", "Purchased List", "Other")
-_OWNER = F("reference", refs=("User", "Group"), label="Owner ID")
-
-SCHEMA: dict[str, dict[str, F]] = {
-    "Lead": {
-        **_SYSTEM,
-        "LastName": F(length=80, required=True, label="Last Name"),
-        "FirstName": F(length=40, label="First Name"),
-        "Salutation": F("picklist", values=("Mr.", "Ms.", "Mrs.", "Dr.", "Prof.")),
-        "Name": F(length=121, writable=False),
-        "Title": F(length=128),
-        "Company": F(length=255, required=True),
-        "Street": F(length=255),
-        "City": F(length=40),
-        "State": F(length=80),
-        "PostalCode": F(length=20),
-        "Country": F(length=80),
-        "Phone": F(length=40),
-        "MobilePhone": F(length=40),
-        "Email": F("email", length=80),
-        "Website": F(length=255),
-        "Description": F(length=32000),
-        "LeadSource": F("picklist", values=LEAD_SOURCE),
-        "Status": F("picklist", values=LEAD_STATUS, restricted=True, default=LEAD_STATUS[0], label="Lead Status"),
-        "Industry": F("picklist", length=255),
-        "Rating": F("picklist", values=RATING, restricted=True),
-        "AnnualRevenue": F("double"),
-        "NumberOfEmployees": F("int"),
-        "OwnerId": _OWNER,
-        "IsConverted": F("boolean", writable=False, default=False),
-        "HasOptedOutOfEmail": F("boolean", default=False),
-        **_LEADRELAY,
-        "Matched_Account__c": F("reference", refs=("Account",), label="Matched Account"),
-    },
-    "Contact": {
-        **_SYSTEM,
-        "LastName": F(length=80, required=True, label="Last Name"),
-        "FirstName": F(length=40),
-        "Name": F(length=121, writable=False),
-        "Email": F("email", length=80),
-        "Phone": F(length=40),
-        "Title": F(length=128),
-        "AccountId": F("reference", refs=("Account",), label="Account ID"),
-        "MailingCountry": F(length=80),
-        "LeadSource": F("picklist", values=LEAD_SOURCE),
-        "OwnerId": _OWNER,
-        **_LEADRELAY,
-    },
-    "Account": {
-        **_SYSTEM,
-        "Name": F(length=255, required=True, label="Account Name"),
-        "Website": F(length=255),
-        "Industry": F("picklist"),
-        "Type": F("picklist"),
-        "Phone": F(length=40),
-        "NumberOfEmployees": F("int"),
-        "AnnualRevenue": F("double"),
-        "BillingCity": F(length=40),
-        "BillingState": F(length=80),
-        "BillingPostalCode": F(length=20),
-        "BillingCountry": F(length=80),
-        "OwnerId": _OWNER,
-        "Leadrelay_Id__c": _LEADRELAY["Leadrelay_Id__c"],
-    },
-    "User": {
-        **_SYSTEM,
-        "Username": F(length=80, writable=False),
-        "Email": F("email", length=128, writable=False),
-        "FirstName": F(length=40, writable=False),
-        "LastName": F(length=80, writable=False),
-        "Name": F(length=121, writable=False),
-        "Alias": F(length=8, writable=False),
-        "IsActive": F("boolean", writable=False),
-        "UserType": F("picklist", writable=False),
-        "Title": F(length=80, writable=False),
-    },
-}
-RELATIONSHIPS = {
-    "Owner": "OwnerId",
-    "Account": "AccountId",
-    "CreatedBy": "CreatedById",
-    "LastModifiedBy": "LastModifiedById",
-}
-
-
-def row_error(code: str, message: str, fields: list[str] | None = None) -> dict[str, Any]:
-    """One entry of a SaveResult's ``errors`` array."""
-    return {"statusCode": code, "message": message, "fields": fields or []}
-
-
-class RequestError(Exception):
-    """The whole request is refused (REST answers ``[{"message","errorCode","fields"}]`` with this status)."""
-
-    def __init__(self, status: int, code: str, message: str, fields: list[str] | None = None) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message, self.fields = status, code, message, fields or []
-
-    def body(self) -> list[dict[str, Any]]:
-        out: dict[str, Any] = {"message": self.message, "errorCode": self.code}
-        if self.fields:
-            out["fields"] = self.fields
-        return [out]
+__all__ = [
+    "LEAD_SOURCE", "LEAD_STATUS", "PREFIX", "RATING", "RELATIONSHIPS", "SCHEMA", "Change", "F", "Org", "RequestError",
+    "case_safe_id", "make_id", "row_error", "sf_now",
+]
 
 
 @dataclass
@@ -205,7 +57,7 @@ class Change:
 
 
 @dataclass
-class Org:
+class Org(OrgQuery):
     """Records by sObject and id, plus the org's settings that DML consults."""
 
     org_id: str
@@ -388,45 +240,52 @@ class Org:
             )
         for name, value in fields.items():
             spec = schema[name]
-            if value is None or not spec.writable:
-                continue
-            label = spec.label or name
-            if spec.type in ("string", "email", "picklist") and isinstance(value, str) and len(value) > spec.length:
+            if value is not None and spec.writable:
+                errors += self._field_errors(sobject, name, value, spec, existing)
+        return errors
+
+    def _field_errors(
+        self, sobject: str, name: str, value: Any, spec: F, existing: dict[str, Any] | None
+    ) -> list[dict[str, Any]]:
+        """The errors of one written field value (length, email, restricted picklist, reference, uniqueness)."""
+        errors: list[dict[str, Any]] = []
+        label = spec.label or name
+        if spec.type in ("string", "email", "picklist") and isinstance(value, str) and len(value) > spec.length:
+            errors.append(
+                row_error(
+                    "STRING_TOO_LONG",
+                    f"{label}: data value too large: {value[:40]} (max length={spec.length})",
+                    [name],
+                )
+            )
+        if spec.type == "email" and not _EMAIL_RX.match(str(value)):
+            errors.append(row_error("INVALID_EMAIL_ADDRESS", f"{label}: invalid email address: {value}", [name]))
+        if spec.type == "picklist" and spec.restricted and value not in spec.values:
+            errors.append(
+                row_error(
+                    "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+                    f"{label}: bad value for restricted picklist field: {value}",
+                    [name],
+                )
+            )
+        if spec.type == "reference":
+            err = self._check_reference(name, label, str(value), spec.refs)
+            if err:
+                errors.append(err)
+        changed = existing is None or str(value).lower() != str(existing.get(name) or "").lower()
+        if spec.unique and changed:
+            dupes = [
+                r
+                for r in self.by_index(sobject, name, value)
+                if existing is None or r["Id"] != existing["Id"]
+            ]
+            if dupes:
                 errors.append(
                     row_error(
-                        "STRING_TOO_LONG",
-                        f"{label}: data value too large: {value[:40]} (max length={spec.length})",
-                        [name],
+                        "DUPLICATE_VALUE",
+                        f"duplicate value found: {name} duplicates value on record with id: {dupes[0]['Id']}",
                     )
                 )
-            if spec.type == "email" and not _EMAIL_RX.match(str(value)):
-                errors.append(row_error("INVALID_EMAIL_ADDRESS", f"{label}: invalid email address: {value}", [name]))
-            if spec.type == "picklist" and spec.restricted and value not in spec.values:
-                errors.append(
-                    row_error(
-                        "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
-                        f"{label}: bad value for restricted picklist field: {value}",
-                        [name],
-                    )
-                )
-            if spec.type == "reference":
-                err = self._check_reference(name, label, str(value), spec.refs)
-                if err:
-                    errors.append(err)
-            changed = existing is None or str(value).lower() != str(existing.get(name) or "").lower()
-            if spec.unique and changed:
-                dupes = [
-                    r
-                    for r in self.by_index(sobject, name, value)
-                    if existing is None or r["Id"] != existing["Id"]
-                ]
-                if dupes:
-                    errors.append(
-                        row_error(
-                            "DUPLICATE_VALUE",
-                            f"duplicate value found: {name} duplicates value on record with id: {dupes[0]['Id']}",
-                        )
-                    )
         return errors
 
     def _check_reference(self, name: str, label: str, value: str, refs: tuple[str, ...]) -> dict[str, Any] | None:
@@ -537,124 +396,3 @@ class Org:
         self._remember(sobject, found[1]["Id"])
         del self.tables[sobject][found[1]["Id"]]
         return {"id": found[1]["Id"], "success": True, "errors": []}
-
-    # --- query ------------------------------------------------------------------------------------------------
-    def resolve(self, sobject: str, record: dict[str, Any], path: str) -> Any:
-        """A field value by (case-insensitive) name or one-level relationship path such as ``Owner.Email``."""
-        if "." in path:
-            rel, _, sub = path.partition(".")
-            ref_field = self._relationship_field(sobject, rel)
-            target_id = record.get(ref_field)
-            target = self.find(str(target_id)) if target_id else None
-            if target is None:
-                group = self.groups.get(str(target_id)) if target_id else None
-                return group.get(sub) if group else None
-            return self.resolve(target[0], target[1], sub)
-        return record.get(self.field_name(sobject, path))
-
-    def _relationship_field(self, sobject: str, rel: str) -> str:
-        schema = self.schema(sobject)
-        candidates = [
-            RELATIONSHIPS.get(rel[:1].upper() + rel[1:], ""),
-            rel[:-3] + "__c" if rel.lower().endswith("__r") else "",
-        ]
-        for cand in candidates:
-            for known in schema:
-                if cand and known.lower() == cand.lower():
-                    return known
-        for known in RELATIONSHIPS:
-            if known.lower() == rel.lower() and RELATIONSHIPS[known] in schema:
-                return RELATIONSHIPS[known]
-        raise RequestError(
-            400,
-            "INVALID_FIELD",
-            f"Didn't understand relationship '{rel}' in field path. If you are attempting to use a custom "
-            "relationship, be sure to append the '__r' after the custom relationship name.",
-        )
-
-    def run_query(self, query: soql.Query) -> tuple[str, list[dict[str, Any]]]:
-        sobject = self.canonical_sobject_for_query(query.sobject)
-        for path in [*query.fields, *soql.where_fields(query.where), *(o[0] for o in query.order_by)]:
-            self.resolve(sobject, {}, path) if "." not in path else self._relationship_field(
-                sobject, path.split(".")[0]
-            )
-
-        def get(rec: dict[str, Any], path: str) -> Any:
-            return self.resolve(sobject, rec, path)
-
-        rows = [r for r in self._candidates(sobject, query.where) if soql.matches(query.where, r, get)]
-        if query.order_by:
-            soql.sort_records(rows, query.order_by, get)
-        rows = rows[query.offset :]
-        if query.limit is not None:
-            rows = rows[: query.limit]
-        return sobject, rows
-
-    def _candidates(self, sobject: str, where: Any) -> Iterable[dict[str, Any]]:
-        """Rows a query must test: through an index when a top-level AND term is `=`/`IN` on an indexed field.
-
-        Salesforce's query optimizer leads with a selective indexed filter; Email on Lead and Contact and
-        external ids are indexed by the platform ("Indexes", Large Data Volumes best practices:
-        developer.salesforce.com/docs/platform/salesforce-large-data-volumes-bp/guide/
-        ldv-deployments-infrastructure-indexes.html). Every returned row is still tested by `soql.matches`.
-        """
-        terms = where.items if isinstance(where, soql.BoolOp) and where.op == "and" else [where]
-        for term in terms:
-            if not isinstance(term, soql.Cmp) or term.op not in ("=", "in") or "." in term.field:
-                continue
-            name = next((k for k in self.schema(sobject) if k.lower() == term.field.lower()), None)
-            values = term.value if term.op == "in" else [term.value]
-            if name is None or not self._indexed(sobject, name) or not all(isinstance(v, str) for v in values):
-                continue
-            found: dict[str, dict[str, Any]] = {}
-            for value in values:
-                for rec in self.by_index(sobject, name, value):
-                    found[rec["Id"]] = rec
-            return found.values()
-        return self.tables[sobject].values()
-
-    def _indexed(self, sobject: str, name: str) -> bool:
-        if name == "Email" and sobject in ("Lead", "Contact"):
-            return True
-        spec = self.schema(sobject).get(name)
-        return spec is not None and spec.external_id
-
-    def canonical_sobject_for_query(self, name: str) -> str:
-        try:
-            return self.canonical_sobject(name)
-        except RequestError as exc:
-            raise RequestError(
-                400,
-                "INVALID_TYPE",
-                f"sObject type '{name}' is not supported. If you are attempting to use a custom object, be sure to "
-                "append the '__c' after the entity name. Please reference your WSDL or the describe call for the "
-                "appropriate names.",
-            ) from exc
-
-    def shape(self, sobject: str, record: dict[str, Any], fields: list[str], version: str) -> dict[str, Any]:
-        """A query row: ``attributes`` then the selected fields with their API-name casing."""
-        out: dict[str, Any] = {
-            "attributes": {"type": sobject, "url": f"/services/data/{version}/sobjects/{sobject}/{record['Id']}"}
-        }
-        for path in fields:
-            if "." in path:
-                rel, _, sub = path.partition(".")
-                ref_field = self._relationship_field(sobject, rel)
-                rel_name = ref_field[:-2] if ref_field.endswith("Id") else ref_field[:-3] + "__r"
-                target_id = record.get(ref_field)
-                target = self.find(str(target_id)) if target_id else None
-                if target is None:
-                    out.setdefault(rel_name, None)
-                    continue
-                sub_obj = out.get(rel_name) or {
-                    "attributes": {
-                        "type": target[0],
-                        "url": f"/services/data/{version}/sobjects/{target[0]}/{target[1]['Id']}",
-                    }
-                }
-                sub_obj[self.field_name(target[0], sub)] = target[1].get(self.field_name(target[0], sub))
-                out[rel_name] = sub_obj
-            else:
-                name = self.field_name(sobject, path)
-                out[name] = record.get(name)
-        return out

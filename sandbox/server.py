@@ -6,6 +6,7 @@ Control endpoints (not part of any vendor API) live under ``/_sandbox``.
 
 from __future__ import annotations
 
+import shutil
 import socket
 import tempfile
 import threading
@@ -25,6 +26,7 @@ from sandbox.hubspot import HubSpotSandbox
 from sandbox.salesforce import SalesforceSandbox
 
 VENDOR_PREFIXES = {"/crm/": "hubspot", "/services/": "salesforce"}
+ROUTES_HINT = "HubSpot: /crm/v3/...   Salesforce: /services/data/...   control: /_sandbox/calls, /_sandbox/reset"
 
 
 def _call_log_middleware(calls: CallLog) -> Any:
@@ -75,8 +77,11 @@ class SandboxServer:
     ) -> None:
         self.host = host
         self.port = port or _free_port(host)
+        # run-time files never go to the working tree: a temporary folder (removed on stop) unless one is named
+        # (``leadrelay sandbox`` names the user's state folder, see sandbox.state)
+        self._own_tls_dir = tls_dir is None
         self.tls_dir = Path(tls_dir or tempfile.mkdtemp(prefix="leadrelay-sandbox-"))
-        self.tls_dir.mkdir(parents=True, exist_ok=True)
+        self.tls_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # it holds the server's private key
         self.calls = CallLog()
         self.faults = {"hubspot": Faults(), "salesforce": Faults()}
         self.hubspot = HubSpotSandbox(self.faults["hubspot"], **(hubspot or {}))
@@ -180,6 +185,8 @@ class SandboxServer:
             self._thread.join(10)
         self.hubspot.close()
         self.salesforce.close()
+        if self._own_tls_dir:
+            shutil.rmtree(self.tls_dir, ignore_errors=True)
 
     def serve_forever(self) -> None:
         """Run in the foreground (for ``leadrelay sandbox``)."""

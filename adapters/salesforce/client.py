@@ -7,9 +7,11 @@
   (https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/headers_autoassign.htm).
 - Each row's ``success/errors`` is split into written / retryable (UNABLE_TO_LOCK_ROW, ...) / permanent
   (validation, with Salesforce's message and code kept); only failed rows are sent again (adapters.retry).
-- Whole-call failures are classified from simple-salesforce's exceptions: 401 -> refresh the session once,
-  then AuthError; 403 REQUEST_LIMIT_EXCEEDED -> RetryableError (long wait for the daily ``TotalRequests``
-  allocation, short for ``ConcurrentPerOrgLongTxn``); other 4xx -> FatalError; 5xx/timeouts -> RetryableError.
+- Whole-call failures are classified from simple-salesforce's exceptions (``adapters.salesforce.errors``): 401 ->
+  refresh the session once, then AuthError; 403 REQUEST_LIMIT_EXCEEDED -> RetryableError (long wait for the daily
+  ``TotalRequests`` allocation, short for ``ConcurrentPerOrgLongTxn``); other 4xx -> FatalError; 5xx/timeouts ->
+  RetryableError.
+- Reads (``adapters.salesforce.lookup``) are SOQL queries, up to 5 per Composite call.
 - Every call first takes a token from the Redis bucket shared by all workers, sized from the org's daily
   allocation as read from ``Sforce-Limit-Info`` (simple-salesforce's ``api_usage``); calls stop before the
   allocation's last ``reserve_share`` so a burst never runs the org dry for its other integrations.
@@ -19,29 +21,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from functools import partial
 from typing import Any, TypeVar, cast
-from urllib.parse import quote_plus
 
 import redis as redis_lib
 import requests
 from simple_salesforce.api import Salesforce
-from simple_salesforce.exceptions import (
-    SalesforceError,
-    SalesforceExpiredSession,
-    SalesforceGeneralError,
-    SalesforceMalformedRequest,
-    SalesforceRefusedRequest,
-    SalesforceResourceNotFound,
-)
+from simple_salesforce.exceptions import SalesforceError, SalesforceExpiredSession
 
 from adapters.ratelimit import RedisTokenBucket
 from adapters.retry import Deadline, call_with_retry
 from adapters.salesforce.auth import SalesforceAuth
+from adapters.salesforce.errors import SalesforceRefusal, _errors_of, classify
+from adapters.salesforce.lookup import ID_PREFIX, SalesforceLookups, soql_quote
 from connector.errors import AuthError, FatalError, LeadrelayError, RetryableError
-from connector.keys import registrable_domain
-from connector.model import CrmRecord
-from connector.ports import Owner, WriteItem, WriteOutcome
+from connector.ports import WriteItem, WriteOutcome
 from connector.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -55,78 +48,9 @@ RETRYABLE_ROW_CODES = {
     "SERVER_UNAVAILABLE",
 }
 SOBJECTS = {"lead": "Lead", "contact": "Contact", "account": "Account"}
-ID_PREFIX = {"00Q": "Lead", "003": "Contact", "001": "Account"}
 
 
-def soql_quote(value: str, *, like: bool = False) -> str:
-    """A SOQL string literal (backslash escapes; ``%``/``_`` escaped too inside LIKE)."""
-    text = value.replace("\\", "\\\\").replace("'", "\\'")
-    if like:
-        text = text.replace("%", "\\%").replace("_", "\\_")
-    return f"'{text}'"
-
-
-class SalesforceRefusal(FatalError):
-    """Salesforce refused the whole request (4xx other than 401/limits); ``error_code`` is Salesforce's."""
-
-    def __init__(self, message: str, *, error_code: str | None = None, hint: str | None = None) -> None:
-        super().__init__(message, hint=hint)
-        self.error_code = error_code
-
-
-def _errors_of(exc: SalesforceError) -> list[dict[str, Any]]:
-    content = exc.content
-    if isinstance(content, list):
-        return [e for e in content if isinstance(e, dict)]
-    if isinstance(content, dict):
-        return [content]
-    return []
-
-
-# A Composite subrequest's failure as simple-salesforce raises the same status for a request of its own.
-_SUB_ERRORS: dict[int, type[SalesforceError]] = {
-    400: SalesforceMalformedRequest, 401: SalesforceExpiredSession, 403: SalesforceRefusedRequest,
-    404: SalesforceResourceNotFound,
-}
-
-
-def classify(exc: Exception, *, daily_retry_after: float = 900.0) -> LeadrelayError:
-    """A simple-salesforce / requests failure as one of connector.errors (what to do next included)."""
-    if isinstance(exc, requests.Timeout):
-        return RetryableError("Salesforce did not answer in time", retry_after=2.0)
-    if isinstance(exc, requests.ConnectionError):
-        return RetryableError("Salesforce could not be reached", retry_after=2.0)
-    if not isinstance(exc, SalesforceError):
-        return FatalError(f"unexpected Salesforce failure: {type(exc).__name__}")
-    errors = _errors_of(exc)
-    code = str(errors[0].get("errorCode", "")) if errors else ""
-    message = str(errors[0].get("message", "")) if errors else str(exc.content)[:300]
-    detail = f"{code}: {message}" if code else message
-    if isinstance(exc, SalesforceExpiredSession):
-        return AuthError(f"Salesforce session refused ({detail})", hint="check the connected app and integration user")
-    if isinstance(exc, SalesforceRefusedRequest):
-        if code == "REQUEST_LIMIT_EXCEEDED":
-            if "TotalRequests" in message:
-                return RetryableError(
-                    f"Salesforce daily API allocation used up ({detail})",
-                    retry_after=daily_retry_after,
-                    hint="the org's 24-hour API allocation is exhausted; writes resume as it frees up",
-                )
-            return RetryableError(f"Salesforce request limit ({detail})", retry_after=1.0)
-        return SalesforceRefusal(
-            f"Salesforce refused the request ({detail})",
-            error_code=code or None,
-            hint="check the integration user's permissions",
-        )
-    if isinstance(exc, SalesforceMalformedRequest | SalesforceResourceNotFound):
-        return SalesforceRefusal(f"Salesforce rejected the request ({detail})", error_code=code or None)
-    status = int(getattr(exc, "status", 0) or 0)
-    if status >= 500 or status in (408, 429):
-        return RetryableError(f"Salesforce answered {status} ({detail})", retry_after=1.0)
-    return SalesforceRefusal(f"Salesforce answered {status} ({detail})", error_code=code or None)
-
-
-class SalesforceCrm:
+class SalesforceCrm(SalesforceLookups):
     """``connector.ports.CrmClient`` for Salesforce (sync; one per worker process)."""
 
     name = "salesforce"
@@ -271,178 +195,6 @@ class SalesforceCrm:
 
     def _retrying(self, fn: Callable[[], T], deadline: Deadline) -> T:
         return call_with_retry(fn, deadline=deadline, base_s=self.retry_base_s, max_s=self.retry_max_s)
-
-    # --- read -------------------------------------------------------------------------------------------------
-    def _query(self, soql: str, deadline: Deadline, lane: str = "live") -> list[dict[str, Any]]:
-        """All records of one SOQL query, following ``nextRecordsUrl`` (each page is one call)."""
-        page = self._retrying(
-            lambda: self._call(lambda sf: sf.query(soql, timeout=self.timeout_s), deadline=deadline, lane=lane),
-            deadline,
-        )
-        return self._all_pages(page, deadline, lane)
-
-    def _all_pages(self, page: dict[str, Any], deadline: Deadline, lane: str = "live") -> list[dict[str, Any]]:
-        """A query's records from its first page on, following ``nextRecordsUrl`` (each page is one call)."""
-        records = list(page["records"])
-        while not page.get("done", True):
-            url = str(page["nextRecordsUrl"])
-
-            def more(sf: Salesforce, url: str = url) -> Any:
-                return sf.query_more(url, identifier_is_url=True, timeout=self.timeout_s)
-
-            page = self._retrying(lambda: self._call(more, deadline=deadline, lane=lane), deadline)
-            records.extend(page["records"])
-        return [{k: v for k, v in r.items() if k != "attributes"} for r in records]
-
-    def _chunks(
-        self, head: str, values: Sequence[str], render: Callable[[str], str], joiner: str, tail: str = ""
-    ) -> Iterable[str]:
-        """SOQL statements ``head + v1 joiner v2 ... + tail`` each short enough for one request URI."""
-        budget = self.max_query_uri - 200  # instance URL and path
-        current: list[str] = []
-        for value in values:
-            candidate = head + joiner.join([*current, render(value)]) + tail
-            if current and len(quote_plus(candidate)) > budget:
-                yield head + joiner.join(current) + tail
-                current = []
-            current.append(render(value))
-        if current:
-            yield head + joiner.join(current) + tail
-
-    def find(self, emails: Sequence[str], domains: Sequence[str] = ()) -> list[CrmRecord]:
-        """Leads and Contacts by email (``Email IN (...)``), Accounts by website domain; chunked and paged."""
-        deadline = Deadline(self.deadline_s)
-        wanted = sorted({e.strip().lower() for e in emails if e and "@" in e})
-        doms = sorted({d.strip().lower() for d in domains if d})
-        lead_fields = (
-            "Id, Email, FirstName, LastName, Phone, Company, Website, Country, OwnerId, Status, "
-            f"{self.upsert_key}, {self.account_field}"
-        )
-        contact_fields = (
-            "Id, Email, FirstName, LastName, Phone, MailingCountry, OwnerId, AccountId, Account.Name, Account.Website"
-        )
-
-        def website_like(domain: str) -> str:
-            return "Website LIKE '%" + soql_quote(domain, like=True)[1:-1] + "%'"
-
-        account_head = "SELECT Id, Name, Website, OwnerId, BillingCountry FROM Account WHERE "
-        tagged = [
-            *(("lead", q) for q in self._chunks(
-                f"SELECT {lead_fields} FROM Lead WHERE IsConverted = false AND Email IN (", wanted, soql_quote, ", ",
-                ")")),
-            *(("contact", q) for q in self._chunks(
-                f"SELECT {contact_fields} FROM Contact WHERE Email IN (", wanted, soql_quote, ", ", ")")),
-            *(("account", q) for q in self._chunks(account_head, doms, website_like, " OR ")),
-        ]  # fmt: skip
-        out: list[CrmRecord] = []
-        for (kind, _), rows in zip(tagged, self._queries([q for _, q in tagged], deadline), strict=True):
-            if kind == "lead":
-                out += [self._lead(r) for r in rows]
-            elif kind == "contact":
-                out += [self._contact(r) for r in rows]
-            else:
-                accounts = [self._account(r) for r in rows]
-                out += [a for a in accounts if a.domain in doms]  # LIKE '%acme.com%' also matches notacme.com
-        return out
-
-    def _queries(self, soqls: Sequence[str], deadline: Deadline) -> list[list[dict[str, Any]]]:
-        """The records of several SOQL queries, up to 5 per Composite request: one API call instead of one per
-        query (Composite resource: developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/
-        resources_composite_composite.htm; at most 5 of its subrequests may be queries)."""
-        if len(soqls) <= 1:
-            return [self._query(q, deadline) for q in soqls]
-        out: list[list[dict[str, Any]]] = []
-        for start in range(0, len(soqls), 5):
-            send = self._composite(soqls[start:start + 5])
-            subs: list[dict[str, Any]] = self._retrying(partial(self._call, send, deadline=deadline), deadline)
-            out += [self._all_pages(sub["body"], deadline) for sub in subs]
-        return out
-
-    def _composite(self, soqls: Sequence[str]) -> Callable[[Salesforce], list[dict[str, Any]]]:
-        """One Composite request of up to 5 queries; a failed subrequest raises as simple-salesforce would."""
-        body = {"allOrNone": False, "compositeRequest": [
-            {"method": "GET", "referenceId": f"q{i}",
-             "url": f"/services/data/v{self.api_version}/query?q={quote_plus(q)}"} for i, q in enumerate(soqls)]}
-
-        def send(sf: Salesforce) -> list[dict[str, Any]]:
-            answer = cast(dict[str, Any], sf.restful("composite", method="POST", json=body, timeout=self.timeout_s))
-            for sub in answer["compositeResponse"]:
-                status = int(sub["httpStatusCode"])
-                if status >= 300:  # the error simple-salesforce raises for the same answer to a plain query
-                    kind = _SUB_ERRORS.get(status, SalesforceGeneralError)
-                    raise kind("composite/query", status, "query", sub["body"])
-            return cast(list[dict[str, Any]], answer["compositeResponse"])
-
-        return send
-
-    def accounts(self, *, deadline_s: float | None = None) -> list[CrmRecord]:
-        """Every Account with a website, for the account index (one SOQL query, paged by nextRecordsUrl)."""
-        soql = "SELECT Id, Name, Website, OwnerId, BillingCountry FROM Account WHERE Website != null"
-        return [self._account(r) for r in self._query(soql, Deadline(deadline_s or self.deadline_s), lane="bulk")]
-
-    def _lead(self, r: dict[str, Any]) -> CrmRecord:
-        return CrmRecord(
-            crm="salesforce", id=r["Id"], kind="lead", email=r.get("Email"), phone=r.get("Phone"),
-            first_name=r.get("FirstName"), last_name=r.get("LastName"), company=r.get("Company"),
-            domain=registrable_domain(r.get("Website")) or registrable_domain(r.get("Email")), country=r.get("Country"),
-            owner_id=r.get("OwnerId"), account_id=r.get(self.account_field), fields=r,
-        )  # fmt: skip
-
-    def _contact(self, r: dict[str, Any]) -> CrmRecord:
-        account = r.get("Account") or {}
-        return CrmRecord(
-            crm="salesforce", id=r["Id"], kind="contact", email=r.get("Email"), phone=r.get("Phone"),
-            first_name=r.get("FirstName"), last_name=r.get("LastName"), company=account.get("Name"),
-            domain=registrable_domain(account.get("Website")) or registrable_domain(r.get("Email")),
-            country=r.get("MailingCountry"), owner_id=r.get("OwnerId"), account_id=r.get("AccountId"),
-            fields={k: v for k, v in r.items() if k != "Account"},
-        )  # fmt: skip
-
-    def _account(self, r: dict[str, Any]) -> CrmRecord:
-        return CrmRecord(
-            crm="salesforce", id=r["Id"], kind="account", company=r.get("Name"),
-            domain=registrable_domain(r.get("Website")), country=r.get("BillingCountry"), owner_id=r.get("OwnerId"),
-            fields=r,
-        )  # fmt: skip
-
-    def owners(self) -> list[Owner]:
-        """Active standard Users (people who can own leads)."""
-        deadline = Deadline(self.deadline_s)
-        soql = (
-            "SELECT Id, Email, FirstName, LastName, IsActive FROM User "
-            "WHERE IsActive = true AND UserType = 'Standard' ORDER BY Email"
-        )
-        return [
-            Owner(
-                crm="salesforce",
-                id=r["Id"],
-                email=r["Email"],
-                first_name=r.get("FirstName"),
-                last_name=r.get("LastName"),
-                active=True,
-            )
-            for r in self._query(soql, deadline)
-        ]
-
-    def get(self, record_id: str) -> CrmRecord | None:
-        """A Lead, Contact or Account by id (object from the id prefix); None when it does not exist."""
-        sobject = ID_PREFIX.get(record_id[:3])
-        if sobject is None:
-            return None
-        deadline = Deadline(self.deadline_s)
-        try:
-            rec = self._retrying(
-                lambda: self._call(
-                    lambda sf: sf.restful(f"sobjects/{sobject}/{record_id}", timeout=self.timeout_s), deadline=deadline
-                ),
-                deadline,
-            )
-        except FatalError as exc:
-            if "NOT_FOUND" in exc.message or "ENTITY_IS_DELETED" in exc.message:
-                return None
-            raise
-        rec = {k: v for k, v in (rec or {}).items() if k != "attributes"}
-        return {"Lead": self._lead, "Contact": self._contact, "Account": self._account}[sobject](rec)
 
     def ping(self) -> bool:
         """True when Salesforce answers with our credentials (the Limits resource)."""

@@ -15,11 +15,13 @@ def register(app: typer.Typer) -> None:
 def sandbox(
     host: str = typer.Option("127.0.0.1", help="Address to listen on (loopback by default)."),
     port: int = typer.Option(8443, help="HTTPS port for both vendors' APIs and /_sandbox control endpoints."),
-    tls_dir: Path = typer.Option(
-        Path(".leadrelay/sandbox-tls"), help="Where the throwaway CA (ca.pem) and server cert are written."
+    tls_dir: Path | None = typer.Option(
+        None,
+        help="Where the throwaway CA (ca.pem) and server cert are written (default: sandbox-tls in the user's "
+        "state folder, e.g. ~/.local/state/leadrelay/sandbox-tls; never the working tree).",
     ),
-    hubspot_token: str = typer.Option(
-        "sandbox-hubspot-token", envvar="LEADRELAY_HUBSPOT_TOKEN", help="Private-app token the sandbox accepts."
+    hubspot_token: str | None = typer.Option(
+        None, envvar="LEADRELAY_HUBSPOT_TOKEN", help="Private-app token the sandbox accepts (default: its own)."
     ),
     latency_ms: float = typer.Option(0.0, help="Added latency on every CRM call."),
     error_share: float = typer.Option(0.0, help="Share (0..1) of calls answered with the vendor's 429/5xx."),
@@ -31,14 +33,16 @@ def sandbox(
     PUT /_sandbox/faults/{hubspot|salesforce}; calls are counted at GET /_sandbox/calls.
     """
     from sandbox.common import FaultPlan
-    from sandbox.server import SandboxServer
+    from sandbox.server import ROUTES_HINT, SandboxServer
+    from sandbox.state import default_tls_dir
 
     console = Console()
-    server = SandboxServer(host=host, port=port, tls_dir=tls_dir, hubspot={"token": hubspot_token})
+    server = SandboxServer(host=host, port=port, tls_dir=tls_dir or default_tls_dir(),
+                           hubspot={"token": hubspot_token} if hubspot_token else None)
     plan = FaultPlan(latency_ms=latency_ms, rate_limit_share=error_share / 2, server_error_share=error_share / 2)
     for faults in server.faults.values():
         faults.set(plan)
     console.print(f"[bold green]CRM sandbox[/] on [cyan]{server.url}[/]  (CA: {server.ca_path})")
-    console.print("HubSpot: /crm/v3/...   Salesforce: /services/data/...   control: /_sandbox/calls, /_sandbox/reset")
+    console.print(ROUTES_HINT)
     console.print("Ctrl-C to stop.")
     server.serve_forever()

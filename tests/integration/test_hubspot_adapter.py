@@ -163,6 +163,22 @@ def test_write_associates_contacts_with_their_company(crm: HubSpotCrm, lib: HubS
                                             for a in sandbox.hubspot.records()["associations"]}
 
 
+def test_a_company_hubspot_does_not_have_leaves_the_contact_written_and_says_so(
+    crm: HubSpotCrm, lib: HubSpot, sandbox: SandboxServer
+) -> None:
+    acme = lib.crm.companies.basic_api.create({"properties": {"name": "Acme", "domain": "acme.example"}})
+    out = crm.write([WriteItem(key="k1", fields={"email": "a1@acme.example"}, account_id=acme.id),
+                     WriteItem(key="k2", fields={"email": "a2@gone.example"}, account_id="999999")])
+    assert [o.status for o in out] == ["written", "written"] and out[0].error_code is None
+    assert out[1].error_code == "ASSOCIATION_FAILED" and "999999" in (out[1].message or "")
+    # HubSpot answers the batch 200 with the failed pair in errors[] (its spec documents no 207 here)
+    batch_default = "POST /crm/v4/associations/{from_type}/{to_type}/batch/associate/default"
+    assert sandbox.calls.count("hubspot", batch_default, 200) == 1
+    assert crm.get(out[0].record_id).account_id == acme.id  # type: ignore[union-attr]
+    assert crm.get(out[1].record_id).account_id is None  # type: ignore[union-attr]
+    assert crm.get("987654") is None  # unknown id: HubSpot's 404 with its error body
+
+
 def test_bad_token_is_an_auth_error(sandbox: SandboxServer, redis_url: str) -> None:
     bad = HubSpotCrm(token="pat-wrong", base_url=sandbox.url, ca_bundle=str(sandbox.ca_path),
                      redis=redis.Redis.from_url(redis_url))
