@@ -28,7 +28,7 @@ from connector.match import IdentityIndex  # noqa: E402
 from connector.model import CrmRecord  # noqa: E402
 from connector.normalize import normalize, warm_up  # noqa: E402
 from connector.pipeline import decide  # noqa: E402
-from connector.route import RoutingState, apply_changes  # noqa: E402
+from connector.routing import RoutingState, apply_changes  # noqa: E402
 
 
 def reference_loop_s() -> float:

@@ -7,6 +7,7 @@ instead of files: ``load_config(root)`` here, ``config_from_files(files)`` for a
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Collection, Mapping
 from pathlib import Path
 
 import msgspec
@@ -14,7 +15,7 @@ import msgspec
 from connector.errors import ConfigError
 from connector.mapping import CrmMapping, SourceMapping, load_crm_mapping, load_source_mapping
 from connector.match import MatchConfig, load_match_config
-from connector.route import RoutingConfig, load_routing
+from connector.routing import RoutingConfig, load_routing
 from connector.score import ScoringConfig, load_scoring
 from connector.tags import TagsConfig, load_tags
 from connector.team import Team, load_team
@@ -59,8 +60,17 @@ def version_of(files: list[Path]) -> str:
     return digest.hexdigest()[:12]
 
 
-def load_config(path: str | Path = ".", *, mappings: str | Path | None = None) -> Config:
-    """Load and cross-check every file; the first problem raises ConfigError with file:line and field."""
+def load_config(
+    path: str | Path = ".",
+    mappings: str | Path | None = None,
+    *,
+    crm_read_only: Mapping[str, Collection[str]] | None = None,
+) -> Config:
+    """Load and cross-check every file; the first problem raises ConfigError with file:line and field.
+
+    ``crm_read_only`` (CRM name -> the fields that CRM computes itself, from the CRM adapters) refuses a CRM
+    mapping that writes one; without it only each mapping's own ``read_only`` list is checked.
+    """
     rules_dir, mappings_dir = resolve_dirs(path, mappings)
     if not rules_dir.is_dir():
         raise ConfigError("not a directory (expected rules/ with team.yaml, scoring.yaml, ...)", file=str(rules_dir))
@@ -70,7 +80,7 @@ def load_config(path: str | Path = ".", *, mappings: str | Path | None = None) -
     team = load_team(rules_dir / "team.yaml")
     matching_file = rules_dir / "matching.yaml"
     sources = {m.name: m for m in (load_source_mapping(f) for f in sorted((mappings_dir / "sources").glob("*.yaml")))}
-    crm = {f.stem: load_crm_mapping(f) for f in sorted((mappings_dir / "crm").glob("*.yaml"))}
+    crm = {f.stem: load_crm_mapping(f, read_only=crm_read_only) for f in sorted((mappings_dir / "crm").glob("*.yaml"))}
     return Config(
         version=version_of(config_files(rules_dir, mappings_dir)),
         sources=sources,

@@ -175,6 +175,22 @@ def registrable_domain(value: str | None) -> str | None:
     return f"{ext.domain}.{ext.suffix}"
 
 
+@lru_cache(maxsize=65536)
+def company_domain(value: str | None) -> str | None:
+    """The domain standing for a company, from a website, host or email address; None when there is none.
+
+    ``"https://www.Acme.co.uk/about"``, ``"jo@sales.acme.co.uk"`` -> ``"acme.co.uk"``. The one rule for normalize
+    (a lead's ``company.domain``) and match (a lead's or a record's domain): the registrable domain, only when it is
+    its own registrable domain (so normalizing twice changes nothing), and never a free-mail provider's (it says
+    nothing about the sender's company). Before this was one function, normalize kept a free-mail domain given
+    as the company's and match ignored it; only normalize checked the fixed point.
+    """
+    domain = registrable_domain(value)
+    if domain is None or (domain != value and registrable_domain(domain) != domain) or is_free_mail(domain):
+        return None
+    return domain
+
+
 @lru_cache(maxsize=16384)
 def is_free_mail(domain: str | None) -> bool:
     """True for a free-mail provider's domain ("gmail.com", "yahoo.co.uk", "mail.gmx.at"); False for None."""
@@ -193,16 +209,3 @@ def is_free_mail(domain: str | None) -> bool:
             return False
     registrable = registrable_domain(host) or host
     return registrable in FREE_MAIL_DOMAINS or registrable.partition(".")[0] in FREE_MAIL_LABELS
-
-
-def phone_key(e164: str | None) -> str | None:
-    """Phones match on their E.164 digits."""
-    if not e164:
-        return None
-    digits = re.sub(r"\D", "", e164)
-    return digits if len(digits) >= 7 else None
-
-
-def person_key(first: str | None, last: str | None) -> str:
-    """Loose person key for fuzzy comparison: "first last", ASCII-folded."""
-    return _SPACES.sub(" ", fold(f"{first or ''} {last or ''}")).strip()

@@ -14,7 +14,7 @@ from typing import Any
 
 import msgspec
 
-from connector.conditions import lead_view
+from connector.conditions import lead_view, with_context
 from connector.config import Config
 from connector.decision import Decision, MatchResult, RouteResult, ScoreResult
 from connector.errors import InputError
@@ -23,17 +23,26 @@ from connector.match import IdentityIndex, match
 from connector.model import CrmRecord, Lead
 from connector.normalize import normalize
 from connector.ports import Delivery, WriteItem
-from connector.route import RoutingState, route
+from connector.routing import RoutingState, route
 from connector.score import score
 from connector.tags import tag
 
-# Which source mapping reads a delivery when the source itself does not name one.
-DEFAULT_MAPPINGS = {"hubspot": "hubspot_contact", "salesforce": "salesforce_lead", "form": "website", "csv": "website"}
+# Which source mapping reads a delivery from these sources when the delivery does not name one.
+DEFAULT_MAPPINGS = {"form": "website", "csv": "website"}
 
 
-def mapping_name(delivery: Delivery) -> str:
-    """The source mapping for a delivery: the form's own, else the source's default."""
-    return delivery.form or DEFAULT_MAPPINGS.get(delivery.source, delivery.source)
+def mapping_name(delivery: Delivery, config: Config) -> str:
+    """The source mapping for a delivery: the form's own, else the source's default, else the one mapping whose
+    ``source`` is the delivery's (a CRM's deliveries: ``source: <crm>`` in its mapping file)."""
+    if delivery.form:
+        return delivery.form
+    if delivery.source in DEFAULT_MAPPINGS:
+        return DEFAULT_MAPPINGS[delivery.source]
+    names = [name for name, m in config.sources.items() if m.source == delivery.source]
+    if len(names) > 1:
+        raise InputError(f"{delivery.source} deliveries are read by {', '.join(names)}: the delivery must name one",
+                         field="form")
+    return names[0] if names else delivery.source
 
 
 def ingest(payload: Mapping[str, Any], config: Config, *, mapping: str) -> Lead:
@@ -44,9 +53,12 @@ def ingest(payload: Mapping[str, Any], config: Config, *, mapping: str) -> Lead:
     return normalize(map_payload(dict(payload), source))
 
 
-def ingest_delivery(delivery: Delivery, config: Config) -> Lead:
-    """The canonical lead of one queued delivery (origin carries the delivery id)."""
-    lead = ingest(delivery.payload, config, mapping=mapping_name(delivery))
+def ingest_delivery(delivery: Delivery, config: Config, *, mapping: str | None = None) -> Lead:
+    """The canonical lead of one queued delivery (origin carries the delivery id).
+
+    ``mapping`` names the source mapping; by default ``mapping_name`` picks it.
+    """
+    lead = ingest(delivery.payload, config, mapping=mapping or mapping_name(delivery, config))
     origin = msgspec.structs.replace(
         lead.origin,
         delivery_id=delivery.delivery_id,
@@ -85,13 +97,15 @@ def decide(
         match(lead, candidates, config=config.matching) if candidates else None
     )
     t1 = perf_counter()
+    # the lead view each step reads, built once; each step's result is added for the next as a new value
     view = lead_view(lead, match=found)
     sc = score(lead, config.scoring, now=now, match=found, view=view)
     t2 = perf_counter()
-    tg = tag(lead, sc, config.tags, match=found, view=view)
+    scored = with_context(view, score=sc)
+    tg = tag(lead, sc, config.tags, match=found, view=scored)
     t3 = perf_counter()
     rt = route(lead, score=sc, tags=tg, match=found, config=config.routing, team=config.team, state=state, now=now,
-               view=view)
+               view=with_context(scored, tags=tg))
     t4 = perf_counter()
     return Decision(
         lead=lead,
@@ -141,7 +155,7 @@ def write_item(
         key=lead.id or lead.identity.email or "",
         fields=fields,
         record_id=record_id or (m.record_id if m is not None and m.kind != "account" and m.crm == crm else None),
-        object_type="contacts" if crm == "hubspot" else "Lead",
+        object_type=mapping.object,
         account_id=m.account_id if m is not None else None,
         lane=lane,
     )

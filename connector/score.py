@@ -21,9 +21,8 @@ import msgspec
 
 from connector.conditions import Condition, describe, lead_view
 from connector.decision import MatchResult, RuleHit, ScoreResult
-from connector.errors import ConfigError
 from connector.model import Lead
-from connector.yamlconf import convert, line_at, parse_yaml
+from connector.yamlconf import Where, from_text, load_yaml
 
 Stage = Literal["subscriber", "lead", "mql", "sql", "opportunity", "customer"]
 Grade = Literal["hot", "warm", "cold"]
@@ -121,10 +120,8 @@ def _plan_behaviour(rule: BehaviourRule, default_half_life: float | None) -> _Be
     )
 
 
-def _check(config: ScoringConfig, file: str, root: Any) -> None:
-    def fail(path: str, message: str) -> None:
-        raise ConfigError(message, file=file, line=line_at(root, path), field=path)
-
+def _check(config: ScoringConfig, where: Where) -> None:
+    fail = where.fail
     if config.half_life_days is not None and config.half_life_days <= 0:
         fail("half_life_days", "must be > 0, or null for no decay")
     names: set[str] = set()
@@ -153,20 +150,12 @@ def _check(config: ScoringConfig, file: str, root: Any) -> None:
 
 
 def scoring_from_text(text: str, *, file: str) -> ScoringConfig:
-    data, root = parse_yaml(text, file)
-    config = convert(data if data is not None else {}, ScoringConfig, file=file, root=root)
-    _check(config, file, root)
-    return config
+    return from_text(text, ScoringConfig, file=file, check=_check)
 
 
 def load_scoring(path: str | Path) -> ScoringConfig:
     """Load ``rules/scoring.yaml``; ConfigError with file:line and field on any problem."""
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read: {exc.strerror}", file=str(p)) from exc
-    return scoring_from_text(text, file=str(p))
+    return load_yaml(path, ScoringConfig, check=_check)
 
 
 def decayed(points: float, age_days: float, half_life_days: float | None) -> float:
@@ -210,12 +199,12 @@ def score(
     *,
     now: datetime,
     match: MatchResult | None = None,
-    view: dict[str, Any] | None = None,
+    view: Mapping[str, Any] | None = None,
 ) -> ScoreResult:
     """Score a lead: every rule that gave points is a RuleHit; then stage and grade from the total.
 
-    ``view`` (from ``lead_view(lead, match=match)``) may be passed to save building it again; it is
-    updated in place with ``score.*``.
+    ``view`` (from ``lead_view(lead, match=match)``) may be passed to save building it again; it is read,
+    never changed: the stage rules read a copy with ``score.*`` added.
     """
     if view is None:
         view = lead_view(lead, match=match)
@@ -239,17 +228,18 @@ def score(
             behaviour += h.points
     fit, behaviour, intent = round(fit, 2), round(behaviour, 2), round(intent, 2)
     total = round(fit + behaviour + intent, 2)
-    view["score.total"], view["score.fit"] = total, fit
-    view["score.behaviour"], view["score.intent"] = behaviour, intent
+    scored = dict(view)
+    scored["score.total"], scored["score.fit"] = total, fit
+    scored["score.behaviour"], scored["score.intent"] = behaviour, intent
 
     stage: str | None = None
     for sr in config.stage_rules:
-        if sr.when.test(view):
+        if sr.when.test(scored):
             stage = sr.stage
             break
     if stage is None:
         for t in config.stages:
-            if (t.min_score is None or total >= t.min_score) and (t.when is None or t.when.test(view)):
+            if (t.min_score is None or total >= t.min_score) and (t.when is None or t.when.test(scored)):
                 stage = t.stage
                 break
     grade = config.grades[-1]
@@ -257,6 +247,5 @@ def score(
         if g.min_score is None or total >= g.min_score:
             grade = g
             break
-    view["score.stage"], view["score.grade"] = stage or "lead", grade.grade
     return ScoreResult(total=total, fit=fit, behaviour=behaviour, intent=intent, hits=tuple(hits),
                        stage=stage or "lead", grade=grade.grade, action=grade.action)

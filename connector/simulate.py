@@ -18,7 +18,7 @@ from connector.decision import Decision
 from connector.match import IdentityIndex
 from connector.model import CrmRecord
 from connector.pipeline import decide, ingest
-from connector.route import RoutingState, apply_changes
+from connector.routing import RoutingState, apply_changes
 
 
 @dataclass

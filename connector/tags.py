@@ -10,17 +10,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import msgspec
-import yaml
 
-from connector.conditions import Condition, add_context, describe, field_kind, lead_view
+from connector.conditions import Condition, describe, field_kind, lead_view
 from connector.decision import MatchResult, ScoreResult, TagResult
-from connector.errors import ConfigError
 from connector.model import Lead
-from connector.yamlconf import convert, line_at, parse_yaml
+from connector.yamlconf import Where, from_text, load_yaml
 
 
 class Lookup(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, dict=True):
@@ -84,10 +83,8 @@ def _tags_in(cond: Condition | None, path: str) -> list[tuple[str, str]]:
     return found
 
 
-def _check(config: TagsConfig, file: str, root: yaml.Node | None) -> None:
-    def fail(path: str, message: str) -> None:
-        raise ConfigError(message, file=file, line=line_at(root, path), field=path)
-
+def _check(config: TagsConfig, where: Where) -> None:
+    fail = where.fail
     known = {f"{cat}:{tag}" for cat, tags in config.taxonomy.items() for tag in tags}
 
     def check_tag(path: str, tag: str) -> None:
@@ -120,20 +117,12 @@ def _check(config: TagsConfig, file: str, root: yaml.Node | None) -> None:
 
 
 def tags_from_text(text: str, *, file: str) -> TagsConfig:
-    data, root = parse_yaml(text, file)
-    config = convert(data if data is not None else {}, TagsConfig, file=file, root=root)
-    _check(config, file, root)
-    return config
+    return from_text(text, TagsConfig, file=file, check=_check)
 
 
 def load_tags(path: str | Path) -> TagsConfig:
     """Load ``rules/tags.yaml``; ConfigError with file:line and field on any problem."""
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read: {exc.strerror}", file=str(p)) from exc
-    return tags_from_text(text, file=str(p))
+    return load_yaml(path, TagsConfig, check=_check)
 
 
 def tag(
@@ -142,18 +131,18 @@ def tag(
     config: TagsConfig,
     *,
     match: MatchResult | None = None,
-    view: dict[str, Any] | None = None,
+    view: Mapping[str, Any] | None = None,
 ) -> TagResult:
     """Apply lookups, then tag rules, then segments; ``reasons`` says which rule applied each.
 
-    ``view`` (from ``lead_view``) may be passed to save building it again; it gains tags/segments.
+    ``view`` (``lead_view`` with this score and match) may be passed to save building it again; it is read, never
+    changed: later rules read a copy that gains the tags and segments applied before them.
     """
-    if view is None:
-        view = lead_view(lead, score=score, match=match)
+    seen = lead_view(lead, score=score, match=match) if view is None else dict(view)
     tags: list[str] = []
     reasons: dict[str, str] = {}
     for lk in config.lookups:
-        raw = view.get(lk.field)
+        raw = seen.get(lk.field)
         if raw is None:
             continue
         for value in raw if isinstance(raw, (tuple, list)) else (raw,):
@@ -161,28 +150,26 @@ def tag(
             if t is not None and t not in reasons:
                 tags.append(t)
                 reasons[t] = f"{lk.name}: {lk.field} is {value}"
-    view["tags"] = tuple(tags)
-    view["segments"] = ()
+    seen["tags"] = tuple(tags)
+    seen["segments"] = ()
     for test, rule_tags, why in config.rule_plan:
-        if test(view):
+        if test(seen):
             if len(rule_tags) == 1:  # the common case, without building a list
                 if rule_tags[0] not in reasons:
                     tags.append(rule_tags[0])
                     reasons[rule_tags[0]] = why
-                    view["tags"] = tuple(tags)
+                    seen["tags"] = tuple(tags)
                 continue
             new = [t for t in rule_tags if t not in reasons]
             for t in new:
                 tags.append(t)
                 reasons[t] = why
             if new:
-                view["tags"] = tuple(tags)
+                seen["tags"] = tuple(tags)
     segments: list[str] = []
     for test, name, why in config.segment_plan:
-        if test(view):
+        if test(seen):
             segments.append(name)
             reasons[name] = why
-            view["segments"] = tuple(segments)
-    result = TagResult(tags=tuple(tags), segments=tuple(segments), reasons=reasons)
-    add_context(view, tags=result)
-    return result
+            seen["segments"] = tuple(segments)
+    return TagResult(tags=tuple(tags), segments=tuple(segments), reasons=reasons)

@@ -16,10 +16,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
 import msgspec
-import yaml
 
-from connector.errors import ConfigError
-from connector.yamlconf import convert, line_at, parse_yaml
+from connector.yamlconf import Where, from_text, load_yaml
 
 Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 _DAYS: tuple[Day, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -148,10 +146,8 @@ def weighted_sequence(weights: list[tuple[str, int]]) -> tuple[str, ...]:
     return tuple(order)
 
 
-def _check_refs(team: Team, file: str, root: yaml.Node | None) -> None:
-    def fail(path: str, message: str) -> None:
-        raise ConfigError(message, file=file, line=line_at(root, path), field=path)
-
+def _check_refs(team: Team, where: Where) -> None:
+    fail = where.fail
     seen: set[str] = set()
     for i, r in enumerate(team.reps):
         if r.id in seen:
@@ -175,20 +171,12 @@ def _check_refs(team: Team, file: str, root: yaml.Node | None) -> None:
 
 def team_from_text(text: str, *, file: str) -> Team:
     """Parse and validate a roster; ConfigError with file:line and field on any problem."""
-    data, root = parse_yaml(text, file)
-    team = convert(data if data is not None else {}, Team, file=file, root=root)
-    _check_refs(team, file, root)
-    return team
+    return from_text(text, Team, file=file, check=_check_refs)
 
 
 def load_team(path: str | Path) -> Team:
     """Load ``rules/team.yaml``."""
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read: {exc.strerror}", file=str(p)) from exc
-    return team_from_text(text, file=str(p))
+    return load_yaml(path, Team, check=_check_refs)
 
 
 # ---- availability ---------------------------------------------------------------------------------------------

@@ -8,8 +8,9 @@ tree knows the line of every node. Joining the two gives the admin
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import msgspec
 import yaml
@@ -89,17 +90,42 @@ def convert(data: Any, type_: type[T], *, file: str, root: yaml.Node | None = No
         raise ConfigError(reason, file=file, line=line, field=field) from exc
 
 
-def load_yaml(path: str | Path, type_: type[T]) -> T:
-    """Read ``path`` and return it as ``type_``; raise ConfigError naming file, line and field."""
+class Where:
+    """Where a loaded file's values came from, for the checks made after conversion (names, cross-references)."""
+
+    __slots__ = ("file", "root")
+
+    def __init__(self, file: str, root: yaml.Node | None) -> None:
+        self.file, self.root = file, root
+
+    def fail(self, path: str, message: str) -> NoReturn:
+        """Raise a ConfigError at ``path`` (``rules[2].when``; "" for the file as a whole) with its line."""
+        raise ConfigError(message, file=self.file, line=line_at(self.root, path), field=path or "(top level)")
+
+
+Check = Callable[[T, Where], None]
+
+
+def from_text(text: str, type_: type[T], *, file: str, check: Check[T] | None = None) -> T:
+    """Parse YAML ``text``, convert it to ``type_``, then run ``check``; ConfigError naming file, line and field.
+
+    An empty file reads as ``{}``. The one path every config file is loaded by (``load_yaml`` reads the file).
+    """
+    data, root = parse_yaml(text, file)
+    value = convert(data if data is not None else {}, type_, file=file, root=root)
+    if check is not None:
+        check(value, Where(file, root))
+    return value
+
+
+def load_yaml(path: str | Path, type_: type[T], *, check: Check[T] | None = None) -> T:
+    """Read ``path`` and return it as ``type_`` (see ``from_text``); raise ConfigError naming file, line and field."""
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read: {exc.strerror}", file=str(p)) from exc
-    data, root = parse_yaml(text, str(p))
-    if data is None:
-        data = {}
-    return convert(data, type_, file=str(p), root=root)
+    return from_text(text, type_, file=str(p), check=check)
 
 
 def line_at(root: yaml.Node | None, path: str) -> int | None:

@@ -1,6 +1,7 @@
 """Structured conditions: every operator, groups, the lead view, and load-time errors with file:line."""
 
 from datetime import UTC, datetime
+from typing import Any
 
 import msgspec
 import pytest
@@ -9,7 +10,7 @@ from connector.conditions import Condition, compile_condition, describe, lead_vi
 from connector.decision import MatchResult, ScoreResult, TagResult
 from connector.errors import ConfigError
 from connector.model import Company, Event, Identity, Intent, Lead, Role
-from connector.yamlconf import convert, parse_yaml
+from connector.yamlconf import from_text
 
 LEAD = Lead(
     identity=Identity(email="ana.lopez@acme-health.com", first_name="Ana"),
@@ -116,8 +117,7 @@ class _File(msgspec.Struct, forbid_unknown_fields=True):
 
 
 def _load(text: str) -> _File:
-    data, root = parse_yaml(text, "rules/x.yaml")
-    return convert(data, _File, file="rules/x.yaml", root=root)
+    return from_text(text, _File, file="rules/x.yaml")
 
 
 def test_unknown_field_fails_at_load_with_file_line_and_suggestion() -> None:
@@ -160,3 +160,21 @@ def test_bad_values_fail_at_load(leaf: str, message: str) -> None:
         _load(f"rules:\n  - {leaf}\n")
     assert message in str(exc.value)
     assert exc.value.line == 2
+
+
+# ---- contains on tuples and lists ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ((), False),
+    (("Industry:Healthcare", "size:smb"), True),
+    (("industry:software",), False),
+    ((1, None, "SIZE:SMB"), True),
+    (([1], "size:smb"), True),  # an unhashable item
+    (([1], "size:mid"), False),
+    (["INDUSTRY:HEALTHCARE"], True),
+])
+def test_contains_on_tuples_and_lists(value: Any, expected: bool) -> None:
+    cond = Condition(field="tags", op="contains_any", value=["industry:healthcare", "size:smb"])
+    for _ in range(2):  # the same answer every time
+        assert cond.test({"tags": value}) is expected

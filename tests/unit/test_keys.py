@@ -6,12 +6,11 @@ from hypothesis import strategies as st
 
 from connector.keys import (
     FREE_MAIL_DOMAINS,
+    company_domain,
     company_key,
     email_key,
     fold,
     is_free_mail,
-    person_key,
-    phone_key,
     registrable_domain,
 )
 
@@ -81,8 +80,15 @@ def test_free_mail_list_is_the_one_list() -> None:
     assert {"gmail.com", "outlook.com", "icloud.com", "proton.me"} <= FREE_MAIL_DOMAINS
 
 
-def test_phone_and_person_keys() -> None:
-    assert phone_key("+1 (415) 555-2671") == "14155552671"
-    assert phone_key("12345") is None
-    assert person_key("  Zoë ", "Müller") == "zoe muller"
+def test_fold_drops_marks() -> None:
     assert fold("Ærø Ñandú") == "ærø nandu"
+
+
+def test_company_domain_is_the_registrable_domain_unless_free_mail() -> None:
+    # the one rule normalize (company.domain) and match (lead and record domains) share
+    assert company_domain("https://www.Acme.co.uk/about") == "acme.co.uk"
+    assert company_domain("jo@sales.acme.com") == "acme.com"
+    assert company_domain("acme.com") == "acme.com"
+    assert company_domain("gmail.com") is None and company_domain("jo@yahoo.co.uk") is None
+    assert company_domain("localhost") is None and company_domain("not a domain") is None
+    assert company_domain(None) is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import pytest
 
 from connector import transforms as tf
+from connector.config import load_config
 from connector.decision import Assignment, Decision, MatchResult, RouteResult, ScoreResult, TagResult
 from connector.errors import ConfigError, InputError
 from connector.mapping import (
@@ -341,7 +343,7 @@ def test_config_errors_name_file_line_and_field(tmp_path: Path, body: str, line:
 
 def test_config_error_bad_source_and_yaml(tmp_path: Path) -> None:
     path = tmp_path / "m.yaml"
-    path.write_text("name: x\nsource: webform\n")
+    path.write_text("name: x\nsource: ''\n")  # any system may send leads (its name is data), but some must
     with pytest.raises(ConfigError) as err:
         load_source_mapping(path)
     assert (err.value.line, err.value.field) == (2, "source")
@@ -436,13 +438,34 @@ def test_salesforce_crm_fields() -> None:
     assert "Status" not in full  # converted statuses are never set by an update
 
 
+# Fields the CRMs compute themselves, as their adapters name them (data for the tests; the core names no CRM).
+READ_ONLY: dict[str, frozenset[str]] = {
+    "hubspot": frozenset(
+        {"hs_object_id", "createdate", "lastmodifieddate", "hs_createdate", "hs_lastmodifieddate", "hs_all_owner_ids",
+         "hs_analytics_source", "hs_is_contact", "hs_lifecyclestage_lead_date", "num_associated_deals"}
+    ),
+    "salesforce": frozenset(
+        {"Id", "CreatedDate", "CreatedById", "LastModifiedDate", "LastModifiedById", "SystemModstamp", "IsDeleted",
+         "IsConverted", "ConvertedDate", "ConvertedAccountId", "ConvertedContactId", "ConvertedOpportunityId",
+         "MasterRecordId", "LastActivityDate", "LastViewedDate", "LastReferencedDate", "Name", "PhotoUrl"}
+    ),
+}
+
+
 def test_crm_mapping_refuses_read_only_and_missing_upsert_key(tmp_path: Path) -> None:
     path = tmp_path / "crm.yaml"
     path.write_text("crm: salesforce\nobject: Lead\nupsert_key: Email\nfields:\n"
                     "  - {from: identity.email, to: Email}\n  - {from: id, to: CreatedDate}\n")
     with pytest.raises(ConfigError) as err:
-        load_crm_mapping(path)
+        load_crm_mapping(path, read_only=READ_ONLY)
     assert "read-only" in str(err.value)
+    assert str(err.value) == (f"{path}:1: (top level): field 'CreatedDate' is read-only in salesforce; "
+                              "remove it from the mapping")
+    assert isinstance(load_crm_mapping(path), CrmMapping)  # without its CRM's list, only the file's own is checked
+    path.write_text("crm: hubspot\nobject: contacts\nupsert_key: email\nread_only: [foo]\nfields:\n"
+                    "  - {from: identity.email, to: email}\n  - {from: id, to: foo}\n")
+    with pytest.raises(ConfigError, match="field 'foo' is read-only in hubspot"):
+        load_crm_mapping(path)
     path.write_text("crm: hubspot\nobject: contacts\nupsert_key: email\nfields:\n"
                     "  - {from: identity.email, to: mail}\n")
     with pytest.raises(ConfigError, match="upsert_key"):
@@ -456,6 +479,23 @@ def test_crm_mapping_refuses_read_only_and_missing_upsert_key(tmp_path: Path) ->
 
 def test_crm_mapping_type() -> None:
     assert isinstance(load_crm_mapping(CRM / "salesforce.yaml"), CrmMapping)
+
+
+def test_shipped_crm_mappings_write_no_read_only_field() -> None:
+    for path in sorted(CRM.glob("*.yaml")):
+        assert load_crm_mapping(path, read_only=READ_ONLY).fields
+
+
+def test_config_refuses_a_crm_mapping_writing_a_read_only_field(tmp_path: Path) -> None:
+    shutil.copytree(ROOT / "rules", tmp_path / "rules")
+    shutil.copytree(ROOT / "mappings", tmp_path / "mappings")
+    crm = tmp_path / "mappings" / "crm" / "hubspot.yaml"
+    crm.write_text(crm.read_text() + "  - {from: id, to: hs_object_id}\n")
+    assert load_config(tmp_path).crm["hubspot"].object == "contacts"  # no CRM list given: not checked
+    with pytest.raises(ConfigError, match="field 'hs_object_id' is read-only in hubspot") as err:
+        load_config(tmp_path, crm_read_only=READ_ONLY)
+    first_key = next(n for n, line in enumerate(crm.read_text().splitlines(), 1) if line.startswith("crm:"))
+    assert (err.value.file, err.value.line, err.value.field) == (str(crm), first_key, "(top level)")
 
 
 def test_website_events_become_behaviour_events_and_junk_is_flagged() -> None:

@@ -13,9 +13,6 @@ from email_validator import EmailNotValidError, validate_email
 from connector.mapping import load_source_mapping, map_payload
 from connector.model import Company, Identity, Intent, Lead, Role
 from connector.normalize import (
-    _capitalized,
-    _capitalized_by_nameparser,
-    _nanp,
     country_code,
     department_of,
     fix_name_case,
@@ -24,6 +21,8 @@ from connector.normalize import (
     region_code,
     seniority_of,
 )
+from connector.normalize.people import _capitalized, _capitalized_by_nameparser
+from connector.normalize.phones import _nanp
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -233,6 +232,16 @@ def test_company_key_and_domain() -> None:
     assert uk.company.domain == "acme.co.uk"
     bad = normalize(lead(company=Company(domain="not a domain")))
     assert bad.company.domain is None and bad.flags == ("domain_invalid",)
+
+
+def test_a_free_mail_domain_never_stands_for_the_company() -> None:
+    # keys.company_domain, the rule match uses too: given as the company's domain it is kept raw and flagged ...
+    given = normalize(lead(company=Company(domain="gmail.com", website="https://acme.com")))
+    assert given.company.domain == "acme.com" and given.flags == ("domain_invalid",)
+    assert given.extra == {"raw.company.domain": "gmail.com"}
+    # ... as the website it is simply not the company's domain (the website itself is kept)
+    site = normalize(lead(company=Company(website="https://www.yahoo.com/")))
+    assert site.company.domain is None and site.company.website == "https://www.yahoo.com/" and site.flags == ()
 
 
 def test_intent_and_postal_code_tidied() -> None:

@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 from connector.mapping import load_source_mapping, map_payload
 from connector.model import Company, Consent, Identity, Intent, Lead, Origin, Role
-from connector.normalize import _capitalized, _capitalized_by_nameparser, normalize, normalize_email
+from connector.normalize import normalize, normalize_email
+from connector.normalize.people import _capitalized, _capitalized_by_nameparser
 
 SETTINGS = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -15,7 +15,7 @@ import pytest
 from connector.decision import MatchResult, ScoreResult, TagResult
 from connector.errors import ConfigError
 from connector.model import Company, Lead
-from connector.route import (
+from connector.routing import (
     RoutingConfig,
     RoutingState,
     StateConflict,

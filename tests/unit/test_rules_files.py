@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from connector.errors import ConfigError
-from connector.route import Account, Skill, TerritoryRule, Vip, load_routing
+from connector.routing import Account, Skill, TerritoryRule, Vip, load_routing
 from connector.score import load_scoring
 from connector.tags import load_tags
 from connector.team import load_team, team_from_text

@@ -1,0 +1,156 @@
+"""Source mappings (``mappings/sources/*.yaml``): a payload -> the canonical lead.
+
+A mapping lists rules ``{to, from, transform, map, default, const}``; ``from`` is a payload path (``paths``).
+A filter value ``*`` with ``to: answers.*`` copies every answer no other rule took, keyed by that field.
+
+Nothing the sender gave is dropped: every non-empty payload leaf no rule consumed lands in ``Lead.extra`` under
+its flattened path (``form_response.hidden.gclid``), except paths the mapping lists under ``ignore`` (e.g. a form
+tool's form definition). A value a rule cannot use becomes a flag ``<to>_unparsed`` and stays in ``extra`` —
+never an exception. Rules are compiled once per mapping object (``rules``); ``map_payload`` only walks dicts.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import msgspec
+
+from connector import transforms as tf
+from connector.errors import InputError
+from connector.mapping.paths import TARGETS, WILDCARD, Concrete, Filter, parse_path, target_kind
+from connector.mapping.rules import TRANSFORMS, State, apply_wildcard, compile_mapping, run_rules
+from connector.model import Company, Consent, Identity, Intent, Lead, Origin, Role
+from connector.yamlconf import load_yaml
+
+
+class Inbound(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """How the service accepts this source: which environment variables hold its secrets."""
+
+    secret_env: str | None = None  # env var with this form's signing secret
+    allowed_org_ids_env: str | None = None  # Salesforce: env var with the org ids allowed to send
+
+
+class FieldRule(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True, rename={"from_": "from"}):
+    to: str
+    from_: str | list[str] | None = None  # a list means first non-empty
+    transform: list[str] = []
+    map: dict[str, Any] | None = None  # picklist: payload value -> canonical value ("*" = anything else)
+    default: Any = None
+    const: Any = None
+
+    def __post_init__(self) -> None:
+        kind = target_kind(self.to)
+        if self.to.endswith("." + WILDCARD) != self.is_wildcard():
+            raise ValueError("copying many values needs both `to: answers.*` (or extra.*) and a [field=*] filter")
+        sources = self.sources()
+        if self.const is not None and sources:
+            raise ValueError("use either `from` or `const`, not both")
+        if self.const is None and not sources and self.default is None:
+            raise ValueError("needs `from` (payload path), `const` or `default`")
+        for text in sources:
+            parse_path(text)
+        for name in self.transform:
+            if name not in TRANSFORMS:
+                raise ValueError(f"unknown transform {name!r}; expected one of {', '.join(TRANSFORMS)}")
+        if self.is_wildcard() and kind != "any":
+            raise ValueError("a [field=*] filter copies many values, so `to` must be answers.* or extra.*")
+
+    def sources(self) -> list[str]:
+        if self.from_ is None:
+            return []
+        return [self.from_] if isinstance(self.from_, str) else list(self.from_)
+
+    def is_wildcard(self) -> bool:
+        return any(WILDCARD in s and "=" in s for s in self.sources())
+
+
+class SourceMapping(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    name: str
+    source: Annotated[str, msgspec.Meta(min_length=1)]  # the system the payloads come from (Origin.source)
+    channel: str | None = None
+    description: str | None = None
+    inbound: Inbound = Inbound()
+    ignore: list[str] = []  # payload paths that are not lead data (kept out of `extra`)
+    fields: list[FieldRule] = []
+
+    def __post_init__(self) -> None:
+        for text in self.ignore:
+            if any(isinstance(s, Filter) for s in parse_path(text)):
+                raise ValueError(f"ignore: {text!r}: list filters are not allowed here; use plain keys and indexes")
+
+
+def load_source_mapping(path: str | Path) -> SourceMapping:
+    """Read and validate a source mapping; a bad file raises ConfigError with file:line and the field."""
+    mapping = load_yaml(path, SourceMapping)
+    compile_mapping(mapping)
+    return mapping
+
+
+def _leftovers(node: Any, path: Concrete, text: str, state: State, ignore: set[Concrete]) -> None:
+    """Copy every non-empty leaf under ``node`` that no rule consumed into ``extra``."""
+    if path in state.consumed or path in ignore:
+        return
+    if isinstance(node, dict):
+        for key, value in node.items():
+            _leftovers(value, (*path, key), f"{text}.{key}" if text else str(key), state, ignore)
+    elif isinstance(node, list) and any(isinstance(v, (dict, list)) for v in node):
+        for i, value in enumerate(node):
+            _leftovers(value, (*path, i), f"{text}[{i}]", state, ignore)
+    elif not tf.is_empty(node):
+        state.extra.setdefault(text, node)
+
+
+def map_payload(payload: dict[str, Any], mapping: SourceMapping) -> Lead:
+    """Turn one inbound payload into a canonical lead. Bad values become flags; a non-object raises InputError."""
+    if not isinstance(payload, dict):
+        raise InputError(f"the payload must be a JSON object, got {type(payload).__name__}", field="$")
+    compiled = compile_mapping(mapping)
+    state = State()
+    run_rules(compiled, payload, state)
+    top = state.top
+    for rule in compiled.wild_rules:
+        apply_wildcard(state, rule, payload)
+    ignore, ignore_top, extra = compiled.ignore, compiled.ignore_top, state.extra
+    for key, value in payload.items():
+        if key in top or key in ignore_top or value is None or value == "":
+            continue
+        if isinstance(value, (dict, list)):
+            _leftovers(value, (key,), str(key), state, ignore)
+        elif not (isinstance(value, str) and value.isspace()):
+            extra.setdefault(key, value)
+    return _build(state, mapping)
+
+
+def _build(state: State, mapping: SourceMapping) -> Lead:
+    groups = state.groups
+    identity = groups["identity"]
+    if state.name is not None:
+        if state.name.first:
+            identity.setdefault("first_name", state.name.first)
+        if state.name.last:
+            identity.setdefault("last_name", state.name.last)
+    for to, rng in state.ranges.items():
+        group, _, name = to.rpartition(".")
+        if f"{to}_max" in TARGETS and rng.hi is not None:
+            groups[group].setdefault(f"{name}_max", int(rng.hi) if TARGETS[f"{to}_max"] == "int" else rng.hi)
+    origin = groups["origin"]
+    origin.setdefault("source", mapping.source)
+    origin.setdefault("form", mapping.name)
+    if mapping.channel is not None:
+        origin.setdefault("channel", mapping.channel)
+    if state.external_ids:
+        origin["external_ids"] = state.external_ids
+    return Lead(
+        id=state.lead_id,
+        identity=Identity(**identity) if identity else Identity(),
+        company=Company(**groups["company"]) if groups["company"] else Company(),
+        role=Role(**groups["role"]) if groups["role"] else Role(),
+        origin=Origin(**origin),
+        consent=Consent(**groups["consent"]) if groups["consent"] else Consent(),
+        intent=Intent(**groups["intent"]) if groups["intent"] else Intent(),
+        events=state.events,
+        answers=state.answers,
+        extra=state.extra,
+        flags=tuple(dict.fromkeys(state.flags)),
+    )
