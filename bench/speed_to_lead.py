@@ -27,8 +27,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from adapters.crm import write_window_ms  # noqa: E402
 from connector.config import load_config  # noqa: E402
-from connector.settings import load_settings, settings_env, write_window_ms  # noqa: E402
+from connector.settings import load_settings, settings_env  # noqa: E402
 from leadrelay.cli.demo import FORM_SECRET_ENV, _unique, load_samples  # noqa: E402
 from sandbox.roster import sandbox_options, seed_hubspot  # noqa: E402
 from sandbox.server import SandboxServer  # noqa: E402

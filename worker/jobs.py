@@ -1,4 +1,4 @@
-"""The arq jobs. Thin: decode, call ``worker.service``, turn errors into retry or dead letter.
+"""The arq jobs. Thin: decode, call the worker's parts (``worker.service``), turn errors into retry or dead letter.
 
 Retry policy (arq): a RetryableError becomes ``arq.Retry(defer=retry_after)``; the adapters' own tenacity
 retries run inside a deadline shorter than the job timeout, so one try never outlives its job. After the last
@@ -41,13 +41,15 @@ async def process_delivery(ctx: dict[str, Any], data: bytes) -> str:
         if ctx["job_try"] >= svc.settings.max_tries:
             await svc.dead_letter_delivery(delivery, f"gave up after {ctx['job_try']} tries: {exc}")
             return "dead_letter"
-        await svc._inc("leadrelay_job_retries_total", {"job": "process_delivery", "reason": type(exc).__name__})
+        await svc.metrics.inc("leadrelay_job_retries_total",
+                              {"job": "process_delivery", "reason": type(exc).__name__})
         raise Retry(defer=_backoff(ctx["job_try"], retry_after)) from exc
     except Exception as exc:  # a bug or a fatal answer: keep the lead, say why, fail the job
         await svc.dead_letter_delivery(delivery, f"{type(exc).__name__}: {exc}")
         raise
     finally:
-        await svc._observe("leadrelay_job_duration_seconds", time.perf_counter() - t0, {"job": "process_delivery"})
+        await svc.metrics.observe("leadrelay_job_duration_seconds", time.perf_counter() - t0,
+                                  {"job": "process_delivery"})
     return f"{outcome.status} {outcome.lead_id or ''}".strip()
 
 
@@ -58,24 +60,19 @@ async def write_back(ctx: dict[str, Any], crm: str) -> str:
     t0 = time.perf_counter()
     try:
         async with asyncio.timeout(svc.settings.job_timeout_s * 0.9):
-            written, keep = await svc.write(crm, job_id, ctx["job_try"])
+            written, keep = await svc.write_back.write(crm, job_id)
     except TimeoutError as exc:  # the batch stays in this job's list; the retry writes it (upserts: no doubles)
         raise Retry(defer=_backoff(ctx["job_try"], 1.0)) from exc
     finally:
-        await svc._observe("leadrelay_job_duration_seconds", time.perf_counter() - t0, {"job": "write_back"})
+        await svc.metrics.observe("leadrelay_job_duration_seconds", time.perf_counter() - t0, {"job": "write_back"})
     if keep:
         if ctx["job_try"] >= svc.settings.max_tries:
-            from connector.ports import WriteOutcome
-
-            for t in keep:
-                await svc.dead_letter_write(t, WriteOutcome(key=t.item.key, status="retryable",
-                                                            message=f"still failing after {ctx['job_try']} tries"))
-            await svc.store.finish_batch(crm, job_id)
+            await svc.write_back.give_up(crm, job_id, keep, ctx["job_try"])
         else:
-            await svc._inc("leadrelay_job_retries_total", {"job": "write_back", "reason": "retryable_rows"})
+            await svc.metrics.inc("leadrelay_job_retries_total", {"job": "write_back", "reason": "retryable_rows"})
             raise Retry(defer=_backoff(ctx["job_try"], 0.2))
     if await svc.store.pending_writes(crm):
-        await svc.request_flush(crm)
+        await svc.write_back.request_flush(crm)
     return f"written {written}"
 
 
@@ -83,11 +80,11 @@ async def sweep(ctx: dict[str, Any]) -> None:
     """Every few seconds: writes waiting without a job (a worker died between commit and enqueue) get one."""
     svc: Service = ctx["svc"]
     if await svc.store.pending_writes(svc.settings.crm):
-        await svc.request_flush(svc.settings.crm)
+        await svc.write_back.request_flush(svc.settings.crm)
 
 
 async def sync_accounts(ctx: dict[str, Any]) -> str:
     """Refresh the account index from the CRM (cron; one worker per tick)."""
     svc: Service = ctx["svc"]
-    return f"{await svc.sync_accounts()} accounts"
+    return f"{await svc.accounts.sync()} accounts"
 

@@ -15,12 +15,14 @@ from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 from litestar.params import FromPath
 
-from connector.config import Config, load_config
+from adapters.crm import registry
+from connector.config import Config
 from connector.ports import CrmClient
 from connector.settings import Settings
 from leadrelay.api.auth import parse_tokens, request_role, viewer
 from leadrelay.api.problems import EXCEPTION_HANDLERS, NotFound, problem, problem_responses
 from leadrelay.api.webhooks import HANDLERS as WEBHOOKS
+from leadrelay.api.webhooks import SOURCES as WEBHOOK_SOURCES
 
 Req = Request[Any, Any, State]
 _background: set[asyncio.Task[None]] = set()
@@ -101,6 +103,79 @@ async def lead_detail(request: Req, lead_id: FromPath[str]) -> dict[str, Any]:
     return out
 
 
+def _lifespan(settings: Settings, redis: Any, crm: CrmClient | bool | None) -> Any:
+    """Redis, the store, the CRM client (for /ready) and the metrics, for the app's lifetime."""
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        from redis.asyncio import Redis
+
+        from worker.metrics import Metrics
+        from worker.store import Store
+
+        own: list[Any] = []
+        r = redis
+        if r is None:
+            assert settings.redis_url, "set REDIS_URL (or run `leadrelay demo`, which starts one)"
+            r = Redis.from_url(settings.redis_url)
+            own.append(r)
+        client: CrmClient | None = None if isinstance(crm, bool) else crm
+        if client is None and crm is None and registry.any_configured(settings):
+            client = registry.build_client(settings, None)
+        # summed in memory, written twice a second: an accepted delivery costs no extra round trip
+        metrics = Metrics(r, settings.key_prefix, flush_s=0.5)
+
+        async def count(source: str, outcome: str, reason: str, n: int = 1) -> None:
+            await metrics.inc("leadrelay_deliveries_total", {"source": source, "outcome": outcome, "reason": reason},
+                              n)
+
+        async def count_error(request: Req) -> None:
+            handler = request.scope.get("route_handler")
+            route = next(iter(handler.paths)) if handler is not None and handler.paths else "unmatched"
+            await metrics.inc("leadrelay_http_errors_total", {"route": route, "status": "500"})
+
+        app.state.update(store=Store(r, settings.key_prefix), crm=client, count=count, metrics=metrics,
+                         count_error=count_error)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(Exception):  # Redis already gone: the last half second of counts is lost
+                await metrics.aclose()
+            for thing in own:
+                await thing.aclose()
+            if client is not None and hasattr(client, "close"):
+                client.close()
+
+    return lifespan
+
+
+def _rejected(request: Req, exc: Exception) -> Response[bytes]:
+    """Every error as problem details; a webhook's rejection is counted by source and reason."""
+    from litestar.exceptions import HTTPException
+
+    from connector.errors import LeadrelayError
+    from leadrelay.api.problems import domain_error, http_error, internal_error
+
+    if isinstance(exc, LeadrelayError):
+        resp = domain_error(request, exc)
+    elif isinstance(exc, HTTPException):
+        resp = http_error(request, exc)
+    else:  # a bug: logged with its traceback and counted, answered with a problem body that reveals nothing
+        resp = internal_error(request, exc)
+        _fire(request.app.state.get("count_error"), request)
+    if request.url.path.startswith("/webhooks/") and "count" in request.app.state:
+        # labels only from names we configured: a request path is the sender's to choose
+        segment = request.url.path.split("/")[2]
+        source = {"forms": "form"}.get(segment, segment)
+        if source not in WEBHOOK_SOURCES:
+            source = "unknown"
+        reasons = {401: "signature", 413: "too_large", 400: "malformed", 404: "unknown_form", 500: "error"}
+        status = resp.status_code or 500
+        reason = reasons.get(status, "other")
+        _fire(request.app.state.count, source, "rejected", reason)
+    return resp
+
+
 def create_app(
     settings: Settings,
     *,
@@ -112,94 +187,18 @@ def create_app(
 
     ``crm=False`` runs without a CRM client (``/ready`` then checks Redis only).
     """
-    config = config or load_config(Path(settings.config_dir))
-
-    @asynccontextmanager
-    async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        from redis.asyncio import Redis
-
-        from worker.store import Store
-
-        own: list[Any] = []
-        r = redis
-        if r is None:
-            assert settings.redis_url, "set REDIS_URL (or run `leadrelay demo`, which starts one)"
-            r = Redis.from_url(settings.redis_url)
-            own.append(r)
-        client: CrmClient | None = None if isinstance(crm, bool) else crm
-        if client is None and crm is None and (settings.hubspot_token or settings.salesforce_instance_url or
-                                               settings.salesforce_client_id):
-            from worker.settings import build_crm
-
-            client = build_crm(settings, None)
-        metrics = None
-        try:
-            from worker.metrics import Metrics
-
-            # summed in memory, written twice a second: an accepted delivery costs no extra round trip
-            metrics = Metrics(r, settings.key_prefix, flush_s=0.5)
-        except ImportError:  # pragma: no cover
-            pass
-
-        async def count(source: str, outcome: str, reason: str, n: int = 1) -> None:
-            if metrics is not None:
-                await metrics.inc("leadrelay_deliveries_total", {"source": source, "outcome": outcome,
-                                                                 "reason": reason}, n)
-
-        async def count_error(request: Req) -> None:
-            if metrics is not None:
-                handler = request.scope.get("route_handler")
-                route = next(iter(handler.paths)) if handler is not None and handler.paths else "unmatched"
-                await metrics.inc("leadrelay_http_errors_total", {"route": route, "status": "500"})
-
-        app.state.update(store=Store(r, settings.key_prefix), crm=client, count=count, metrics=metrics,
-                         count_error=count_error)
-        try:
-            yield
-        finally:
-            if metrics is not None:
-                with contextlib.suppress(Exception):  # Redis already gone: the last half second of counts is lost
-                    await metrics.aclose()
-            for thing in own:
-                await thing.aclose()
-            if client is not None and hasattr(client, "close"):
-                client.close()
-
-    def rejected(request: Req, exc: Exception) -> Response[bytes]:
-        from litestar.exceptions import HTTPException
-
-        from connector.errors import LeadrelayError
-        from leadrelay.api.problems import domain_error, http_error, internal_error
-
-        if isinstance(exc, LeadrelayError):
-            resp = domain_error(request, exc)
-        elif isinstance(exc, HTTPException):
-            resp = http_error(request, exc)
-        else:  # a bug: logged with its traceback and counted, answered with a problem body that reveals nothing
-            resp = internal_error(request, exc)
-            _fire(request.app.state.get("count_error"), request)
-        if request.url.path.startswith("/webhooks/") and "count" in request.app.state:
-            # labels only from names we configured: a request path is the sender's to choose
-            segment = request.url.path.split("/")[2]
-            source = {"forms": "form"}.get(segment, segment)
-            if source not in webhook_sources:
-                source = "unknown"
-            reasons = {401: "signature", 413: "too_large", 400: "malformed", 404: "unknown_form", 500: "error"}
-            status = resp.status_code or 500
-            reason = reasons.get(status, "other")
-            _fire(request.app.state.count, source, "rejected", reason)
-        return resp
-
-    webhook_sources = {"form", "typeform", *(h.paths and next(iter(h.paths)).split("/")[2] for h in WEBHOOKS)}
-    handlers: dict[type[Exception], Any] = {k: rejected for k in EXCEPTION_HANDLERS}
-    handlers[Exception] = rejected
+    config = config or registry.load_config(Path(settings.config_dir))
+    handlers: dict[type[Exception], Any] = {k: _rejected for k in EXCEPTION_HANDLERS}
+    handlers[Exception] = _rejected
     return Litestar(
         route_handlers=[*WEBHOOKS, health, ready, metrics, lead_detail],
-        lifespan=[lifespan],
+        lifespan=[_lifespan(settings, redis, crm)],
         state=State({"settings": settings, "config": config, "api_tokens": parse_tokens(settings.api_tokens)}),
         exception_handlers=handlers,  # type: ignore[arg-type]
+        # the schema's own pages are not operations of the API: kept out of the document it serves
         openapi_config=OpenAPIConfig(title="leadrelay", version="0.1.0",
-                                     openapi_router=Router(path="/schema", route_handlers=[], guards=[viewer])),
+                                     openapi_router=Router(path="/schema", route_handlers=[], guards=[viewer],
+                                                           include_in_schema=False)),
         request_max_body_size=settings.max_body_bytes + 1,
         logging_config=None,  # logs go through connector.logs (structlog, redacted), not Litestar's root config
         debug=False,

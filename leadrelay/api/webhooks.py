@@ -1,4 +1,6 @@
-"""The four webhook endpoints. Each: size limit -> signature and replay window -> parse -> record + enqueue -> 2xx.
+"""The webhook endpoints: forms, Typeform, and one per CRM plugin (``/webhooks/{name}``).
+
+Each: size limit -> signature and replay window -> parse -> record + enqueue -> 2xx.
 
 The 2xx goes out only after every delivery in the request is in the arq queue (Redis, AOF in production).
 A redelivery (same delivery id) is answered 2xx and queues nothing.
@@ -13,12 +15,14 @@ from typing import Any
 
 from litestar import Request, Response, post
 from litestar.datastructures import State
+from litestar.handlers import HTTPRouteHandler
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath
 
+from adapters.crm import registry
+from adapters.crm.plugin import CrmPlugin, WebhookRequest
 from adapters.forms import form as form_adapter
 from adapters.forms import standard_webhooks, typeform
-from adapters.hubspot import webhook as hubspot_webhook
-from adapters.salesforce import outbound as sf_outbound
 from connector.config import Config
 from connector.errors import SignatureError
 from connector.ports import Delivery
@@ -115,42 +119,37 @@ async def typeform_webhook(request: Req, form: FromPath[str]) -> dict[str, Any]:
     return {"status": "accepted" if accepted else "duplicate", "delivery_id": d.delivery_id}
 
 
-@post("/webhooks/hubspot", status_code=200, summary="HubSpot webhook events (signature v3)",
-      responses=problem_responses(400, 401, 413))
-async def hubspot_webhooks(request: Req) -> dict[str, Any]:
-    """Up to 100 contact.creation / contact.propertyChange events; the worker fetches each contact."""
-    st = request.app.state
-    settings: Settings = st.settings
-    body = await read_body(request, settings)
-    secret = settings.hubspot_webhook_secret or _secret(
-        st.config.sources["hubspot_contact"].inbound.secret_env if "hubspot_contact" in st.config.sources else None,
-        "HubSpot webhooks")
-    uri = (settings.public_base_url.rstrip("/") + request.url.path + (f"?{request.url.query}" if request.url.query
-           else "")) if settings.public_base_url else str(request.url)
-    hubspot_webhook.verify(secret, "POST", uri, request.headers, body, now=time.time(),
-                           tolerance_s=settings.replay_window_s)
-    events = hubspot_webhook.parse_events(body)
-    deliveries = hubspot_webhook.event_deliveries(events, received_at=_now())
-    accepted, dup = await accept(request, deliveries)
-    return {"events": len(events), "accepted": accepted, "duplicate": dup}
+def public_url(request: Req, settings: Settings) -> str:
+    """The URL as the sender called it (behind a proxy: LEADRELAY_PUBLIC_BASE_URL), which a signature may cover."""
+    if not settings.public_base_url:
+        return str(request.url)
+    query = f"?{request.url.query}" if request.url.query else ""
+    return settings.public_base_url.rstrip("/") + request.url.path + query
 
 
-@post("/webhooks/salesforce", status_code=200, summary="Salesforce Outbound Message (SOAP)",
-      responses=problem_responses(400, 401, 413))
-async def salesforce_outbound(request: Req) -> Response[bytes]:
-    """Up to 100 notifications; the organization id must be on the allow-list; answered with the SOAP Ack."""
-    st = request.app.state
-    settings: Settings = st.settings
-    body = await read_body(request, settings)
-    allowed = set(settings.salesforce_org_ids)
-    mapping = st.config.sources.get("salesforce_lead")
-    env_name = mapping.inbound.allowed_org_ids_env if mapping is not None else None
-    if env_name and os.environ.get(env_name):
-        allowed |= {x.strip() for x in os.environ[env_name].split(",") if x.strip()}
-    message = sf_outbound.parse_outbound(body)
-    sf_outbound.check_org(message, allowed)
-    await accept(request, sf_outbound.outbound_deliveries(message, received_at=_now()))
-    return Response(sf_outbound.ack(True), media_type="text/xml; charset=utf-8", status_code=200)
+def crm_webhook(plugin: CrmPlugin) -> HTTPRouteHandler:
+    """``POST /webhooks/{name}``: the CRM's own webhooks, verified and parsed by its plugin."""
+
+    async def handler(request: Req) -> Response[bytes]:
+        st = request.app.state
+        settings: Settings = st.settings
+        body = await read_body(request, settings)
+        inbound = WebhookRequest(method=request.method, url=public_url(request, settings), body=body,
+                                 headers={k.lower(): v for k, v in request.headers.items()})
+        received = plugin.receive(inbound, settings=settings, config=st.config, now=_now())
+        accepted, duplicate = await accept(request, received.deliveries)
+        answer = plugin.answer(received, accepted=accepted, duplicate=duplicate)
+        return Response(answer.body, media_type=answer.media_type, status_code=answer.status)
+
+    spec = plugin.endpoint
+    handler.__name__ = handler.__qualname__ = spec.handler_name  # names the OpenAPI operation
+    handler.__doc__ = spec.description
+    documented = ResponseSpec(data_container=spec.answer, description="Request fulfilled, document follows",
+                              generate_examples=False)
+    return post(f"/webhooks/{plugin.name}", status_code=200, summary=spec.summary,
+                responses={200: documented, **problem_responses(400, 401, 413)})(handler)
 
 
-HANDLERS = [form_webhook, typeform_webhook, hubspot_webhooks, salesforce_outbound]
+HANDLERS = [form_webhook, typeform_webhook, *(crm_webhook(p) for p in registry.plugins())]
+# the sources a webhook path names ("forms" -> "form"): metric labels come only from these
+SOURCES = frozenset({"form", "typeform", *registry.names()})

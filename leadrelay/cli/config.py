@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from connector.config import load_config
+from adapters.crm import load_config
 from connector.errors import ConfigError
 
 config_app = typer.Typer(help="Check and inspect the mappings and rules.", no_args_is_help=True)

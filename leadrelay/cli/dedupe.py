@@ -191,31 +191,42 @@ def dedupe(
     started = time.perf_counter()
     try:
         config = load_match_config(rules) if rules else MatchConfig()
-        with Progress(
-            TextColumn("{task.description:<10}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console,
-            disable=quiet or not console.is_terminal,
-            transient=True,
-        ) as progress:
-            reading = progress.add_task("reading", total=None)
-            header, rows = read_rows(in_csv)
-            progress.update(reading, total=len(rows), completed=len(rows))
-            columns = resolve_columns(header, map_, str(in_csv))
-            preparing = progress.add_task("preparing", total=len(rows))
-            idents = prepare(rows, columns, lambda k: progress.advance(preparing, k))
-            clustering = progress.add_task("clustering", total=len(rows))
-            clusters = cluster_idents(idents, config=config)
-            progress.update(clustering, completed=len(rows))
-            writing = progress.add_task("writing", total=len(rows))
-            write_rows(out, header, rows, clusters)
-            progress.update(writing, completed=len(rows))
+        header, rows, columns, clusters = _cluster_file(in_csv, out, map_, config, console, quiet=quiet)
     except (DedupeError, ConfigError) as exc:
         console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
-    seconds = time.perf_counter() - started
+    _report(out, header, rows, columns, clusters, seconds=time.perf_counter() - started)
+
+
+def _cluster_file(in_csv: Path, out: Path, maps: list[str], config: MatchConfig, console: Console, *,
+                  quiet: bool) -> tuple[list[str], list[list[str]], dict[str, int], list[int]]:
+    """Read, prepare, cluster and write, with a progress bar per step."""
+    with Progress(
+        TextColumn("{task.description:<10}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=quiet or not console.is_terminal,
+        transient=True,
+    ) as progress:
+        reading = progress.add_task("reading", total=None)
+        header, rows = read_rows(in_csv)
+        progress.update(reading, total=len(rows), completed=len(rows))
+        columns = resolve_columns(header, maps, str(in_csv))
+        preparing = progress.add_task("preparing", total=len(rows))
+        idents = prepare(rows, columns, lambda k: progress.advance(preparing, k))
+        clustering = progress.add_task("clustering", total=len(rows))
+        clusters = cluster_idents(idents, config=config)
+        progress.update(clustering, completed=len(rows))
+        writing = progress.add_task("writing", total=len(rows))
+        write_rows(out, header, rows, clusters)
+        progress.update(writing, completed=len(rows))
+    return header, rows, columns, clusters
+
+
+def _report(out: Path, header: list[str], rows: list[list[str]], columns: dict[str, int], clusters: list[int], *,
+            seconds: float) -> None:
     sizes = Counter(clusters)
     n_clusters = len(sizes)
     in_duplicates = sum(n for n in sizes.values() if n > 1)

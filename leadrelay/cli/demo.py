@@ -21,12 +21,14 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
+
+from adapters.crm import registry
 
 console = Console()
 err = Console(stderr=True)
 DEMO_PREFIX = "leadrelay-demo:"
 FORM_SECRET_ENV = "LEADRELAY_FORM_SECRET_WEBSITE"
+CRMS = registry.names()  # each has a sandbox
 
 
 
@@ -56,10 +58,12 @@ async def clear_prefix(url: str, prefix: str) -> int:
     """Delete this demo's keys (ours and arq's for our job ids) — nothing else in the Redis."""
     from redis.asyncio import Redis
 
+    from worker.store.keys import Keys
+
     r = Redis.from_url(url)
     n = 0
     try:
-        for pattern in (f"{prefix}*", f"arq:*{prefix}*"):
+        for pattern in Keys(prefix).everything:
             batch = [k async for k in r.scan_iter(match=pattern, count=1000)]
             for i in range(0, len(batch), 500):
                 n += await r.delete(*batch[i:i + 500])
@@ -106,17 +110,10 @@ async def post_leads(api: str, rows: list[dict[str, Any]], secret: str, *, rate:
 
 async def landed(store: Any, deliveries: list[tuple[str, str]]) -> dict[str, dict[str, Any]]:
     """Per delivery id: the lead's decision and write result, once the CRM write is confirmed (or dead)."""
-    pipe = store.r.pipeline(transaction=False)
-    for _, did in deliveries:
-        pipe.get(store.k("done", "form", did))
-    lead_ids = await pipe.execute()
-    pipe = store.r.pipeline(transaction=False)
-    todo = [(did, lid.decode()) for (_, did), lid in zip(deliveries, lead_ids, strict=True) if lid]
-    for _, lid in todo:
-        pipe.hgetall(store.k("lead", lid))
+    lead_ids = await store.done_leads("form", [did for _, did in deliveries])
+    todo = [(did, lid) for (_, did), lid in zip(deliveries, lead_ids, strict=True) if lid]
     out: dict[str, dict[str, Any]] = {}
-    for (did, lid), raw in zip(todo, await pipe.execute(), strict=True):
-        h = {k.decode(): v for k, v in raw.items()}
+    for (did, lid), h in zip(todo, await store.leads([lid for _, lid in todo]), strict=True):
         if "dead_letter" in h:
             out[did] = {"lead_id": lid, "dead_letter": h["dead_letter"].decode()}
         elif "write" in h and "decision" in h:
@@ -138,103 +135,116 @@ def row_of(email: str, info: dict[str, Any]) -> dict[str, Any]:
             "ms_webhook_to_crm": round(ms, 1) if ms is not None else None}
 
 
-async def run_demo(*, once: bool, as_json: bool, leads: int | None, crm: str, rules: Path, timeout: float,
-                   keep: bool, rate: float = 40.0, embedded_redis: bool = False) -> int:
-    import uvicorn
-    from arq.worker import Worker
+class _Running:
+    """The API (uvicorn) and a worker (arq), in this event loop."""
+
+    def __init__(self, settings: Any, api_port: int) -> None:
+        import uvicorn
+        from arq.worker import Worker
+
+        from leadrelay.api.app import create_app
+        from worker.settings import worker_settings
+
+        self.server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=api_port,
+                                                    log_level="warning", access_log=False, lifespan="on",
+                                                    log_config=None))
+        self.api_task = asyncio.create_task(self.server.serve())
+        self.worker = Worker(**{**worker_settings(settings), "handle_signals": False})
+        self.worker_task = asyncio.create_task(self.worker.async_run())
+
+    async def started(self) -> None:
+        while not self.server.started:
+            await asyncio.sleep(0.02)
+
+    async def stop(self) -> None:
+        self.server.should_exit = True
+        self.worker_task.cancel()
+        await asyncio.gather(self.api_task, self.worker_task, return_exceptions=True)
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            await self.worker.close()
+
+
+def _print_row(row: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(row), flush=True)
+    elif "dead_letter" in row:
+        err.print(f"[red]{row['email']}: dead letter {row['dead_letter']}[/]")
+    else:
+        console.print(f"{row['email']:<42} → [bold]{row['owner']}[/] by {row['rule']} · "
+                      f"score {row['score']:g} {row['grade']} · {row['stage']} · "
+                      f"CRM {row['crm_record_id']} · {row['ms_webhook_to_crm']} ms")
+
+
+async def watch(store: Any, deliveries: list[tuple[str, str]], *, as_json: bool, timeout: float) -> tuple[int, int]:
+    """Print each lead as it lands in the CRM; (landed, dead-lettered) when all have, or at the timeout."""
+    printed: set[str] = set()
+    deadline = time.monotonic() + timeout
+    dead = 0
+    by_email = {did: email for email, did in deliveries}
+    while len(printed) < len(deliveries) and time.monotonic() < deadline:
+        for did, info in (await landed(store, [(e, d) for e, d in deliveries if d not in printed])).items():
+            printed.add(did)
+            row = row_of(by_email[did], info)
+            dead += "dead_letter" in row
+            _print_row(row, as_json)
+        await asyncio.sleep(0.05)
+    return len(printed), dead
+
+
+async def _feed(url: str, api: str, rows: list[dict[str, Any]], form_secret: str, *, crm: str, as_json: bool,
+                rate: float, timeout: float) -> tuple[int, int]:
+    """Post the leads and print them as they land; (not landed, dead-lettered)."""
     from redis.asyncio import Redis
 
-    from connector.config import load_config
+    from worker.store import Store
+
+    if not as_json:
+        err.print(f"posting {len(rows)} sample leads to {api}/webhooks/forms/website (signed) …")
+    t0 = time.monotonic()
+    deliveries = await post_leads(api, rows, form_secret, rate=rate or None)
+    r = Redis.from_url(url)
+    try:
+        done, dead = await watch(Store(r, DEMO_PREFIX), deliveries, as_json=as_json, timeout=timeout)
+    finally:
+        await r.aclose()
+    missing = len(deliveries) - done
+    if not as_json:
+        err.print(f"{done - dead} of {len(deliveries)} leads written to the {crm} sandbox in "
+                  f"{time.monotonic() - t0:.1f}s; {dead} dead-lettered; {missing} not landed")
+    return missing, dead
+
+
+async def run_demo(*, once: bool, as_json: bool, leads: int | None, crm: str, rules: Path, timeout: float,
+                   keep: bool, rate: float = 40.0, embedded_redis: bool = False) -> int:
+    from adapters.crm import load_config
     from connector.logs import configure_logging
     from connector.settings import load_settings
-    from leadrelay.api.app import create_app
-    from sandbox.roster import sandbox_options, seed_hubspot
-    from sandbox.server import SandboxServer
+    from sandbox.demo import start_demo_sandbox
     from worker.redis_server import free_port, redis_url
-    from worker.settings import worker_settings
-    from worker.store import Store
 
     configure_logging(json=True, level="WARNING", stream=sys.stderr)
     rows = _unique(load_samples(rules / "samples" / "leads.jsonl", leads))
     form_secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
     os.environ[FORM_SECRET_ENV] = form_secret
-    hubspot_secret = secrets.token_hex(16)
     api_port = free_port()
     api = f"http://127.0.0.1:{api_port}"
     with redis_url(None, allow_localhost=not embedded_redis, allow_env=not embedded_redis) as url:
         await clear_prefix(url, DEMO_PREFIX)
-        roster = sandbox_options(load_config(rules).team)  # the sandbox CRM knows the team's reps as users
-        sandbox = SandboxServer(
-            hubspot={**roster["hubspot"], "webhook_url": f"{api}/webhooks/hubspot", "client_secret": hubspot_secret,
-                     "webhook_properties": ["hubspot_owner_id", "lifecyclestage"], "rate_limit_per_10s": 190},
-            salesforce={**roster["salesforce"], "outbound_url": f"{api}/webhooks/salesforce"},
-        ).start()
-        seeds = rules / "samples" / "crm_records.jsonl"
-        if seeds.is_file() and crm == "hubspot":  # the portal already knows some companies and people
-            seed_hubspot(sandbox, [json.loads(x) for x in seeds.read_text(encoding="utf-8").splitlines() if x.strip()])
+        sandbox, crm_settings = start_demo_sandbox(load_config(rules).team, api_url=api, crm=crm, rules=rules)
         try:
-            settings = load_settings(
-                redis_url=url, key_prefix=DEMO_PREFIX, crm=crm, config_dir=str(rules), log_json=True,
-                hubspot_token="sandbox-hubspot-token", hubspot_base_url=sandbox.url,
-                hubspot_webhook_secret=hubspot_secret, hubspot_app_id=sandbox.hubspot.app_id,
-                hubspot_rate_per_10s=190,
-                salesforce_instance_url=sandbox.url, salesforce_domain=sandbox.url,
-                salesforce_client_id="leadrelay-sandbox-client", salesforce_client_secret="leadrelay-sandbox-secret",
-                salesforce_user_id=sandbox.salesforce.integration_user["Id"],
-                salesforce_org_ids=(sandbox.salesforce.org_id,),
-                ca_bundle=str(sandbox.ca_path),
-            )
-            server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=api_port,
-                                                   log_level="warning", access_log=False, lifespan="on",
-                                                   log_config=None))
-            api_task = asyncio.create_task(server.serve())
-            worker = Worker(**{**worker_settings(settings), "handle_signals": False})
-            worker_task = asyncio.create_task(worker.async_run())
-            while not server.started:
-                await asyncio.sleep(0.02)
+            settings = load_settings(redis_url=url, key_prefix=DEMO_PREFIX, crm=crm, config_dir=str(rules),
+                                     log_json=True, **crm_settings)
+            running = _Running(settings, api_port)
+            await running.started()
             if not as_json:
                 err.print(f"[bold]leadrelay demo[/]: Redis {url} · CRM sandbox {sandbox.url} ({crm}) · API {api}")
-                err.print(f"posting {len(rows)} sample leads to {api}/webhooks/forms/website (signed) …")
-            t0 = time.monotonic()
-            deliveries = await post_leads(api, rows, form_secret, rate=rate or None)
-            r = Redis.from_url(url)
-            store = Store(r, DEMO_PREFIX)
-            printed: set[str] = set()
-            table = Table(title="decisions as they land in the CRM", show_lines=False)
-            for col in ("email", "owner", "rule", "score", "stage", "tags", "CRM id", "ms"):
-                table.add_column(col, overflow="fold")
-            deadline = time.monotonic() + timeout
-            dead = 0
-            by_email = dict((did, email) for email, did in deliveries)
-            while len(printed) < len(deliveries) and time.monotonic() < deadline:
-                for did, info in (await landed(store, [(e, d) for e, d in deliveries if d not in printed])).items():
-                    printed.add(did)
-                    row = row_of(by_email[did], info)
-                    dead += "dead_letter" in row
-                    if as_json:
-                        print(json.dumps(row), flush=True)
-                    elif "dead_letter" in row:
-                        err.print(f"[red]{row['email']}: dead letter {row['dead_letter']}[/]")
-                    else:
-                        console.print(f"{row['email']:<42} → [bold]{row['owner']}[/] by {row['rule']} · "
-                                      f"score {row['score']:g} {row['grade']} · {row['stage']} · "
-                                      f"CRM {row['crm_record_id']} · {row['ms_webhook_to_crm']} ms")
-                await asyncio.sleep(0.05)
-            elapsed = time.monotonic() - t0
-            missing = len(deliveries) - len(printed)
-            if not as_json:
-                err.print(f"{len(printed) - dead} of {len(deliveries)} leads written to the {crm} sandbox in "
-                          f"{elapsed:.1f}s; {dead} dead-lettered; {missing} not landed")
+            missing, dead = await _feed(url, api, rows, form_secret, crm=crm, as_json=as_json, rate=rate,
+                                        timeout=timeout)
             if not once and not missing:
                 err.print(f"serving: API {api} (GET /api/leads/<id>, /metrics, /schema) — Ctrl-C to stop")
                 with contextlib.suppress(asyncio.CancelledError, KeyboardInterrupt):
                     await asyncio.Event().wait()
-            await r.aclose()
-            server.should_exit = True
-            worker_task.cancel()
-            await asyncio.gather(api_task, worker_task, return_exceptions=True)
-            with contextlib.suppress(Exception, asyncio.CancelledError):
-                await worker.close()
+            await running.stop()
             if not keep:
                 await clear_prefix(url, DEMO_PREFIX)
             return 0 if not missing and not dead else 1
@@ -249,7 +259,7 @@ def demo(
     = False,
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object per lead on stdout")] = False,
     leads: Annotated[int | None, typer.Option(help="how many sample leads to send (default: all)")] = None,
-    crm: Annotated[str, typer.Option(help="hubspot or salesforce (both are sandboxed)")] = "hubspot",
+    crm: Annotated[str, typer.Option(help=f"{' or '.join(CRMS)} (each is sandboxed)")] = CRMS[0],
     root: Annotated[Path, typer.Option("--root", help="folder with rules/, mappings/ and samples/")] = Path("."),
     timeout: Annotated[float, typer.Option(help="seconds to wait for every lead to land")] = 180.0,
     keep: Annotated[bool, typer.Option(help="keep the demo's Redis keys afterwards")] = False,
@@ -260,8 +270,8 @@ def demo(
     """The whole service on this machine: Redis (REDIS_URL, localhost, else embedded), the CRM sandbox, the API
     and a worker. Posts the sample leads through the signed webhook endpoint and prints each decision as it
     lands in the sandbox CRM."""
-    if crm not in ("hubspot", "salesforce"):
-        err.print(f"[red]--crm must be hubspot or salesforce, not {crm!r}[/]")
+    if crm not in CRMS:
+        err.print(f"[red]--crm must be {' or '.join(CRMS)}, not {crm!r}[/]")
         raise typer.Exit(1)
     try:
         code = asyncio.run(run_demo(once=once, as_json=as_json, leads=leads, crm=crm, rules=root, timeout=timeout,

@@ -8,7 +8,6 @@ from leadrelay.cli import config, dedupe, demo, sandbox, service, simulate
 
 app = typer.Typer(
     name="leadrelay",
-    help="leadrelay: canonical leads, dedupe, scoring and routing, written back to Salesforce or HubSpot.",
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode="rich",
@@ -16,7 +15,7 @@ app = typer.Typer(
 
 
 @app.callback()
-def _root() -> None:
+def _root() -> None:  # its docstring is the app's --help
     """leadrelay: canonical leads, dedupe, scoring and routing, written back to Salesforce or HubSpot."""
 
 

@@ -160,15 +160,15 @@ def dlq_replay(
         raise typer.Exit(1)
 
     async def go(settings: Settings, store: Any) -> int:
+        from worker.dead_letters import replay
         from worker.queue import connect
-        from worker.replay import replay
 
         pool = await connect(settings.redis_url or "", settings.key_prefix)
         try:
             ids = [dl_id] if dl_id else [e.id for e in await store.dead_letters(100_000)]
             done = 0
             for i in ids:
-                if await replay(store, pool, settings, i):
+                if await replay(store, pool, i):
                     done += 1
                 else:
                     err.print(f"[red]no dead letter {i!r}[/]")

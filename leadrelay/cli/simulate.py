@@ -16,7 +16,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from connector.config import Config, load_config
+from adapters.crm import load_config
+from connector.config import Config
 from connector.errors import ConfigError, InputError
 from connector.model import CrmRecord
 from connector.simulate import Run, changes_between, run

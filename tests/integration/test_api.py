@@ -19,6 +19,7 @@ from leadrelay.api.app import create_app
 from sandbox.hubspot_webhooks import sign_v3
 from sandbox.salesforce_outbound import build_notifications
 from tests.integration.harness import FORM_SECRET, TYPEFORM_SECRET
+from tests.tokens import API_TOKENS, bearer
 from worker.queue import queue_name
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,7 +34,7 @@ ORG = "00D5e000000KmXpEAK"
 async def client(redis_url: str, signing_secrets: None) -> AsyncIterator[AsyncTestClient]:  # type: ignore[type-arg]
     settings = load_settings({}, redis_url=redis_url, key_prefix=P, config_dir=str(ROOT), max_body_bytes=20_000,
                              hubspot_webhook_secret=HUBSPOT_SECRET, salesforce_org_ids=(ORG,),
-                             public_base_url="https://leads.example.com")
+                             public_base_url="https://leads.example.com", api_tokens=API_TOKENS)
     async with AsyncTestClient(create_app(settings, crm=False)) as c:
         yield c
 
@@ -172,7 +173,7 @@ async def test_salesforce_outbound_message_acked_and_org_allow_listed(client, re
 
 async def test_health_metrics_schema_and_lead_lookup(client) -> None:  # type: ignore[no-untyped-def]
     assert (await client.get("/health")).json() == {"status": "ok"}
-    ready = await client.get("/ready")
+    ready = await client.get("/ready", headers=bearer())
     assert ready.status_code == 200 and ready.json()["checks"] == {"redis": "ok"}
     body = form_body()
     await client.post("/webhooks/forms/website", content=body, headers=signed(body, "msg_m"))
@@ -180,14 +181,14 @@ async def test_health_metrics_schema_and_lead_lookup(client) -> None:  # type: i
     import asyncio
 
     for _ in range(50):  # the rejection counter is written after the 401 went out
-        text = (await client.get("/metrics")).text
+        text = (await client.get("/metrics", headers=bearer())).text
         if 'outcome="rejected"' in text:
             break
         await asyncio.sleep(0.02)
     assert 'leadrelay_deliveries_total{outcome="accepted",reason="",source="form"} 1.0' in text, text
     assert 'leadrelay_deliveries_total{outcome="rejected",reason="signature",source="form"} 1.0' in text, text
     assert "leadrelay_queue_depth 1.0" in text
-    schema = (await client.get("/schema/openapi.json")).json()
+    schema = (await client.get("/schema/openapi.json", headers=bearer())).json()
     assert "/webhooks/hubspot" in schema["paths"]
-    missing = await client.get("/api/leads/ld_nope")
+    missing = await client.get("/api/leads/ld_nope", headers=bearer())
     assert missing.status_code == 404 and missing.json()["title"] == "Not found"

@@ -17,6 +17,7 @@ from schemathesis.specs.openapi.checks import (
 
 from connector.settings import load_settings
 from tests.integration.harness import FORM_SECRET, TYPEFORM_SECRET, ApiServer
+from tests.tokens import API_TOKENS, bearer
 
 ROOT = Path(__file__).resolve().parents[2]
 # every status documented, with its content type and body schema (problem details for the errors)
@@ -30,7 +31,7 @@ def api(redis_server_url: str) -> Iterator[ApiServer]:
     mp.setenv("LEADRELAY_TYPEFORM_SECRET", TYPEFORM_SECRET)
     settings_ = load_settings({}, redis_url=redis_server_url, key_prefix="test-schema:", config_dir=str(ROOT),
                               hubspot_webhook_secret="schema-secret", salesforce_org_ids=("00D5e000000SCHEMA",),
-                              max_body_bytes=20_000)
+                              max_body_bytes=20_000, api_tokens=API_TOKENS)
     with ApiServer(settings_) as server:
         yield server
     mp.undo()
@@ -39,7 +40,7 @@ def api(redis_server_url: str) -> Iterator[ApiServer]:
 def test_no_input_makes_the_api_fail_or_break_its_document(api: ApiServer) -> None:
     # schemathesis' own pytest plugin does not run under pytest 9 (it reads a private node attribute), so each
     # operation's generated cases are driven by hypothesis here
-    api_schema = schemathesis.openapi.from_url(f"{api.url}/schema/openapi.json")
+    api_schema = schemathesis.openapi.from_url(f"{api.url}/schema/openapi.json", headers=bearer())
     operations = [result.ok() for result in api_schema.get_all_operations()]
     assert {op.path for op in operations} >= {"/webhooks/forms/{form}", "/webhooks/hubspot", "/api/leads/{lead_id}"}
     seen: list[tuple[str, str, int]] = []
@@ -49,7 +50,7 @@ def test_no_input_makes_the_api_fail_or_break_its_document(api: ApiServer) -> No
         @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), database=None,
                   derandomize=True)  # the same cases every run: CI fails on a regression, not on luck
         def check(case: schemathesis.Case) -> None:
-            response = case.call(timeout=10)
+            response = case.call(timeout=10, headers=bearer())  # past the token check: the handlers get the input
             seen.append((case.method, case.path, response.status_code))
             where = f"{case.method} {case.formatted_path}: {response.status_code} {response.text[:300]}"
             assert response.status_code < 500, where

@@ -25,6 +25,7 @@ from tests.integration.harness import (
     settings_for,
     wait_for,
 )
+from tests.tokens import API_TOKENS, bearer
 
 FIXTURES = ROOT / "tests" / "fixtures"
 HUBSPOT_SECRET = "hubspot-client-secret-for-tests"
@@ -141,7 +142,7 @@ def test_a_reps_owner_change_in_hubspot_is_kept_when_the_person_submits_again(
     body = (FIXTURES / "website_form.json").read_bytes()
     with sandbox_for(cfg, webhook_url=f"http://127.0.0.1:{port}/webhooks/hubspot", client_secret=HUBSPOT_SECRET,
                      webhook_properties=["hubspot_owner_id"]) as sandbox:
-        settings = settings_for(sandbox, redis_url, cfg, hubspot_webhook_secret=HUBSPOT_SECRET)
+        settings = settings_for(sandbox, redis_url, cfg, hubspot_webhook_secret=HUBSPOT_SECRET, api_tokens=API_TOKENS)
         with ApiServer(settings, port) as api, WorkerProcs(settings, 1), httpx.Client() as http:
             r = http.post(f"{api.url}/webhooks/forms/website", content=body,
                           headers={"content-type": "application/json",
@@ -167,7 +168,7 @@ def test_a_reps_owner_change_in_hubspot_is_kept_when_the_person_submits_again(
             assert r.status_code == 202
             # the second submission is written (fields updated) — without touching the owner
             wait_for(lambda: sandbox.calls.count("hubspot", upsert) > before, 30, "the second submission written")
-            lead_id = http.get(f"{api.url}/api/leads/" + _lead_id(redis_url)).json()
+            lead_id = http.get(f"{api.url}/api/leads/" + _lead_id(redis_url), headers=bearer()).json()
         final = contact()
     assert final["properties"]["hubspot_owner_id"] == other  # the rep's change stands
     assert len(hubspot_contacts(sandbox)) == 1

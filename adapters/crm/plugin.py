@@ -1,0 +1,122 @@
+"""The CRM plug-in boundary: everything leadrelay knows of one CRM, behind one small protocol.
+
+A CRM is one folder in ``adapters/`` whose ``plugin.py`` holds ``PLUGIN`` (a ``CrmPlugin``), one line in
+``adapters.crm.registry.PLUGINS``, and two mapping files: ``mappings/sources/<source_mapping>.yaml`` reads its
+records, ``mappings/crm/<name>.yaml`` writes them. The worker and the API ask the plugin; they never name a CRM.
+
+Everything crossing the boundary is plain data (msgspec Structs): the API hands ``receive`` the request's method,
+URL, headers and body; the worker hands ``read_event`` a queued delivery's payload.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any, Protocol
+
+import msgspec
+
+from connector.config import Config
+from connector.model import CrmRecord
+from connector.ports import CrmClient, Delivery
+from connector.settings import Settings
+
+CallObserver = Callable[[str, str, int], None]
+"""Told of every CRM call: (crm, endpoint such as ``POST /crm/v3/objects/contacts/batch/upsert``, HTTP status)."""
+
+
+class WebhookRequest(msgspec.Struct, kw_only=True, frozen=True):
+    """One inbound webhook request, as plain data: the web framework stays in the API."""
+
+    method: str
+    url: str  # as the sender called it (LEADRELAY_PUBLIC_BASE_URL applied): signatures may cover it
+    headers: dict[str, str]  # names in lower case
+    body: bytes
+
+
+class Received(msgspec.Struct, kw_only=True, frozen=True):
+    """A verified and parsed webhook request: the deliveries to queue, and how many records it carried."""
+
+    deliveries: list[Delivery]
+    records: int  # events / notifications in the request (not every one need become a delivery)
+
+
+class Answer(msgspec.Struct, kw_only=True, frozen=True):
+    """The HTTP answer to the sender once the deliveries are queued."""
+
+    body: bytes
+    media_type: str
+    status: int = 200
+
+
+class Endpoint(msgspec.Struct, kw_only=True, frozen=True):
+    """How ``POST /webhooks/{name}`` is documented in the OpenAPI schema."""
+
+    summary: str
+    description: str
+    answer: Any  # the type of the 2xx body, for the schema: dict[str, Any], str, ...
+    handler_name: str  # names the OpenAPI operation
+
+
+class OwnerChange(msgspec.Struct, kw_only=True, frozen=True):
+    """A person set the owner of a record we routed: their choice stands (kept on the lead)."""
+
+    owner: str  # the owner the record has now
+    by: str  # who set it, as the lead's owner_locked says
+    unless_written: bool = False  # not a change when it is the owner we wrote (the message carries every field)
+
+
+class CrmEvent(msgspec.Struct, kw_only=True, frozen=True):
+    """What one of the CRM's own webhook deliveries says, read without I/O.
+
+    The worker goes on: an echo is dropped; for a record we routed, ``owner_change`` (if any) is kept; else the
+    record is new, carried here (``record`` with ``mapping_input``) or fetched with the client's ``get``."""
+
+    record_id: str
+    echo: bool = False  # our own write coming back
+    owner_change: OwnerChange | None = None
+    record: CrmRecord | None = None
+    mapping_input: dict[str, Any] | None = None  # what the CRM's source mapping reads, with ``record``
+
+
+class CrmPlugin(Protocol):
+    """One CRM. ``name`` is its registry key, the ``LEADRELAY_CRM`` value and the source of its deliveries."""
+
+    name: str
+    batch_max: int  # records one write call may carry (the vendor's batch limit)
+    write_window_ms: int  # how long a decided lead waits for others to share its write call, by default
+    owner_field: str  # the field the owner is written to
+    source_mapping: str  # the source mapping that reads its records (mappings/sources/<this>.yaml)
+    read_only: frozenset[str]  # fields the CRM computes itself: a mapping may not write them
+    settings: tuple[str, ...]  # the Settings fields it reads (LEADRELAY_<FIELD>)
+    endpoint: Endpoint
+
+    def configured(self, settings: Settings) -> bool:
+        """True when the settings hold credentials for this CRM."""
+        ...
+
+    def build_client(self, settings: Settings, redis: Any, *, deadline_s: float) -> CrmClient:
+        """The client on the vendor's library; ``redis`` (sync, or None) shares its rate limit between processes;
+        its own retries stop at ``deadline_s``."""
+        ...
+
+    def count_calls(self, client: CrmClient, observe: CallObserver) -> None:
+        """Have ``observe`` told of every call ``client`` makes (at the HTTP layer of the vendor's library)."""
+        ...
+
+    def receive(self, request: WebhookRequest, *, settings: Settings, config: Config, now: datetime) -> Received:
+        """Verify (signature, replay window, sender) and parse one webhook request. SignatureError -> 401,
+        InputError -> 400 naming the field."""
+        ...
+
+    def answer(self, received: Received, *, accepted: int, duplicate: int) -> Answer:
+        """The answer the CRM expects once the deliveries are queued (``duplicate``: redeliveries skipped)."""
+        ...
+
+    def read_event(self, payload: Mapping[str, Any], settings: Settings) -> CrmEvent:
+        """What one queued delivery from ``receive`` says."""
+        ...
+
+    def mapping_input(self, record: CrmRecord) -> dict[str, Any]:
+        """A record fetched with ``get``, in the shape the CRM's source mapping reads."""
+        ...

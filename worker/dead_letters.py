@@ -1,0 +1,57 @@
+"""The dead-letter list: a delivery or a write that will not succeed by waiting is put aside with its reason, and
+``replay`` brings it back (``leadrelay dlq replay``)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import msgspec
+import structlog
+
+from connector.ports import Delivery, WriteOutcome
+from worker.queue import PROCESS_DELIVERY, WRITE_BACK, decode_delivery, encode_delivery
+from worker.store import DeadLetter, Store, WriteTask, decode_task, encode_task
+
+log = structlog.get_logger("leadrelay.worker")
+_json = msgspec.json.Encoder()
+
+
+async def dead_letter_delivery(store: Store, delivery: Delivery, reason: str) -> None:
+    """Put a delivery aside (it is done: a redelivery does not bring it back, a replay does)."""
+    dl = DeadLetter(id=f"delivery:{delivery.source}:{delivery.delivery_id}", kind="delivery", reason=reason,
+                    at=time.time(), source=delivery.source, data=encode_delivery(delivery))
+    await store.dead_letter(dl)
+    await store.mark_done(delivery.source, delivery.delivery_id, "")
+    log.warning("dead_letter", id=dl.id, reason=reason)
+
+
+async def dead_letter_write(store: Store, task: WriteTask, outcome: WriteOutcome) -> None:
+    """Put a write aside; the lead says why (its ``write`` result and ``dead_letter`` id)."""
+    reason = f"{outcome.status}: {outcome.error_code or ''} {outcome.message or ''}".strip()
+    dl = DeadLetter(id=f"write:{task.lead_id}:{int(time.time() * 1000)}", kind="write", reason=reason,
+                    at=time.time(), source=task.delivery, lead_id=task.lead_id, data=encode_task(task),
+                    error_code=outcome.error_code, attempts=task.attempts)
+    await store.dead_letter(dl)
+    await store.set_lead_fields(task.lead_id, write=_json.encode(outcome), dead_letter=dl.id)
+    log.warning("dead_letter", id=dl.id, lead=task.lead_id, reason=reason)
+
+
+async def replay(store: Store, pool: Any, dl_id: str) -> bool:
+    """Queue a dead letter again: a delivery as a fresh job (its "done" forgotten, so the worker decides again),
+    a write back in the waiting list. True if it existed (it is then removed from the list)."""
+    entry = await store.get_dead_letter(dl_id)
+    if entry is None:
+        return False
+    if entry.kind == "delivery":
+        d = decode_delivery(entry.data)
+        await store.forget_done(d.source, d.delivery_id)
+        # a fresh job id, since arq keeps the old one's result
+        await pool.enqueue_job(PROCESS_DELIVERY, encode_delivery(d),
+                               _job_id=store.keys.delivery_replay_job(d.source, d.delivery_id, entry.at))
+    else:
+        task = decode_task(entry.data)
+        await store.push_write(task)
+        await pool.enqueue_job(WRITE_BACK, task.crm, _job_id=store.keys.write_back_replay_job(dl_id))
+    await store.drop_dead_letter(dl_id)
+    return True

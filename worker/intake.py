@@ -1,0 +1,81 @@
+"""Intake: one queued delivery -> its canonical lead, or why there is none.
+
+A form's delivery is mapped and normalized. A CRM's own webhook delivery is read by that CRM's plugin first:
+our own write coming back (an echo) is dropped, a person's owner change on a lead we routed is kept on the lead
+(their choice stands), and only a record we have never seen becomes a lead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import NamedTuple
+
+import msgspec
+
+from adapters.crm import registry
+from adapters.crm.plugin import CrmEvent, CrmPlugin
+from connector.config import Config
+from connector.model import CrmRecord, Lead
+from connector.pipeline import ingest, ingest_delivery
+from connector.ports import CrmClient, Delivery
+from connector.settings import Settings
+from worker.metrics import Recorder
+from worker.store import Store
+
+
+class Incoming(NamedTuple):
+    """A delivery's lead (with the CRM record it came from, for a CRM's webhook), or why there is none."""
+
+    lead: Lead | None
+    record: CrmRecord | None = None
+    status: str = ""  # without a lead: "echo" | "owner_change" | "ignored"
+
+
+class Intake:
+    def __init__(self, settings: Settings, config: Config, store: Store, crm: CrmClient, metrics: Recorder) -> None:
+        self.settings = settings
+        self.config = config
+        self.store = store
+        self.crm = crm
+        self.metrics = metrics
+
+    async def incoming(self, delivery: Delivery) -> Incoming:
+        """The canonical lead of a delivery (InputError when its payload cannot be one)."""
+        if not registry.is_crm(delivery.source):
+            return Incoming(ingest_delivery(delivery, self.config))
+        plugin = registry.plugin(delivery.source)
+        return await self._from_crm(plugin, delivery, plugin.read_event(delivery.payload, self.settings))
+
+    async def _from_crm(self, plugin: CrmPlugin, d: Delivery, ev: CrmEvent) -> Incoming:
+        if ev.echo:
+            await self.metrics.inc("leadrelay_deliveries_total", {"source": d.source, "outcome": "duplicate",
+                                                                  "reason": "echo"})
+            return Incoming(None, status="echo")
+        known = await self.store.record_lead(plugin.name, ev.record_id) if ev.record_id else None
+        if known:
+            return Incoming(None, status=await self._known(known, ev))
+        record, payload = ev.record, ev.mapping_input
+        if record is None:  # the event carries the id only: ask the CRM (when it is the one we write to)
+            fetched = await asyncio.to_thread(self.crm.get, ev.record_id) if self.crm.name == plugin.name else None
+            if fetched is None:
+                return Incoming(None, status="ignored")
+            record, payload = fetched, plugin.mapping_input(fetched)
+        return Incoming(self._crm_lead(d, record, payload or {}), record)
+
+    async def _known(self, lead_id: str, ev: CrmEvent) -> str:
+        """A record we routed changed in the CRM: keep a person's owner change; any other edit stands as it is."""
+        change = ev.owner_change
+        if change is None:
+            return "ignored"
+        if change.unless_written:
+            stored = await self.store.lead(lead_id)
+            if stored.get("owner_written", b"").decode() == change.owner:
+                return "ignored"
+        await self.store.set_lead_fields(lead_id, owner_locked=change.by, owner_in_crm=change.owner)
+        return "owner_change"
+
+    def _crm_lead(self, d: Delivery, record: CrmRecord, payload: dict[str, object]) -> Lead:
+        lead = ingest(payload, self.config, mapping=registry.plugin(record.crm).source_mapping)
+        origin = msgspec.structs.replace(lead.origin, delivery_id=d.delivery_id,
+                                         submitted_at=lead.origin.submitted_at or d.received_at)
+        return msgspec.structs.replace(lead, origin=origin)

@@ -1,0 +1,167 @@
+"""Every Redis key leadrelay uses, named once. Nothing else builds a key (``tests/unit/test_redis_keys.py`` checks).
+
+All keys start with ``Settings.key_prefix`` (``p``), so two installations can share one Redis:
+
+  p+"route:pointer" / "route:load" / "route:day"   hashes: round-robin pointers, per-rep load and its day
+  p+"route:version"                counter: bumped by every commit that changes the routing state
+  p+"ident"                        hash: identity key (email:/phone:/person:) -> lead id
+  p+"lead:{id}"                    hash: decision (JSON), write (JSON), record (crm:id), owner_locked, ...
+  p+"record:{crm}:{id}"            string: lead id of a CRM record we wrote (echo suppression)
+  p+"inbound:{source}:{id}"        string: idempotency key of an accepted delivery (API)
+  p+"done:{source}:{id}"           string: the delivery was decided (worker; a redelivered job stops here)
+  p+"writes:{crm}"                 list: write tasks waiting for a batch
+  p+"writes:{crm}:batch:{job}"     list: the tasks one write_back job holds (survives a killed worker)
+  p+"dlq" / p+"dlq:{id}"           sorted set of dead-letter ids by time / one entry (JSON)
+  p+"lock:{identity key}"          per-identity lock
+  p+"accounts" / "accounts:version" / "accounts:tmp:{token}"   the account index (CRM id -> record JSON),
+                                   its version (bumped by every sync) and a sync's private copy
+  p+"metrics:{name}"               hash: one Prometheus metric (worker.metrics)
+  p+"queue"                        sorted set: the arq queue
+  p+"ratelimit:{crm}:{account}"    the CRM adapters' shared rate limiters, and p+"{crm}:{host}:allocation-exhausted"
+                                   (Salesforce: the day's API allocation is spent). The adapters build these two
+                                   themselves from the prefix they are given (they import only the core);
+                                   ``ratelimit`` and ``allocation_exhausted`` below name the shapes.
+
+arq's own keys hold our job ids: "arq:job:{job id}", "arq:result:{job id}", ... where every job id starts with
+``p`` ("p+delivery:{source}:{id}", "p+write_back:{crm}:{slot}"), so ``everything`` finds them too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from arq.constants import job_key_prefix, result_key_prefix
+
+DEFAULT_PREFIX = "leadrelay:"
+SEP = ":"
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    """The keys of one installation (one prefix)."""
+
+    prefix: str = DEFAULT_PREFIX
+
+    def _k(self, *parts: str) -> str:
+        return self.prefix + SEP.join(parts)
+
+    # ---- routing state --------------------------------------------------------------------------------------------
+    @property
+    def route_pointer(self) -> str:
+        return self._k("route", "pointer")
+
+    @property
+    def route_load(self) -> str:
+        return self._k("route", "load")
+
+    @property
+    def route_day(self) -> str:
+        return self._k("route", "day")
+
+    @property
+    def route_version(self) -> str:
+        return self._k("route", "version")
+
+    # ---- identity, leads, records ---------------------------------------------------------------------------------
+    @property
+    def ident(self) -> str:
+        return self._k("ident")
+
+    def lead(self, lead_id: str) -> str:
+        return self._k("lead", lead_id)
+
+    def record(self, crm: str, record_id: str) -> str:
+        return self._k("record", crm, record_id)
+
+    def lock(self, name: str) -> str:
+        return self._k("lock", name)
+
+    # ---- deliveries -----------------------------------------------------------------------------------------------
+    def inbound(self, source: str, delivery_id: str) -> str:
+        return self._k("inbound", source, delivery_id)
+
+    def done(self, source: str, delivery_id: str) -> str:
+        return self._k("done", source, delivery_id)
+
+    # ---- write batches --------------------------------------------------------------------------------------------
+    def writes(self, crm: str) -> str:
+        return self._k("writes", crm)
+
+    def write_batch(self, crm: str, job_id: str) -> str:
+        return self._k("writes", crm, "batch", job_id)
+
+    # ---- dead letters ---------------------------------------------------------------------------------------------
+    @property
+    def dlq(self) -> str:
+        return self._k("dlq")
+
+    def dlq_entry(self, dl_id: str) -> str:
+        return self._k("dlq", dl_id)
+
+    # ---- account index --------------------------------------------------------------------------------------------
+    @property
+    def accounts(self) -> str:
+        return self._k("accounts")
+
+    @property
+    def accounts_version(self) -> str:
+        return self._k("accounts", "version")
+
+    def accounts_tmp(self, token: str) -> str:
+        return self._k("accounts", "tmp", token)
+
+    # ---- metrics, queue, limiters ---------------------------------------------------------------------------------
+    def metric(self, name: str) -> str:
+        return self._k("metrics", name)
+
+    @property
+    def queue(self) -> str:
+        """The arq queue lives under our prefix, so two installations can share one Redis."""
+        return self._k("queue")
+
+    def ratelimit(self, crm: str, account: str) -> str:
+        return self._k("ratelimit", crm, account)
+
+    def allocation_exhausted(self, crm: str, host: str) -> str:
+        return self._k(crm, host, "allocation-exhausted")
+
+    # ---- arq job ids (arq stores "arq:job:<id>", "arq:result:<id>", ...) -----------------------------------------
+    def delivery_job(self, source: str, delivery_id: str) -> str:
+        """arq refuses a second job with the same id: one job per delivery, however often it is redelivered."""
+        return self._k("delivery", source, delivery_id)
+
+    def delivery_replay_job(self, source: str, delivery_id: str, at: float) -> str:
+        """A fresh id for a replayed delivery (arq keeps the old job's result)."""
+        return self._k("delivery", source, delivery_id, "replay", str(at))
+
+    def write_back_job(self, crm: str, slot: int) -> str:
+        """The write_back job of one write window (every process asks for the same one)."""
+        return self._k("write_back", crm, str(slot))
+
+    def write_back_full_job(self, crm: str, nonce: int) -> str:
+        """A write_back job for a batch that is full now."""
+        return self._k("write_back", crm, "full", str(nonce))
+
+    def write_back_replay_job(self, dl_id: str) -> str:
+        return self._k("write_back", "replay", dl_id)
+
+    # ---- whole installation ---------------------------------------------------------------------------------------
+    @property
+    def everything(self) -> tuple[str, ...]:
+        """SCAN patterns for every key of this installation: ours, and arq's for our job ids."""
+        return (self.prefix + "*", "arq:*" + self.prefix + "*")
+
+
+def arq_job(job_id: str) -> str:
+    """arq's key for a queued job's data."""
+    return job_key_prefix + job_id
+
+
+def arq_result(job_id: str) -> str:
+    """arq's key for a job's result."""
+    return result_key_prefix + job_id
+
+
+def anonymous_identity(lead_id: str) -> str:
+    """The lock name of a lead with neither email nor phone (locked as itself)."""
+    return "lead" + SEP + lead_id
