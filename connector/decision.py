@@ -88,6 +88,19 @@ class RouteResult(msgspec.Struct, kw_only=True, frozen=True):
     trace: tuple[str, ...] = ()  # rules tried in order, with why they did not match
 
 
+class WritePlan(msgspec.Struct, kw_only=True, frozen=True):
+    """What the CRM write of a decision does: which object and record, the fields sent, and those left as the CRM
+    has them (with why) — e.g. a matched Contact gets the score and tags, keeps its owner, and no Lead is made."""
+
+    crm: str
+    object: str  # the CRM object written ("Lead", "Contact", "contacts")
+    record_id: str | None = None  # the existing record updated; None: created or updated by leadrelay's own key
+    matched: str | None = None  # the match kind whose `matched` mapping section was written ("contact")
+    fields: tuple[str, ...] = ()  # the fields sent
+    kept: dict[str, str] = {}  # field -> why it is not sent (the record's own value stands)
+    summary: str = ""  # one line a human reads
+
+
 class Decision(msgspec.Struct, kw_only=True, frozen=True):
     lead: Lead
     score: ScoreResult
@@ -98,6 +111,7 @@ class Decision(msgspec.Struct, kw_only=True, frozen=True):
     decided_at: datetime | None = None
     timings_ms: dict[str, float] = {}
     explanation: str = ""  # one line a human reads
+    write: WritePlan | None = None  # what the CRM write does (set when the write is queued)
     crm_result: dict[str, Any] = {}  # filled after write-back
 
 

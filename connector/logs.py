@@ -23,8 +23,16 @@ _DOMAIN = r"[\w-]+(?:\.[\w-]+)+"
 _EMAIL = rf"""
     (?<!{_LOCAL})(?P<local>{_LOCAL}+)@(?P<domain>{_DOMAIN})
   | (?P<qlocal>"[^"\r\n]{{1,64}}")@(?P<qdomain>{_DOMAIN})                     # "jane doe"@acme.com
-  | (?<![\w.+-])(?P<ulocal>(?:[\w.+-]|%[0-9A-Fa-f]{{2}})+?)%40(?P<udomain>{_DOMAIN})  # jane%40acme.com (URL-encoded)
+  | (?<![\w.+-])(?!(?<=%)[0-9A-Fa-f]{{2}})                                     # jane%40acme.com (URL-encoded)
+    (?P<ulocal>(?:[\w.+-]|%[0-9A-Fa-f]{{2}})+?)%40(?P<udomain>{_DOMAIN})
+  | (?<=%)(?=[0-9A-Fa-f]{{2}})                                  # the same, from inside a %XX escape: "%2Cjo%40..."
+    (?P<elocal>(?:[\w.+-]|%[0-9A-Fa-f]{{2}}){{1,64}}?)%40(?P<edomain>{_DOMAIN})
 """
+# The URL-encoded address starts where a word starts, or inside an escape (after a match that ended at its "%":
+# "jo%40acme.com%2Cbob%40acme.com"). From inside an escape the local part is read for at most 64 units, the
+# longest an address has (RFC 5321): unbounded, every "2" of "%2C%2C%2C..." started a scan of the rest of the
+# run, quadratic in its length. A scan from a word start cannot run into another word start, so those are
+# linear together.
 
 # Phones need a "+", an international or trunk prefix, or phone-like grouping; a bare digit run (ids, epoch
 # times, amounts) counts only when the phonenumbers library calls it a valid number.
@@ -95,6 +103,8 @@ def _replace(match: re.Match[str]) -> str:
         return f"***@{match.group('qdomain')}"
     if match.group("ulocal") is not None:
         return f"{match.group('ulocal')[:1]}***%40{match.group('udomain')}"
+    if match.group("elocal") is not None:
+        return f"{match.group('elocal')[:1]}***%40{match.group('edomain')}"
     if match.group("bare") is not None:
         bare = match.group("bare")
         return mask_phone(bare) if _valid_bare_number(bare) else bare

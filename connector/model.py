@@ -74,7 +74,8 @@ class Event(msgspec.Struct, kw_only=True, frozen=True):
 
 
 class Lead(msgspec.Struct, kw_only=True, frozen=True):
-    """One canonical lead. Nothing the sender gave is dropped: unmapped input is in `extra`."""
+    """One canonical lead. Nothing the sender gave is dropped: unmapped input is in `extra`; a text longer than its
+    field's cap (``connector.limits``) keeps its first characters and the flag ``truncated:<field>`` says so."""
 
     id: str | None = None
     identity: Identity = Identity()
@@ -86,7 +87,7 @@ class Lead(msgspec.Struct, kw_only=True, frozen=True):
     events: tuple[Event, ...] = ()
     answers: dict[str, Any] = {}
     extra: dict[str, Any] = {}
-    flags: tuple[str, ...] = ()  # e.g. "email_invalid", "email_disposable", "email_free", "phone_invalid"
+    flags: tuple[str, ...] = ()  # e.g. "email_invalid", "email_free", "phone_invalid", "truncated:company.name"
 
 
 _lead_decoder = msgspec.json.Decoder(Lead)

@@ -14,11 +14,13 @@ from typing import Any
 
 import msgspec
 
+from connector import transforms as tf
 from connector.conditions import lead_view, with_context
 from connector.config import Config
-from connector.decision import Decision, MatchResult, RouteResult, ScoreResult
+from connector.decision import Decision, MatchResult, RouteResult, ScoreResult, WritePlan
 from connector.errors import InputError
 from connector.mapping import crm_fields, map_payload
+from connector.mapping.crm import CrmField, CrmMapping, MatchedObject
 from connector.match import IdentityIndex, match
 from connector.model import CrmRecord, Lead
 from connector.normalize import normalize
@@ -136,6 +138,108 @@ def owner_id_for(decision: Decision, config: Config, crm: str) -> str | None:
     return None
 
 
+_UNKNOWN = object()  # a field of the existing record whose value we were not told
+
+
+class _Target(msgspec.Struct, kw_only=True, frozen=True):
+    """The existing record a write goes to, as far as it is known."""
+
+    record_id: str | None  # None: the record is ours, found by the mapping's upsert key
+    kind: str | None  # the person match kind ("lead", "contact"), when it is a matched record
+    current: dict[str, Any]  # its field values as the CRM has them (those we were told)
+    owner: str | None  # its owner, when known
+
+
+def _target(decision: Decision, crm: str, record: CrmRecord | None, record_id: str | None) -> _Target | None:
+    """The existing record this decision's write updates: ``record`` (the CRM's own record the lead came from, or
+    the matched candidate), else the matched person in this CRM, else ``record_id``; None for a new record."""
+    m = decision.match
+    person = m if m is not None and m.kind != "account" and m.crm == crm else None
+    if record is not None and record.crm == crm:
+        return _Target(record_id=record.id, kind=record.kind, current=dict(record.fields), owner=record.owner_id)
+    if person is not None and record_id in (None, person.record_id):
+        return _Target(record_id=person.record_id, kind=person.kind, current={}, owner=person.owner_id)
+    return _Target(record_id=record_id, kind=None, current={}, owner=None) if record_id else None
+
+
+def _current(field: CrmField, target: _Target) -> Any:
+    if field.to in target.current:
+        return target.current[field.to]
+    if field.from_ == "decision.owner_id" and target.owner is not None:
+        return target.owner
+    return _UNKNOWN
+
+
+def _keep_existing(fields: dict[str, Any], spec: list[CrmField], mapping: CrmMapping, target: _Target,
+                   obj: str, section: bool) -> dict[str, str]:
+    """Drop from ``fields`` what the existing record keeps: ``if_empty`` fields it has a value for (or might),
+    and a stage that would not move it forward (``lifecycle_backwards: never``). Returns field -> why."""
+    kept: dict[str, str] = {}
+    for f in spec:
+        if f.if_empty and f.to in fields:
+            now = _current(f, target)
+            if now is _UNKNOWN or not tf.is_empty(now):
+                del fields[f.to]
+                kept[f.to] = f"the {obj} has one" if now is not _UNKNOWN else f"the {obj}'s own is not known"
+    stage = mapping.stage_field
+    if not section and stage is not None and stage in fields:
+        now = target.current.get(stage, _UNKNOWN)
+        why = mapping.stage_kept(fields[stage], None if now is _UNKNOWN else now, known=now is not _UNKNOWN)
+        if why is not None:
+            del fields[stage]
+            kept[stage] = why
+    return kept
+
+
+def plan_write(
+    decision: Decision,
+    config: Config,
+    crm: str,
+    *,
+    owner_id: str | None = None,
+    record_id: str | None = None,
+    record: CrmRecord | None = None,
+    update: bool = False,
+    lane: str = "live",
+) -> tuple[WriteItem, WritePlan]:
+    """The CRM write for a decision, and what it does. The record written: a new one (upserted by the mapping's
+    key, the lead id), or an existing one — ``record`` / the matched person / ``record_id`` — whose current values
+    (``record.fields``) decide what it keeps. A matched record of a kind the mapping has a ``matched`` section for
+    (a Salesforce Contact) gets that section's fields only. ``update``: the record is one we wrote before (a
+    re-decision), its current values unknown."""
+    mapping = config.crm[crm]
+    owner = owner_id if owner_id is not None else owner_id_for(decision, config, crm)
+    target = _target(decision, crm, record, record_id)
+    section: MatchedObject | None = mapping.matched.get(target.kind or "") if target is not None else None
+    obj = section.object if section is not None else mapping.object
+    fields = crm_fields(decision.lead, decision, mapping, owner_id=owner, section=section)
+    kept: dict[str, str] = {}
+    if target is not None or update:
+        known = target or _Target(record_id=None, kind=None, current={}, owner=None)
+        spec = section.fields if section is not None else mapping.fields
+        kept = _keep_existing(fields, spec, mapping, known, obj, section is not None)
+    rid = target.record_id if target is not None else None
+    m = decision.match
+    item = WriteItem(key=decision.lead.id or decision.lead.identity.email or "", fields=fields, record_id=rid,
+                     object_type=obj, lane=lane,
+                     account_id=m.account_id if m is not None and section is None else None)
+    return item, WritePlan(crm=crm, object=obj, record_id=rid, matched=target.kind if section and target else None,
+                           fields=tuple(fields), kept=kept, summary=_summary(mapping, obj, rid, section, kept, update))
+
+
+def _summary(mapping: CrmMapping, obj: str, rid: str | None, section: MatchedObject | None,
+             kept: dict[str, str], update: bool) -> str:
+    if section is not None:
+        text = f"updates the matched {obj} {rid}; no {mapping.object} is created"
+    elif rid:
+        text = f"updates {obj} {rid}"
+    else:
+        text = f"{'updates' if update else 'creates or updates'} {obj} by {mapping.upsert_key}"
+    if kept:
+        text += "; left as they are: " + ", ".join(f"{k} ({why})" for k, why in kept.items())
+    return text
+
+
 def write_item(
     decision: Decision,
     config: Config,
@@ -143,19 +247,10 @@ def write_item(
     *,
     owner_id: str | None = None,
     record_id: str | None = None,
+    record: CrmRecord | None = None,
+    update: bool = False,
     lane: str = "live",
 ) -> WriteItem:
-    """The CRM write for a decision: mapped fields, owner, matched account, keyed by the lead id."""
-    mapping = config.crm[crm]
-    lead = decision.lead
-    owner = owner_id if owner_id is not None else owner_id_for(decision, config, crm)
-    fields = crm_fields(lead, decision, mapping, owner_id=owner)
-    m = decision.match
-    return WriteItem(
-        key=lead.id or lead.identity.email or "",
-        fields=fields,
-        record_id=record_id or (m.record_id if m is not None and m.kind != "account" and m.crm == crm else None),
-        object_type=mapping.object,
-        account_id=m.account_id if m is not None else None,
-        lane=lane,
-    )
+    """The CRM write for a decision (``plan_write`` without the plan)."""
+    return plan_write(decision, config, crm, owner_id=owner_id, record_id=record_id, record=record, update=update,
+                      lane=lane)[0]

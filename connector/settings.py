@@ -29,11 +29,18 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     salesforce_session_id: str | None = None
     salesforce_api_version: str = "62.0"
     salesforce_org_ids: tuple[str, ...] = ()  # allow-list for Outbound Messages
+    # refuse Outbound Messages without a SessionId (tick "Send Session ID" on the outbound message); one that
+    # carries a SessionId is verified with the org either way
+    salesforce_require_session_id: bool = False
     salesforce_user_id: str | None = None  # the integration user: its own edits come back as Outbound Messages
     ca_bundle: str | None = None  # CA file to trust (the sandbox's throwaway CA)
     # access: "role:token" entries (roles viewer, admin); nothing but webhooks and /health answers without one
     api_tokens: tuple[str, ...] = ()
     dev_mode: bool = False  # `leadrelay serve` may start without tokens (it makes an admin token and prints it)
+    # lead ids are an HMAC of the person's identity under this secret (they are the CRM upsert key, so keep it
+    # stable); unset, one is made once and kept in Redis (lost with Redis' data: set it in production)
+    lead_id_secret: str | None = None
+    ready_check_interval_s: int = 30  # /ready asks the CRM at most once per interval, across every API process
     # inbound
     max_body_bytes: int = 1_000_000
     replay_window_s: int = 300
@@ -47,6 +54,21 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     write_batch_window_ms: int = 0  # 0: the CRM's own (see WRITE_WINDOW_MS)
     job_timeout_s: int = 120
     max_tries: int = 8
+    # CRM circuit breaker (one per CRM, its state in Redis so every worker shares it): after this many retryable
+    # CRM failures in a row it opens; while open, leads are parked (not tried, not dead-lettered); after the
+    # cool-down the sweep probes the CRM and, when it answers, closes it and writes every parked lead.
+    breaker_failures: int = 5
+    breaker_cooldown_s: float = 30.0
+    # retention (Redis is not an archive; the CRM is the record). Each period counts from the last change:
+    lead_retention_days: int = 90  # a lead's decision record and write result (GET /api/leads/{id}), its echo link
+    identity_retention_days: int = 365  # email/phone -> lead, since the person was last seen: one person, one
+    # assignment within it (longer than leads: a person coming back after 90 days keeps their owner)
+    payload_retention_days: int = 30  # a sender's raw payload kept aside: a delivery parked longer goes to the
+    # dead-letter list, a dead-lettered delivery lives at most this long (the arq job of a queued delivery lives as
+    # long as its idempotency key, 7 days)
+    dead_letter_retention_days: int = 30  # a dead letter: replay it (or let it go) within this
+    dead_letter_max: int = 10_000  # the newest kept; older ones are dropped and counted
+    dead_letter_warn_at: int = 1_000  # a warning is logged while the list grows past this
     log_json: bool = True
     log_level: str = "INFO"
 

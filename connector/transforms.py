@@ -17,6 +17,8 @@ from dateutil import parser as date_parser
 from nameparser import HumanName
 from nameparser.config import CONSTANTS
 
+from connector.limits import NAME
+
 
 class TransformError(ValueError):
     """A value the transform cannot turn into what the field needs."""
@@ -141,7 +143,8 @@ _NUM = r"(\d[\d,]*(?:\.\d+)?|\.\d+)\s*(k|mm|mn|m|bn|b)?"
 _RANGE_RE = re.compile(rf"^{_NUM}\s*(?:-|–|—|to)\s*{_NUM}$")
 _PLUS_RE = re.compile(rf"^(?:>=?|over|more than|above|at least)?\s*{_NUM}\s*(\+|or more|and up|and above)?$")
 _BELOW_RE = re.compile(rf"^(?:<=?|under|less than|below|up to|fewer than)\s*{_NUM}$")
-_NOISE_RE = re.compile(r"[$€£¥]|\b(?:usd|eur|gbp|employees?|people|staff|ppl|emp|fte|persons?)\b|\s+$|^\s+")
+# no "\s+$" here: the text is split and joined after, and that pattern, searched, is quadratic in a space run
+_NOISE_RE = re.compile(r"[$€£¥]|\b(?:usd|eur|gbp|employees?|people|staff|ppl|emp|fte|persons?)\b")
 
 
 def _number(digits: str, suffix: str | None) -> int | float:
@@ -242,6 +245,9 @@ NAME_WORDS = frozenset(CONSTANTS.titles) | frozenset(CONSTANTS.suffix_acronyms) 
 def split_name(value: str) -> Name:
     """ "Dr. Ana de la Cruz" -> first "Ana", last "de la Cruz" (nameparser; plain "First Last" skips it for speed)."""
     full = " ".join(value.split())
+    if len(full) > NAME:
+        # no one's name: nameparser's time grows with the text (~10 s a megabyte), so it does not guess at it
+        return Name((full, None, None))
     parts = full.split(" ")
     if (
         len(parts) == 2

@@ -20,7 +20,8 @@ from connector.errors import ConfigError
 T = TypeVar("T")
 
 _PATH_RE = re.compile(r" - at `(\$[^`]*)`$")
-_STEP_RE = re.compile(r"\.([A-Za-z_0-9\-]+)|\[(\d+)\]|\[\"?([^\]\"]+)\"?\]")
+# "[" is not part of a bracketed key: with it, each "[" of a run without "]" scanned the whole run (quadratic)
+_STEP_RE = re.compile(r"\.([A-Za-z_0-9\-]+)|\[(\d+)\]|\[\"?([^\[\]\"]+)\"?\]")
 _UNKNOWN_RE = re.compile(r"unknown field `([^`]+)`")
 
 

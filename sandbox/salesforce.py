@@ -20,6 +20,11 @@ Outbound Message delivery in ``sandbox_outbound.py``):
   https://developer.salesforce.com/docs/platform/api-rest/guide/resources-query.html
   and https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/headers_queryoptions.htm
 - URI + headers at most 16,384 bytes, else 414: https://help.salesforce.com/s/articleView?id=000386264&type=1
+- Outbound Messages with "Send Session ID" carry a session usable for API requests only, and name the org's
+  instance in EnterpriseUrl/PartnerUrl; a listener may call back with it (here: any REST call, e.g. a query on
+  the one Organization record, whose Id is the org id):
+  https://developer.salesforce.com/docs/atlas.en-us.api.meta/api/sforce_api_om_outboundmessaging_security.htm
+  and https://developer.salesforce.com/docs/atlas.en-us.object_reference.meta/object_reference/sforce_api_objects_organization.htm
 - OAuth 2.0 client credentials flow (token from the My Domain endpoint, runs as the app's "run as" user):
   https://help.salesforce.com/s/articleView?id=sf.remoteaccess_oauth_client_credentials_flow.htm
 - OAuth 2.0 JWT bearer flow (RS256 assertion with iss=client id, sub=username, aud=login URL, exp within 3 minutes):
@@ -88,8 +93,10 @@ class SalesforceSandbox(RecordOps, CollectionOps, CompositeOps, OAuthOps):
     query_batch_size: records per query batch (2000 like Salesforce; smaller to exercise paging).
     outbound_url: Outbound Message listener; outbound_trigger "created" or "created_and_edited" (the workflow
       rule's evaluation criteria); outbound_exclude_users: usernames whose changes the rule criteria exclude;
-      outbound_fields; outbound_send_session_id; outbound_verify; outbound_retry_base_s / _max_s / max_age_s.
-    instance_url: what token responses report (default: the URL the request came in on).
+      outbound_fields; outbound_send_session_id (each message carries a live API session of the integration
+      user, as "Send Session ID" does); outbound_verify; outbound_retry_base_s / _max_s / max_age_s.
+    instance_url: what token responses report (default: the URL the request came in on) and the host of the
+      messages' EnterpriseUrl/PartnerUrl (default: ``server_url``, which ``SandboxServer`` sets to its own URL).
     """
 
     def __init__(self, faults: Faults, **options: Any) -> None:
@@ -102,7 +109,9 @@ class SalesforceSandbox(RecordOps, CollectionOps, CompositeOps, OAuthOps):
             "oauth_clients", {DEFAULT_CLIENT_ID: {"secret": DEFAULT_CLIENT_SECRET, "username": INTEGRATION_USERNAME}}
         )
         self.jwt_clients: dict[str, str | None] = options.get("jwt_clients", {DEFAULT_CLIENT_ID: None})
+        self.server_url: str | None = None  # this sandbox's own URL (set by SandboxServer): the org's instance
         self.outbound: OutboundSender | None = None
+        self._outbound_session_id: str | None = None
         self._changes: list[Any] = []
         self._in_transaction = False  # a mutating request is running: its changes can be rolled back
         self.reset()
@@ -116,6 +125,7 @@ class SalesforceSandbox(RecordOps, CollectionOps, CompositeOps, OAuthOps):
             for obj, fields in (opts.get("custom_fields") or {}).items()
         }
         self.org = Org(org_id=self.org_id, custom_fields=custom, on_change=self._changes.append)
+        self.org.seed_organization()
         self.users = [self.org.seed_user(u) for u in opts.get("users", DEFAULT_USERS)]
         self.integration_user = self.users[0]
         queue_id = make_id(PREFIX["Group"], 4242)
@@ -171,18 +181,32 @@ class SalesforceSandbox(RecordOps, CollectionOps, CompositeOps, OAuthOps):
         self._commit()
         return result
 
+    def seed(self, sobject: str, fields: dict[str, Any]) -> str:
+        """A record that was in the org before leadrelay came: created by its owner (or the first user who is not
+        the integration user), no assignment rule, no Outbound Message. Returns its id (RequestError if invalid)."""
+        people = [u for u in self.users if u["Id"] != self.integration_user["Id"]] or self.users
+        owner = fields.get("OwnerId")
+        creator = owner if owner in self.org.tables["User"] else people[0]["Id"]
+        listener, self.org.on_change = self.org.on_change, None
+        try:
+            result = self.org.insert(sobject, self.org.coerce(sobject, fields), creator, auto_assign=False)
+        finally:
+            self.org.on_change = listener
+        if not result["success"]:
+            err = result["errors"][0]
+            raise RequestError(400, err["statusCode"], err["message"], err["fields"])
+        return str(result["id"])
+
     # --- Outbound Messages ------------------------------------------------------------------------------------
     def _outbound_sender(self, base_url: str) -> OutboundSender | None:
         url = self.options.get("outbound_url")
         if not url:
             return None
         if self.outbound is None:
-            instance = self.instance_url or base_url
+            instance = (self.instance_url or self.server_url or base_url).rstrip("/")
             version = "62.0"
             org15 = self.org_id[:15]
-            session = None
-            if self.options.get("outbound_send_session_id"):
-                session = self._issue_token(self.integration_user["Id"])
+            session = self._outbound_session if self.options.get("outbound_send_session_id") else None
             self.outbound = OutboundSender(
                 url=url,
                 organization_id=self.org_id,
@@ -190,7 +214,7 @@ class SalesforceSandbox(RecordOps, CollectionOps, CompositeOps, OAuthOps):
                 enterprise_url=f"{instance}/services/Soap/c/{version}/{org15}",
                 partner_url=f"{instance}/services/Soap/u/{version}/{org15}",
                 snapshot=self._outbound_snapshot,
-                session_id=session,
+                session=session,
                 verify=self.options.get("outbound_verify", True),
                 batch_window_s=float(self.options.get("outbound_batch_window_s", 0.05)),
                 retry_base_s=float(self.options.get("outbound_retry_base_s", 1.0)),
@@ -198,6 +222,15 @@ class SalesforceSandbox(RecordOps, CollectionOps, CompositeOps, OAuthOps):
                 max_age_s=float(self.options.get("outbound_max_age_s", 86400)),
             )
         return self.outbound
+
+    def _outbound_session(self) -> str:
+        """The session a message carries: the integration user's, valid for API calls ("Send Session ID"); one
+        session for every message until it expires or is revoked, then a fresh one."""
+        current = self._outbound_session_id
+        found = self.sessions.get(current) if current else None
+        if current is None or found is None or (found[1] is not None and time.monotonic() > found[1]):
+            current = self._outbound_session_id = self._issue_token(self.integration_user["Id"])
+        return current
 
     def _outbound_snapshot(self, sobject: str, record_id: str) -> dict[str, Any] | None:
         rec = self.org.tables.get(sobject, {}).get(record_id)

@@ -30,6 +30,7 @@ from sandbox.salesforce_schema import (
     _ID_RX,
     LEAD_SOURCE,
     LEAD_STATUS,
+    NOT_CREATABLE,
     PREFIX,
     RATING,
     RELATIONSHIPS,
@@ -138,6 +139,15 @@ class Org(OrgQuery):
         rec["Name"] = " ".join(p for p in (rec["FirstName"], rec["LastName"]) if p)
         rec["CreatedById"] = rec["LastModifiedById"] = rec["Id"]
         self.tables["User"][rec["Id"]] = rec
+        return rec
+
+    def seed_organization(self, name: str = "Leadrelay Sandbox") -> dict[str, Any]:
+        """The org's own Organization record (its Id is the organization id every message and token carries)."""
+        now = sf_now()
+        rec = {"Id": self.org_id, "Name": name, "OrganizationType": "Developer Edition", "InstanceName": "SBX1",
+               "IsSandbox": True, "IsDeleted": False, "CreatedDate": now, "LastModifiedDate": now,
+               "SystemModstamp": now, "CreatedById": None, "LastModifiedById": None}
+        self.tables["Organization"] = {self.org_id: rec}
         return rec
 
     def user_by_username(self, username: str) -> dict[str, Any] | None:
@@ -315,7 +325,7 @@ class Org(OrgQuery):
 
     def insert(self, sobject: str, fields: dict[str, Any], user_id: str, auto_assign: bool) -> dict[str, Any]:
         """Create one record; returns a SaveResult-like dict."""
-        if sobject == "User":
+        if sobject in NOT_CREATABLE:
             return {
                 "success": False,
                 "errors": [row_error("INSUFFICIENT_ACCESS_OR_READONLY", "insufficient access rights")],
@@ -391,7 +401,7 @@ class Org(OrgQuery):
 
     def delete(self, sobject: str, record_id: str) -> dict[str, Any]:
         found = self.find(record_id)
-        if found is None or found[0] != sobject or sobject == "User":
+        if found is None or found[0] != sobject or sobject in NOT_CREATABLE:
             return {"id": record_id, "success": False, "errors": [row_error("ENTITY_IS_DELETED", "entity is deleted")]}
         self._remember(sobject, found[1]["Id"])
         del self.tables[sobject][found[1]["Id"]]

@@ -117,6 +117,7 @@ class OutboundSender:
     partner_url: str
     snapshot: Callable[[str, str], dict[str, Any] | None]  # (sObject, id) -> latest fields, None if deleted
     session_id: str | None = None
+    session: Callable[[], str | None] | None = None  # the SessionId as of sending (overrides ``session_id``)
     verify: bool | str = True
     batch_window_s: float = 0.05
     retry_base_s: float = 1.0
@@ -195,7 +196,7 @@ class OutboundSender:
         body = build_notifications(
             organization_id=self.organization_id,
             action_id=self.action_id,
-            session_id=self.session_id,
+            session_id=self.session() if self.session is not None else self.session_id,
             enterprise_url=self.enterprise_url,
             partner_url=self.partner_url,
             notifications=items,

@@ -7,6 +7,8 @@
   https://developer.salesforce.com/docs/atlas.en-us.object_reference.meta/object_reference/sforce_api_objects_lead.htm
 - Error codes (REQUIRED_FIELD_MISSING, INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST, DUPLICATE_VALUE, ...):
   https://developer.salesforce.com/docs/atlas.en-us.api.meta/api/sforce_api_calls_concepts_core_data_objects.htm#statuscode
+- Organization: one record, the org itself (id prefix 00D), queryable through the API, never created or deleted
+  through it: https://developer.salesforce.com/docs/atlas.en-us.object_reference.meta/object_reference/sforce_api_objects_organization.htm
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-PREFIX = {"Lead": "00Q", "Contact": "003", "Account": "001", "User": "005", "Group": "00G"}
+PREFIX = {"Lead": "00Q", "Contact": "003", "Account": "001", "User": "005", "Group": "00G", "Organization": "00D"}
 _SUFFIX_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
 _B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _ID_RX = re.compile(r"^[a-zA-Z0-9]{15}(?:[a-zA-Z0-9]{3})?$")
@@ -157,7 +159,16 @@ SCHEMA: dict[str, dict[str, F]] = {
         "UserType": F("picklist", writable=False),
         "Title": F(length=80, writable=False),
     },
+    "Organization": {
+        **_SYSTEM,
+        "Name": F(length=80, writable=False),
+        "OrganizationType": F("picklist", writable=False),
+        "InstanceName": F(length=5, writable=False),
+        "IsSandbox": F("boolean", writable=False),
+    },
 }
+# objects the API can read but never create or delete (INSUFFICIENT_ACCESS_OR_READONLY for a create)
+NOT_CREATABLE = frozenset({"User", "Organization"})
 RELATIONSHIPS = {
     "Owner": "OwnerId",
     "Account": "AccountId",

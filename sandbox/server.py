@@ -86,6 +86,7 @@ class SandboxServer:
         self.faults = {"hubspot": Faults(), "salesforce": Faults()}
         self.hubspot = HubSpotSandbox(self.faults["hubspot"], **(hubspot or {}))
         self.salesforce = SalesforceSandbox(self.faults["salesforce"], **(salesforce or {}))
+        self.salesforce.server_url = self.url  # the org's instance, as its Outbound Messages name it
         self.ca_path = self.tls_dir / "ca.pem"
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 from typing import Any
 
 import msgspec
@@ -12,6 +13,7 @@ import structlog
 from connector.ports import Delivery, WriteOutcome
 from worker.queue import PROCESS_DELIVERY, WRITE_BACK, decode_delivery, encode_delivery
 from worker.store import DeadLetter, Store, WriteTask, decode_task, encode_task
+from worker.store.records import DELIVERY_TTL_S
 
 log = structlog.get_logger("leadrelay.worker")
 _json = msgspec.json.Encoder()
@@ -19,6 +21,7 @@ _json = msgspec.json.Encoder()
 
 async def dead_letter_delivery(store: Store, delivery: Delivery, reason: str) -> None:
     """Put a delivery aside (it is done: a redelivery does not bring it back, a replay does)."""
+    reason = reason.strip() or "no reason was given (a bug: please report it)"
     dl = DeadLetter(id=f"delivery:{delivery.source}:{delivery.delivery_id}", kind="delivery", reason=reason,
                     at=time.time(), source=delivery.source, data=encode_delivery(delivery))
     await store.dead_letter(dl)
@@ -47,7 +50,7 @@ async def replay(store: Store, pool: Any, dl_id: str) -> bool:
         d = decode_delivery(entry.data)
         await store.forget_done(d.source, d.delivery_id)
         # a fresh job id, since arq keeps the old one's result
-        await pool.enqueue_job(PROCESS_DELIVERY, encode_delivery(d),
+        await pool.enqueue_job(PROCESS_DELIVERY, encode_delivery(d), _expires=timedelta(seconds=DELIVERY_TTL_S),
                                _job_id=store.keys.delivery_replay_job(d.source, d.delivery_id, entry.at))
     else:
         task = decode_task(entry.data)

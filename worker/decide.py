@@ -8,7 +8,6 @@ so two workers never hand out the same slot and a redelivered job changes nothin
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,10 +21,11 @@ from connector.decision import Decision, decision_from_json, decision_to_json
 from connector.errors import FatalError, RetryableError
 from connector.match import identity_keys
 from connector.model import CrmRecord, Lead
-from connector.pipeline import decide, write_item
+from connector.pipeline import decide, plan_write
 from connector.ports import Delivery
 from connector.routing import RoutingState, apply_changes
 from connector.settings import Settings
+from worker import lead_ids
 from worker.accounts import AccountIndex
 from worker.dead_letters import dead_letter_delivery
 from worker.lookup import LookupBatcher
@@ -46,10 +46,20 @@ class Outcome(msgspec.Struct, kw_only=True, frozen=True):
     detail: str = ""
 
 
-def lead_id_for(keys: Sequence[str], delivery: Delivery) -> str:
-    """Stable per person: the same email always gives the same lead id (and so the same CRM upsert key)."""
+def lead_id_for(keys: Sequence[str], delivery: Delivery, secret: bytes | None = None) -> str:
+    """Stable per person: the same email always gives the same lead id (and so the same CRM upsert key). An HMAC
+    under the installation's secret (``secret``, else the one the worker loaded at start), so nobody can compute a
+    lead's id from an email address."""
     basis = keys[0] if keys else f"delivery:{delivery.source}:{delivery.delivery_id}"
-    return "ld_" + hashlib.sha256(basis.encode()).hexdigest()[:20]
+    return lead_ids.lead_id(basis, secret if secret is not None else lead_ids.current())
+
+
+def _matched(decision: Decision, candidates: Sequence[CrmRecord]) -> CrmRecord | None:
+    """The candidate record the decision matched (its fields as the CRM answered them), if it was one."""
+    m = decision.match
+    if m is None or m.kind == "account":
+        return None
+    return next((c for c in candidates if c.id == m.record_id and c.crm == m.crm), None)
 
 
 def strong_keys(keys: Sequence[str]) -> list[str]:
@@ -125,12 +135,12 @@ class Decider:
         except FatalError as exc:  # an auth or config problem: the lead waits in the dead-letter list
             await dead_letter_delivery(self.store, delivery, f"CRM lookup failed: {exc}")
             return Outcome(status="dead_letter", lead_id=lead.id, detail=str(exc))
-        record_id = record.id if record is not None and record.crm == crm else None
+        own = record if record is not None and record.crm == crm else None  # the CRM's own record it came from
         for _ in range(50):
             # Jobs of this process route one at a time (a ~1 ms section), so compare-and-set conflicts only
             # happen between processes; without it 50 concurrent jobs would mostly decide in vain.
             async with self._route_lock:
-                committed = await self._try_commit(delivery, lead, strong, candidates, record_id, lock, version)
+                committed = await self._try_commit(delivery, lead, strong, candidates, own, lock, version)
             if committed is None:
                 continue  # another worker moved the pointer or load first: decide on a fresh snapshot
             decision, waiting = committed
@@ -142,7 +152,7 @@ class Decider:
         raise RetryableError("routing state kept changing under us", retry_after=0.05)
 
     async def _try_commit(self, delivery: Delivery, lead: Lead, strong: list[str], candidates: list[CrmRecord],
-                          record_id: str | None, lock: _Held, version: int) -> tuple[Decision, int] | None:
+                          own: CrmRecord | None, lock: _Held, version: int) -> tuple[Decision, int] | None:
         """Decide on the routing state and commit; None on a conflict. Runs under the route lock."""
         assert lead.id is not None
         crm = self.settings.crm
@@ -153,7 +163,10 @@ class Decider:
         else:
             state, base = await self.store.versioned_snapshot()
         decision = decide(lead, self.config, state=state, now=self._now(), candidates=candidates)
-        item = write_item(decision, self.config, crm, record_id=record_id, lane=delivery.lane)
+        # the existing record written (its current values decide what it keeps): the CRM's own, else the match
+        target = own or _matched(decision, candidates)
+        item, plan = plan_write(decision, self.config, crm, record=target, lane=delivery.lane)
+        decision = msgspec.structs.replace(decision, write=plan)
         task = WriteTask(crm=crm, lead_id=lead.id, item=item, received_at=delivery.received_at.timestamp(),
                          delivery=f"{delivery.source}:{delivery.delivery_id}")
         try:
@@ -186,11 +199,17 @@ class Decider:
         prior = decision_from_json(stored["decision"])
         state = self._state or RoutingState()  # the route is the prior one: the state does not matter
         fresh = decide(lead, self.config, state=state, now=self._now())
-        decision = msgspec.structs.replace(fresh, route=prior.route, explanation=prior.explanation + "; updated by "
+        # the same record as before (the match too: a matched Contact stays the one written, no Lead is made)
+        decision = msgspec.structs.replace(fresh, route=prior.route, match=prior.match,
+                                           explanation=prior.explanation + "; updated by "
                                            f"{delivery.source} delivery {delivery.delivery_id}")
-        item = write_item(decision, self.config, crm, lane=delivery.lane)
+        item, plan = plan_write(decision, self.config, crm, update=True, lane=delivery.lane)
         fields = {k: v for k, v in item.fields.items() if k != self.owner_field}  # the owner stays as it is
         item = msgspec.structs.replace(item, key=known, fields=fields)
+        if self.owner_field in plan.fields:
+            plan = msgspec.structs.replace(plan, fields=tuple(fields), kept={
+                **plan.kept, self.owner_field: "already routed: the owner stays as it is"})
+        decision = msgspec.structs.replace(decision, write=plan)
         task = WriteTask(crm=crm, lead_id=known, item=item, received_at=delivery.received_at.timestamp(),
                          delivery=f"{delivery.source}:{delivery.delivery_id}")
         committed = await self.store.commit(lead_id=known, decision=decision_to_json(decision), changes=(),

@@ -2,7 +2,9 @@
 
 A form's delivery is mapped and normalized. A CRM's own webhook delivery is read by that CRM's plugin first:
 our own write coming back (an echo) is dropped, a person's owner change on a lead we routed is kept on the lead
-(their choice stands), and only a record we have never seen becomes a lead.
+(their choice stands), and only a record we have never seen becomes a lead. A delivery the plugin cannot
+authenticate well enough to believe (``CrmEvent.reread``: a Salesforce Outbound Message) is a trigger only: the
+record is read from the CRM by id, and only what the CRM answers is used.
 """
 
 from __future__ import annotations
@@ -47,6 +49,13 @@ class Intake:
         return await self._from_crm(plugin, delivery, plugin.read_event(delivery.payload, self.settings))
 
     async def _from_crm(self, plugin: CrmPlugin, d: Delivery, ev: CrmEvent) -> Incoming:
+        if ev.reread and not ev.echo:
+            if self.crm.name != plugin.name or not ev.record_id:
+                return Incoming(None, status="ignored")  # nothing we can read it from
+            fetched = await asyncio.to_thread(self.crm.get, ev.record_id)
+            if fetched is None:
+                return Incoming(None, status="ignored")  # no such record (or deleted since): nothing to do
+            ev = plugin.read_record(fetched, self.settings)
         if ev.echo:
             await self.metrics.inc("leadrelay_deliveries_total", {"source": d.source, "outcome": "duplicate",
                                                                   "reason": "echo"})

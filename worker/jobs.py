@@ -1,9 +1,17 @@
-"""The arq jobs. Thin: decode, call the worker's parts (``worker.service``), turn errors into retry or dead letter.
+"""The arq jobs. Thin: decode, call the worker's parts (``worker.service``), turn errors into a retry, parking or a
+dead letter.
 
-Retry policy (arq): a RetryableError becomes ``arq.Retry(defer=retry_after)``; the adapters' own tenacity
-retries run inside a deadline shorter than the job timeout, so one try never outlives its job. After the last
-try the delivery or the write goes to the dead-letter list with its reason. Anything else fails for good,
-into the dead-letter list too: an accepted lead is never dropped.
+Every way a job ends leaves its lead written, waiting, or in the dead-letter list with its reason:
+- done: the lead is decided (its write waiting in Redis) or written;
+- ``arq.Retry`` for a failure for now (a RetryableError, a try running out of time, for a write anything): the
+  delivery stays in its arq job, a write batch in the job's own list; backoff 0.05 s doubling, at most 60 s, at
+  least what the CRM asked for;
+- parked while the CRM is down — its breaker (``worker.breaker``) open, or a failure for now on the last try: a
+  delivery waits in the parked list, writes in the waiting list, and the sweep sends them on once it answers;
+- dead letter: what no wait mends (refused for good, bad input, a bug) — for a write, a bug on its last try;
+- arq's own ends never strand a lead: arq's limit is ``arq_max_tries`` (above ours), so the run after a killed last
+  try still comes here (and is dead-lettered, not run: it may be what killed the worker); a write batch whose job
+  arq ended anyway (a job timeout, an expired job) is put back by the sweep (``worker.upkeep``).
 """
 
 from __future__ import annotations
@@ -16,10 +24,21 @@ import structlog
 from arq import Retry
 
 from connector.errors import RetryableError
+from connector.ports import Delivery
+from connector.settings import Settings
+from worker import parking, upkeep
 from worker.queue import decode_delivery
 from worker.service import Service
 
 log = structlog.get_logger("leadrelay.worker")
+
+FOR_NOW = (RetryableError, TimeoutError)  # failures a later try may not meet: counted by the CRM's breaker
+ARQ_EXTRA_TRIES = 2
+
+
+def arq_max_tries(settings: Settings) -> int:
+    """arq's own limit: above ours, so that our code sees the run after a killed last try."""
+    return settings.max_tries + ARQ_EXTRA_TRIES
 
 
 def _backoff(job_try: int, hint: float) -> float:
@@ -27,25 +46,41 @@ def _backoff(job_try: int, hint: float) -> float:
     return min(60.0, max(hint, 0.05 * 2 ** (job_try - 1)))
 
 
+def reason(exc: BaseException) -> str:
+    """Never empty: the exception's words, else its name (a bare TimeoutError has no words)."""
+    text = str(exc).strip()
+    if isinstance(exc, TimeoutError) and not text:
+        text = "the try ran out of time (LEADRELAY_JOB_TIMEOUT_S)"
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
 async def process_delivery(ctx: dict[str, Any], data: bytes) -> str:
     """Decide about one accepted delivery (map -> ... -> route) and queue its CRM write."""
     svc: Service = ctx["svc"]
     delivery = decode_delivery(data)
+    tries, max_tries = ctx["job_try"], svc.settings.max_tries
+    if tries > max_tries:  # the last try never reported back: its worker was killed, or arq cut it off
+        await svc.dead_letter_delivery(delivery, f"a worker stopped during try {tries - 1} of {max_tries} (killed, "
+                                                 "or over LEADRELAY_JOB_TIMEOUT_S); not tried again by itself")
+        return "dead_letter"
+    if await svc.breaker.is_open():
+        await _park(svc, delivery, f"the CRM is down: {await svc.breaker.reason()}")
+        return "parked"
     t0 = time.perf_counter()
     try:
         # finish (or give up and retry) before arq's own timeout, which would fail the job for good
         async with asyncio.timeout(svc.settings.job_timeout_s * 0.8):
             outcome = await svc.process(delivery)
-    except (RetryableError, TimeoutError) as exc:
-        retry_after = getattr(exc, "retry_after", 0.5)
-        if ctx["job_try"] >= svc.settings.max_tries:
-            await svc.dead_letter_delivery(delivery, f"gave up after {ctx['job_try']} tries: {exc}")
-            return "dead_letter"
+    except FOR_NOW as exc:
+        why = reason(exc)
+        if await svc.breaker.failed(why) or tries >= max_tries:
+            await _park(svc, delivery, why)
+            return "parked"
         await svc.metrics.inc("leadrelay_job_retries_total",
                               {"job": "process_delivery", "reason": type(exc).__name__})
-        raise Retry(defer=_backoff(ctx["job_try"], retry_after)) from exc
+        raise Retry(defer=_backoff(tries, getattr(exc, "retry_after", 0.5))) from exc
     except Exception as exc:  # a bug or a fatal answer: keep the lead, say why, fail the job
-        await svc.dead_letter_delivery(delivery, f"{type(exc).__name__}: {exc}")
+        await svc.dead_letter_delivery(delivery, reason(exc))
         raise
     finally:
         await svc.metrics.observe("leadrelay_job_duration_seconds", time.perf_counter() - t0,
@@ -53,38 +88,66 @@ async def process_delivery(ctx: dict[str, Any], data: bytes) -> str:
     return f"{outcome.status} {outcome.lead_id or ''}".strip()
 
 
+async def _park(svc: Service, delivery: Delivery, why: str) -> None:
+    await parking.park(svc.store, svc.settings.crm, delivery, why, svc.metrics)
+
+
 async def write_back(ctx: dict[str, Any], crm: str) -> str:
-    """Write one batch of decided leads to the CRM; failed rows only are retried, then dead-lettered."""
+    """Write one batch of decided leads to the CRM; rows refused for now are retried, then wait for the CRM."""
     svc: Service = ctx["svc"]
     job_id: str = ctx["job_id"]
+    tries = ctx["job_try"]
+    last = tries >= svc.settings.max_tries
+    if await svc.breaker.is_open():  # the CRM is down: a batch this job holds waits with the others
+        await svc.store.release_batch(crm, job_id)
+        return "parked"
     t0 = time.perf_counter()
     try:
         async with asyncio.timeout(svc.settings.job_timeout_s * 0.9):
             written, keep = await svc.write_back.write(crm, job_id)
-    except TimeoutError as exc:  # the batch stays in this job's list; the retry writes it (upserts: no doubles)
-        raise Retry(defer=_backoff(ctx["job_try"], 1.0)) from exc
+    except TimeoutError as exc:  # the batch stays in this job's list: the retry writes it (upserts: no doubles)
+        return await _for_now(svc, crm, job_id, tries, reason(exc), 1.0)
+    except Exception as exc:  # a bug or an answer nobody classified: retried; on the last try, dead-lettered
+        if not last:
+            await svc.metrics.inc("leadrelay_job_retries_total", {"job": "write_back", "reason": type(exc).__name__})
+            raise Retry(defer=_backoff(tries, 1.0)) from exc
+        n = await svc.write_back.give_up(crm, job_id, reason(exc), tries)
+        log.error("write_batch_dead_lettered", crm=crm, job=job_id, rows=n, reason=reason(exc))
+        return f"dead_letter {n}"
     finally:
         await svc.metrics.observe("leadrelay_job_duration_seconds", time.perf_counter() - t0, {"job": "write_back"})
+    if written:
+        await svc.breaker.answered()
     if keep:
-        if ctx["job_try"] >= svc.settings.max_tries:
-            await svc.write_back.give_up(crm, job_id, keep, ctx["job_try"])
-        else:
+        if not written:
+            return await _for_now(svc, crm, job_id, tries, keep[0].last_error, 0.2)
+        if not last:  # the CRM answers, a few rows wait (row locks): retry them soon
             await svc.metrics.inc("leadrelay_job_retries_total", {"job": "write_back", "reason": "retryable_rows"})
-            raise Retry(defer=_backoff(ctx["job_try"], 0.2))
+            raise Retry(defer=_backoff(tries, 0.2))
+        await svc.store.release_batch(crm, job_id)  # the next batch takes them
     if await svc.store.pending_writes(crm):
         await svc.write_back.request_flush(crm)
     return f"written {written}"
 
 
+async def _for_now(svc: Service, crm: str, job_id: str, tries: int, why: str, hint: float) -> str:
+    """Nothing of the batch went out, for now: retry, or (the CRM down, or the last try) park the batch."""
+    if await svc.breaker.failed(why) or tries >= svc.settings.max_tries:
+        n = await svc.store.release_batch(crm, job_id)
+        await svc.metrics.inc("leadrelay_parked_total", {"kind": "write"}, amount=n)
+        log.info("write_batch_parked", crm=crm, rows=n, reason=why)
+        return "parked"
+    await svc.metrics.inc("leadrelay_job_retries_total", {"job": "write_back", "reason": "retryable_rows"})
+    raise Retry(defer=_backoff(tries, hint))
+
+
 async def sweep(ctx: dict[str, Any]) -> None:
-    """Every few seconds: writes waiting without a job (a worker died between commit and enqueue) get one."""
-    svc: Service = ctx["svc"]
-    if await svc.store.pending_writes(svc.settings.crm):
-        await svc.write_back.request_flush(svc.settings.crm)
+    """Every few seconds: probe a down CRM, put orphaned batches back, send parked and waiting leads on once the
+    CRM answers, keep the dead-letter list to its bounds (``worker.upkeep``)."""
+    await upkeep.sweep(ctx["svc"])
 
 
 async def sync_accounts(ctx: dict[str, Any]) -> str:
     """Refresh the account index from the CRM (cron; one worker per tick)."""
     svc: Service = ctx["svc"]
     return f"{await svc.accounts.sync()} accounts"
-

@@ -66,6 +66,10 @@ METRICS: dict[str, MetricSpec] = {
         "counter", "Requests the API failed unexpectedly (500), by route template.", ("route", "status")),
     "leadrelay_queue_depth": MetricSpec("gauge", "Jobs waiting in the queue."),
     "leadrelay_dead_letters": MetricSpec("gauge", "Entries in the dead-letter queue."),
+    "leadrelay_dead_letters_dropped_total": MetricSpec(
+        "counter", "Dead letters dropped: older than their retention, or over LEADRELAY_DEAD_LETTER_MAX."),
+    "leadrelay_parked_total": MetricSpec(
+        "counter", "Leads parked while their CRM was down (delivery: not decided yet; write: decided).", ("kind",)),
 }
 
 _OUTCOMES = frozenset({"accepted", "duplicate", "rejected"})

@@ -6,6 +6,7 @@ any version of the worker can read, and nothing executable crosses Redis.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
@@ -15,6 +16,8 @@ import msgspec
 from arq.connections import ArqRedis, RedisSettings, create_pool
 from arq.jobs import serialize_job
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import WatchError
 
 from connector.ports import Delivery
 from worker.store import scripts
@@ -75,10 +78,24 @@ async def connect(redis_url: str, prefix: str = DEFAULT_PREFIX) -> ArqRedis:
     )
 
 
+async def enqueue_job(pool: ArqRedis, function: str, *args: Any, tries: int = 8, **kwargs: Any) -> Any:
+    """``pool.enqueue_job``, tried again while a Redis restart drops its connection (our job ids make a second try
+    of an enqueue that did land a no-op). arq WATCHes the job key, so a lost connection surfaces as a WatchError,
+    which redis-py's own new tries do not cover."""
+    for attempt in range(1, tries + 1):
+        try:
+            return await pool.enqueue_job(function, *args, **kwargs)
+        except (WatchError, RedisConnectionError):
+            if attempt == tries:
+                raise
+            await asyncio.sleep(min(1.0, 0.05 * 2 ** attempt))
+    return None  # pragma: no cover - the loop returns or raises
+
+
 async def enqueue_delivery(pool: ArqRedis, delivery: Delivery, prefix: str = DEFAULT_PREFIX) -> bool:
     """Queue a delivery for ``process_delivery``; False if that delivery is already queued or done."""
-    job = await pool.enqueue_job(PROCESS_DELIVERY, encode_delivery(delivery),
-                                 _job_id=delivery_job_id(delivery, prefix))
+    job = await enqueue_job(pool, PROCESS_DELIVERY, encode_delivery(delivery),
+                            _job_id=delivery_job_id(delivery, prefix))
     return job is not None
 
 
@@ -108,6 +125,6 @@ def write_back_enqueuer(pool: ArqRedis) -> Callable[[str, str, float | None], Aw
 
     async def enqueue(crm: str, job_id: str, at: float | None) -> None:
         defer = datetime.fromtimestamp(at, UTC) if at else None
-        await pool.enqueue_job(WRITE_BACK, crm, _job_id=job_id, _defer_until=defer)
+        await enqueue_job(pool, WRITE_BACK, crm, _job_id=job_id, _defer_until=defer)
 
     return enqueue

@@ -15,6 +15,7 @@ from connector.errors import InputError
 from connector.ports import CrmClient, Delivery
 from connector.settings import Settings
 from worker.accounts import AccountIndex
+from worker.breaker import Breaker
 from worker.dead_letters import dead_letter_delivery
 from worker.decide import Decider, Outcome
 from worker.intake import Intake
@@ -38,6 +39,7 @@ class Service:
         self.accounts = AccountIndex(store, crm, config)
         self.intake = Intake(settings, config, store, crm, self.metrics)
         self.write_back = WriteBack(settings, store, crm, enqueue=enqueue_write_back, metrics=self.metrics)
+        self.breaker = Breaker(store, settings)
         lookup = LookupBatcher(lambda e, d: crm.find(e, d), window_s=settings.lookup_window_ms / 1000,
                                max_inflight=settings.lookup_inflight)
         self.decider = Decider(settings, config, store, lookup=lookup, accounts=self.accounts, metrics=self.metrics,

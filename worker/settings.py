@@ -7,8 +7,8 @@ Timing choices (see README "Speed to lead"):
 - The write batch window: each CRM plugin's ``write_window_ms`` (HubSpot 200 ms, Salesforce 50 ms), unless
   LEADRELAY_WRITE_BATCH_WINDOW_MS sets one.
 - ``job_timeout``: the adapters' retry deadline is 80 % of it, so tenacity's waits always fit inside one try.
-- ``max_tries`` 8 with exponential defers (0.05 s doubling, capped at 60 s) spans a CRM outage of ~3 minutes
-  before a lead is dead-lettered with a replay command.
+- ``max_tries`` 8 with exponential defers (0.05 s doubling, capped at 60 s) rides out a short CRM hiccup; a longer
+  outage opens the CRM's breaker and parks the leads until it answers (``worker.breaker``, ``worker.jobs``).
 """
 
 from __future__ import annotations
@@ -18,18 +18,22 @@ from pathlib import Path
 from typing import Any
 
 import redis as redis_sync
+import structlog
 from arq import cron
-from arq.connections import RedisSettings
 from arq.worker import func
 from redis.asyncio import Redis
 
 from adapters.crm import registry
 from connector.normalize import warm_up
 from connector.settings import Settings, load_settings
-from worker import jobs
+from worker import jobs, lead_ids
 from worker.queue import PROCESS_DELIVERY, WRITE_BACK, job_deserializer, job_serializer, queue_name, write_back_enqueuer
+from worker.redis_server import WORKER_RETRIES, arq_redis_settings, redis_options
 from worker.service import Service
-from worker.store import Store
+from worker.store import Retention, Store
+from worker.store.keys import Keys
+
+log = structlog.get_logger("leadrelay.worker")
 
 
 def count_calls(crm: Any, metrics: Any) -> None:
@@ -47,8 +51,15 @@ async def startup(ctx: dict[str, Any]) -> None:
     assert settings.redis_url, "the worker needs LEADRELAY_REDIS_URL / REDIS_URL"
     config = registry.load_config(Path(settings.config_dir))
     warm_up()
-    redis = Redis.from_url(settings.redis_url)
-    sync_redis = redis_sync.Redis.from_url(settings.redis_url)
+    # every client rides out a Redis restart (~10 s of new tries; see worker.redis_server)
+    redis = Redis.from_url(settings.redis_url, **redis_options(retries=WORKER_RETRIES))
+    sync_redis = redis_sync.Redis.from_url(settings.redis_url, **redis_options(for_async=False,
+                                                                               retries=WORKER_RETRIES))
+    secret, source = await lead_ids.load_secret(redis, settings.key_prefix, settings.lead_id_secret)
+    lead_ids.use_secret(secret)
+    if source != "environment":
+        log.warning("lead_id_secret_from_redis", hint="set LEADRELAY_LEAD_ID_SECRET: lead ids are CRM upsert keys "
+                    "and this secret is lost with Redis' data")
     crm = ctx.get("crm") or registry.build_client(settings, sync_redis)
     from worker.metrics import Metrics, SyncMetrics
 
@@ -56,8 +67,8 @@ async def startup(ctx: dict[str, Any]) -> None:
     metrics = Metrics(redis, settings.key_prefix, flush_s=0.5)
     call_metrics = SyncMetrics(sync_redis, settings.key_prefix, flush_s=0.5)
     count_calls(crm, call_metrics)
-    svc = Service(settings, config, Store(redis, settings.key_prefix), crm, metrics=metrics,
-                  enqueue_write_back=write_back_enqueuer(ctx["redis"]))
+    store = Store(redis, settings.key_prefix, retention=Retention.from_settings(settings))
+    svc = Service(settings, config, store, crm, metrics=metrics, enqueue_write_back=write_back_enqueuer(ctx["redis"]))
     await svc.accounts.sync_if_never_synced()
     ctx.update(svc=svc, aredis=redis, sync_redis=sync_redis, crm=crm, metrics=(metrics, call_metrics))
 
@@ -80,18 +91,24 @@ async def shutdown(ctx: dict[str, Any]) -> None:
 def worker_settings(settings: Settings, **ctx: Any) -> dict[str, Any]:
     """Keyword arguments for ``arq.Worker`` (every key is a real Worker parameter: see tests)."""
     assert settings.redis_url
+    keys = Keys(settings.key_prefix)
     return {
         "functions": [
             func(jobs.process_delivery, name=PROCESS_DELIVERY),
             func(jobs.write_back, name=WRITE_BACK),
         ],
+        # arq ids a cron run "<name>:<time>": the name carries the key prefix, or a second installation on the same
+        # Redis finds each run's id taken and never runs its own
         "cron_jobs": [
-            cron(jobs.sweep, second=set(range(0, 60, 5)), run_at_startup=True, unique=True),
+            cron(jobs.sweep, name=keys.cron_job("sweep"), second=set(range(0, 60, 5)), run_at_startup=True,
+                 unique=True),
             # no longer timeout than the jobs': arq lets a killed worker's jobs run again only after the longest timeout
-            cron(jobs.sync_accounts, minute=set(range(0, 60, 5)), second=0, unique=True),
+            cron(jobs.sync_accounts, name=keys.cron_job("sync_accounts"), minute=set(range(0, 60, 5)), second=0,
+                 unique=True),
         ],
         "queue_name": queue_name(settings.key_prefix),
-        "redis_settings": RedisSettings.from_dsn(settings.redis_url),
+        "health_check_key": keys.health_check,
+        "redis_settings": arq_redis_settings(settings.redis_url),
         "job_serializer": job_serializer,
         "job_deserializer": job_deserializer,
         "on_startup": startup,
@@ -99,7 +116,9 @@ def worker_settings(settings: Settings, **ctx: Any) -> dict[str, Any]:
         "ctx": {"settings": settings, **ctx},
         "poll_delay": settings.poll_delay_s,
         "job_timeout": settings.job_timeout_s,
-        "max_tries": settings.max_tries,
+        # our jobs stop at settings.max_tries themselves; arq's limit is above it, so that a killed last try is
+        # still seen by our code (and dead-lettered) instead of ending as arq's "max retries exceeded"
+        "max_tries": jobs.arq_max_tries(settings),
         "max_jobs": settings.max_jobs,
         "keep_result": 60,
         "handle_signals": True,

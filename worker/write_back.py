@@ -2,7 +2,9 @@
 
 A batch goes out when it is full or when its window closes (the CRM plugin's ``write_window_ms``, or
 LEADRELAY_WRITE_BATCH_WINDOW_MS). The tasks a job takes move into that job's own list, so a killed worker's batch
-is written by the job's retry (upserts: never twice). Rows the CRM refuses for good go to the dead-letter list.
+is written by the job's retry (upserts: never twice); a batch whose job arq ended for good is put back by the sweep.
+Rows the CRM refuses for good go to the dead-letter list with its words; rows refused for now are retried, and
+wait in the waiting list while the CRM is down (``worker.jobs``).
 """
 
 from __future__ import annotations
@@ -91,15 +93,19 @@ class WriteBack:
                 await self.metrics.observe("leadrelay_speed_to_lead_seconds", max(0.0, now - t.received_at),
                                            {"crm": crm})
             elif o.status == "retryable":
-                keep.append(msgspec.structs.replace(t, attempts=t.attempts + 1))
+                keep.append(msgspec.structs.replace(t, attempts=t.attempts + 1,
+                                                    last_error=o.message or o.error_code or "refused for now"))
             else:
                 await dead_letter_write(self.store, t, o)
         await self.store.finish_batch(crm, job_id, keep, results=results)
         return len(results), keep
 
-    async def give_up(self, crm: str, job_id: str, tasks: Sequence[WriteTask], tries: int) -> None:
-        """After the last try: the rows still failing go to the dead-letter list, and the batch is done."""
+    async def give_up(self, crm: str, job_id: str, reason: str, tries: int) -> int:
+        """The job failed on its last try for a reason no wait will mend (a bug, an unknown answer): its batch goes
+        to the dead-letter list with that reason, and the batch is done. Returns how many rows."""
+        tasks = await self.store.take_batch(crm, job_id, 0)
         for t in tasks:
-            await dead_letter_write(self.store, t, WriteOutcome(key=t.item.key, status="retryable",
-                                                                message=f"still failing after {tries} tries"))
+            await dead_letter_write(self.store, t, WriteOutcome(key=t.item.key, status="permanent",
+                                                                message=f"{reason} (try {tries})"))
         await self.store.finish_batch(crm, job_id)
+        return len(tasks)

@@ -70,13 +70,16 @@ class CrmEvent(msgspec.Struct, kw_only=True, frozen=True):
     """What one of the CRM's own webhook deliveries says, read without I/O.
 
     The worker goes on: an echo is dropped; for a record we routed, ``owner_change`` (if any) is kept; else the
-    record is new, carried here (``record`` with ``mapping_input``) or fetched with the client's ``get``."""
+    record is new, carried here (``record`` with ``mapping_input``) or fetched with the client's ``get``.
+    With ``reread`` the delivery is a trigger only (it cannot be authenticated well enough to believe its field
+    values): the worker fetches the record by id and goes on with ``read_record`` of what the CRM answered."""
 
     record_id: str
     echo: bool = False  # our own write coming back
     owner_change: OwnerChange | None = None
     record: CrmRecord | None = None
     mapping_input: dict[str, Any] | None = None  # what the CRM's source mapping reads, with ``record``
+    reread: bool = False  # believe nothing but the id: read the record from the CRM first
 
 
 class CrmPlugin(Protocol):
@@ -106,7 +109,8 @@ class CrmPlugin(Protocol):
 
     def receive(self, request: WebhookRequest, *, settings: Settings, config: Config, now: datetime) -> Received:
         """Verify (signature, replay window, sender) and parse one webhook request. SignatureError -> 401,
-        InputError -> 400 naming the field."""
+        InputError -> 400 naming the field, RetryableError -> 503. It may block on a call to the CRM (the API runs
+        it in a worker thread)."""
         ...
 
     def answer(self, received: Received, *, accepted: int, duplicate: int) -> Answer:
@@ -115,6 +119,11 @@ class CrmPlugin(Protocol):
 
     def read_event(self, payload: Mapping[str, Any], settings: Settings) -> CrmEvent:
         """What one queued delivery from ``receive`` says."""
+        ...
+
+    def read_record(self, record: CrmRecord, settings: Settings) -> CrmEvent:
+        """What a record fetched with ``get`` says, for an event with ``reread``: our own write (echo), its owner
+        (an ``OwnerChange`` with ``unless_written``), and the record with its ``mapping_input``."""
         ...
 
     def mapping_input(self, record: CrmRecord) -> dict[str, Any]:

@@ -129,6 +129,10 @@ class HubSpotPlugin:
                                  by=f"hubspot user {source_id}")
         return CrmEvent(record_id=object_id, echo=ours, owner_change=change)
 
+    def read_record(self, record: CrmRecord, settings: Settings) -> CrmEvent:
+        """HubSpot's webhooks are signed, so ``read_event`` never asks for a re-read; a fetched contact is new."""
+        return CrmEvent(record_id=record.id, record=record, mapping_input=self.mapping_input(record))
+
     def mapping_input(self, record: CrmRecord) -> dict[str, Any]:
         return {"id": record.id, "properties": record.fields}
 

@@ -7,6 +7,9 @@
   (https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/headers_autoassign.htm).
 - Each row's ``success/errors`` is split into written / retryable (UNABLE_TO_LOCK_ROW, ...) / permanent
   (validation, with Salesforce's message and code kept); only failed rows are sent again (adapters.retry).
+- Salesforce refuses a whole collection for one record's fault (an unknown field — INVALID_FIELD "No such column",
+  a value it cannot deserialize): such a refusal of several records is split in halves until it is one record's,
+  so one bad row costs ~2·log2(n) calls and never fails the rest of its batch.
 - Whole-call failures are classified from simple-salesforce's exceptions (``adapters.salesforce.errors``): 401 ->
   refresh the session once, then AuthError; 403 REQUEST_LIMIT_EXCEEDED -> RetryableError (long wait for the daily
   ``TotalRequests`` allocation, short for ``ConcurrentPerOrgLongTxn``); other 4xx -> FatalError; 5xx/timeouts ->
@@ -260,6 +263,25 @@ class SalesforceCrm(SalesforceLookups):
             return WriteOutcome(key=item.key, status="retryable", message=message, error_code=code, retry_after=0.5)
         return WriteOutcome(key=item.key, status="permanent", record_id=row.get("id"), message=message, error_code=code)
 
+    def _rows(self, sobject: str, chunk: list[WriteItem], deadline: Deadline) -> list[tuple[WriteItem, WriteOutcome]]:
+        """One outcome per record of one call. A whole-call refusal of several records is split in halves (the
+        refusal does not say which record it is about), so the other records are written."""
+        try:
+            rows = self._send(sobject, chunk, deadline)
+        except RetryableError as exc:
+            return [(i, WriteOutcome(key=i.key, status="retryable", message=exc.message, retry_after=exc.retry_after))
+                    for i in chunk]
+        except AuthError:
+            raise
+        except FatalError as exc:
+            if len(chunk) > 1:
+                mid = len(chunk) // 2
+                return self._rows(sobject, chunk[:mid], deadline) + self._rows(sobject, chunk[mid:], deadline)
+            code = exc.error_code if isinstance(exc, SalesforceRefusal) else None
+            return [(chunk[0], WriteOutcome(key=chunk[0].key, status="permanent", message=exc.message,
+                                            error_code=code))]
+        return [(item, self._row_outcome(item, row)) for item, row in zip(chunk, rows, strict=True)]
+
     def write(self, items: Sequence[WriteItem]) -> list[WriteOutcome]:
         """Upsert in collections of 200; one outcome per item; failed rows retried alone until the deadline."""
         deadline = Deadline(self.deadline_s)
@@ -271,27 +293,7 @@ class SalesforceCrm(SalesforceLookups):
         def attempt() -> None:
             wait = 0.0
             for sobject, chunk in self._plan(list(pending.values())):
-                try:
-                    rows = self._send(sobject, chunk, deadline)
-                except RetryableError as exc:
-                    wait = max(wait, exc.retry_after)
-                    for item in chunk:
-                        last[item.key] = WriteOutcome(
-                            key=item.key, status="retryable", message=exc.message, retry_after=exc.retry_after
-                        )
-                    continue
-                except AuthError:
-                    raise
-                except FatalError as exc:
-                    code = exc.error_code if isinstance(exc, SalesforceRefusal) else None
-                    for item in chunk:
-                        done[item.key] = WriteOutcome(
-                            key=item.key, status="permanent", message=exc.message, error_code=code
-                        )
-                        pending.pop(item.key, None)
-                    continue
-                for item, row in zip(chunk, rows, strict=True):
-                    outcome = self._row_outcome(item, row)
+                for item, outcome in self._rows(sobject, chunk, deadline):
                     if outcome.status == "retryable":
                         last[item.key] = outcome
                         wait = max(wait, outcome.retry_after or 0.0)

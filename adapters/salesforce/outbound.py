@@ -4,12 +4,16 @@ https://developer.salesforce.com/docs/atlas.en-us.api.meta/api/sforce_api_om_out
 https://developer.salesforce.com/docs/atlas.en-us.api.meta/api/sforce_api_om_outboundmessaging_wsdl.htm
 A message carries OrganizationId, ActionId, SessionId, EnterpriseUrl, PartnerUrl and 1..100 ``Notification``s
 (an ``Id`` and an ``sObject`` of ``sf:`` fields; null fields are left out or sent as ``xsi:nil``). Messages are
-not signed: the organization id allow-list (plus TLS / client certificate at the edge) is the check. Parsed
-with defusedxml only: the body is untrusted XML (no DTDs, entities or external references).
+not signed: the organization id allow-list, the SessionId call-back (``adapters.salesforce.session``) and TLS /
+IP allow-list / client certificate at the edge are the checks. So a message is a trigger, never a source of
+truth: a delivery carries the record's id and type only (and who last modified it, so our own writes are
+dropped unread); the worker reads the record itself through the API. Parsed with defusedxml only: the body is
+untrusted XML (no DTDs, entities or external references).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection
 from datetime import datetime
 from typing import Any
@@ -163,13 +167,22 @@ def ack(ok: bool = True) -> bytes:
     ).encode()
 
 
+# a record id: 15 case-sensitive characters, or 18 with the case-safe suffix (it becomes part of a REST path)
+_RECORD_ID = re.compile(r"^[a-zA-Z0-9]{15}(?:[a-zA-Z0-9]{3})?$")
+
+
 def outbound_deliveries(message: OutboundMessage, *, received_at: datetime) -> list[Delivery]:
-    """One delivery per notification; every field is kept (LastModifiedById lets the worker skip our own writes)."""
+    """One delivery per notification: the record's ``Id`` and sObject type, nothing else of its fields but
+    ``LastModifiedById`` (the worker drops our own writes without reading them; anything else it reads itself)."""
     out = []
-    for n in message.notifications:
-        payload: dict[str, Any] = {**n.fields, "attributes": {"type": n.sobject_type},
+    for i, n in enumerate(message.notifications):
+        record_id = n.fields.get("Id")
+        if not isinstance(record_id, str) or not _RECORD_ID.match(record_id.strip()):
+            raise InputError("notification's sObject has no valid record Id", field=f"Notification[{i}].sObject.Id")
+        payload: dict[str, Any] = {"Id": record_id.strip(), "attributes": {"type": n.sobject_type},
                                    "_organization_id": message.organization_id}
-        if n.fields.get("LastModifiedById"):
-            payload["_last_modified_by_id"] = n.fields["LastModifiedById"]
+        by = n.fields.get("LastModifiedById")
+        if isinstance(by, str) and by.strip().isalnum() and len(by.strip()) <= 18:  # only ever compared
+            payload["LastModifiedById"] = by.strip()
         out.append(Delivery(source="salesforce", delivery_id=n.id, received_at=received_at, payload=payload))
     return out

@@ -1,5 +1,9 @@
 """Salesforce as a leadrelay CRM plugin (``adapters.crm.CrmPlugin``): Leads, Outbound Messages, OAuth.
 
+An Outbound Message is a trigger, not a source of truth (Salesforce cannot sign one): the org id is checked before
+any notification is read, a SessionId is verified with the org (``adapters.salesforce.session``), and the worker
+re-reads each record by id through the API; no field value of the message is ever written or believed.
+
 The client (``SalesforceCrm``, on simple-salesforce) is imported when first built, so the API and the registry
 load this module cheaply.
 """
@@ -22,6 +26,7 @@ from adapters.crm.plugin import (
 )
 from adapters.observe import endpoint_of, safe_observe
 from adapters.salesforce import outbound
+from adapters.salesforce.session import SessionCheck
 from connector.config import Config
 from connector.model import CrmRecord
 from connector.ports import CrmClient
@@ -39,6 +44,14 @@ READ_ONLY = frozenset(
      "IsConverted", "ConvertedDate", "ConvertedAccountId", "ConvertedContactId", "ConvertedOpportunityId",
      "MasterRecordId", "LastActivityDate", "LastViewedDate", "LastReferencedDate", "Name", "PhotoUrl"}
 )
+
+
+SESSIONS = SessionCheck()  # verified SessionIds, shared by this process's requests
+
+
+def _is_integration_user(user_id: Any, settings: Settings) -> bool:
+    """15- and 18-character ids of one user match on their (case-sensitive) first 15 characters."""
+    return bool(user_id and settings.salesforce_user_id and str(user_id)[:15] == settings.salesforce_user_id[:15])
 
 
 def _allowed_orgs(settings: Settings, config: Config) -> set[str]:
@@ -60,11 +73,13 @@ class SalesforcePlugin:
     read_only = READ_ONLY
     settings = ("salesforce_instance_url", "salesforce_domain", "salesforce_client_id", "salesforce_client_secret",
                 "salesforce_username", "salesforce_private_key_file", "salesforce_session_id",
-                "salesforce_api_version", "salesforce_org_ids", "salesforce_user_id", "ca_bundle")
+                "salesforce_api_version", "salesforce_org_ids", "salesforce_require_session_id", "salesforce_user_id",
+        "ca_bundle")
     endpoint = Endpoint(
         summary="Salesforce Outbound Message (SOAP)",
-        description="Up to 100 notifications; the organization id must be on the allow-list; answered with the "
-                    "SOAP Ack.",
+        description="Up to 100 notifications; the organization id must be on the allow-list and a SessionId is "
+                    "verified with the org; each notification only triggers a re-read of its record. Answered "
+                    "with the SOAP Ack.",
         answer=str,
         handler_name="salesforce_outbound",
     )
@@ -87,8 +102,10 @@ class SalesforcePlugin:
         client.auth.session.hooks["response"].append(hook)  # type: ignore[attr-defined]
 
     def receive(self, request: WebhookRequest, *, settings: Settings, config: Config, now: datetime) -> Received:
-        message = outbound.parse_outbound(request.body)
-        outbound.check_org(message, _allowed_orgs(settings, config))
+        """The org is checked before a notification is read; a SessionId is verified with the org (a call back to
+        the configured instance, cached): blocking I/O, so the API runs this off its event loop."""
+        message = outbound.parse_outbound(request.body, _allowed_orgs(settings, config))
+        SESSIONS.verify(message, settings)
         deliveries = outbound.outbound_deliveries(message, received_at=now)
         return Received(deliveries=deliveries, records=len(message.notifications))
 
@@ -97,21 +114,24 @@ class SalesforcePlugin:
         return Answer(body=outbound.ack(True), media_type="text/xml; charset=utf-8")
 
     def read_event(self, payload: Mapping[str, Any], settings: Settings) -> CrmEvent:
-        """Our own write: LastModifiedById is the integration user. A person's owner change: an OwnerId other than
-        the one we wrote (the message carries every field). A new lead: the message carries the record."""
-        p = payload
-        rid = str(p.get("Id") or "")
-        by = p.get("LastModifiedById")
-        ours = bool(by and settings.salesforce_user_id and str(by)[:15] == settings.salesforce_user_id[:15])
+        """Our own write: LastModifiedById is the integration user — dropped unread (a forged one can only make us
+        skip a message). Anything else is a trigger: the worker re-reads the record by id (``read_record``)."""
+        rid = str(payload.get("Id") or "")
+        return CrmEvent(record_id=rid, echo=_is_integration_user(payload.get("LastModifiedById"), settings),
+                        reread=True)
+
+    def read_record(self, record: CrmRecord, settings: Settings) -> CrmEvent:
+        """The record as the API answered it: our own write (LastModifiedById is the integration user), its owner
+        (a person's change unless it is the owner we wrote), and what the source mapping reads."""
+        by = record.fields.get("LastModifiedById")
         change = None
-        if p.get("OwnerId"):
-            change = OwnerChange(owner=str(p["OwnerId"]), by=f"salesforce user {by}", unless_written=True)
-        record = CrmRecord(crm=NAME, id=rid, kind="lead", email=p.get("Email"), owner_id=p.get("OwnerId"),
-                           company=p.get("Company"), fields={k: v for k, v in p.items() if v is not None})
-        return CrmEvent(record_id=rid, echo=ours, owner_change=change, record=record, mapping_input=dict(p))
+        if record.owner_id:
+            change = OwnerChange(owner=str(record.owner_id), by=f"salesforce user {by}", unless_written=True)
+        return CrmEvent(record_id=record.id, echo=_is_integration_user(by, settings), owner_change=change,
+                        record=record, mapping_input=self.mapping_input(record))
 
     def mapping_input(self, record: CrmRecord) -> dict[str, Any]:
-        return dict(record.fields)
+        return {k: v for k, v in record.fields.items() if v is not None}
 
 
 PLUGIN = SalesforcePlugin()

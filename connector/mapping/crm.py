@@ -3,6 +3,11 @@
 Each field reads a canonical lead path (``identity.email``) or a decision value (``decision.owner_id``), then is
 mapped to the CRM's picklist, bucketed, formatted and cut to length. Which fields the CRM computes itself (and
 refuses to be sent) comes from the CRM's adapter: ``load_crm_mapping(path, read_only=...)``.
+
+A mapping writes one object (``object``: a Salesforce Lead). A person the CRM already knows as another object (a
+Salesforce Contact) gets only what ``matched.<kind>`` lists — no record of ``object`` is created for them and
+none of its fields are sent there. ``lifecycle_backwards: never`` is kept by ``stage_kept``: an existing record's
+stage is only ever moved forward along ``stage_order``, never over a value a person set.
 """
 
 from __future__ import annotations
@@ -66,6 +71,7 @@ class CrmField(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     join: str = ";"  # lists (tags) are written as a multi-select: "a;b"
     max_length: int | None = None
     default: Any = None
+    if_empty: bool = False  # sent to an existing record only while it has no value (a Contact's owner stands)
 
     def __post_init__(self) -> None:
         if self.from_ not in _DECISION_GETTERS:
@@ -77,6 +83,18 @@ class CrmField(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
             raise ValueError("only the last bucket may leave out `max`")
 
 
+class MatchedObject(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """What an existing record of another object gets when the person matched it (a Salesforce Contact): exactly
+    these fields — nothing else of the mapping is sent there, and no record of the mapping's object is created."""
+
+    object: Annotated[str, msgspec.Meta(min_length=1)]  # that record's CRM object ("Contact")
+    fields: list[CrmField] = []
+
+
+# the person match kinds a `matched` section may name (an account match is lead-to-account: the lead is written)
+MATCH_KINDS = ("lead", "contact")
+
+
 class CrmMapping(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
     crm: Annotated[str, msgspec.Meta(min_length=1)]  # the CRM's name, as its adapter registers it
     object: str  # the CRM object written: "contacts" (HubSpot object type), "Lead" (Salesforce sObject)
@@ -84,21 +102,30 @@ class CrmMapping(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_field
     lifecycle_backwards: Literal["never", "clear_then_set"] = "never"
     stage_field: str | None = None  # the CRM field the stage is written to
     stage_order: list[str] = []  # CRM stage values, earliest first (to tell a backwards move)
+    # the CRM itself ignores a move to an earlier stage (HubSpot's lifecyclestage), so the stage may be sent to a
+    # record whose current stage we do not know; else it is left alone there
+    crm_keeps_stage_order: bool = False
     company_fallback: str | None = None  # Salesforce Company is required
     values: Literal["native", "string"] = "native"  # HubSpot properties are strings
     read_only: list[str] = []  # fields never to send, beyond those the CRM's adapter names
     fields: list[CrmField] = []
+    matched: dict[str, MatchedObject] = {}  # match kind -> what a matched record of that kind gets instead
 
     def __post_init__(self) -> None:
         self.refuse_read_only(self.read_only)
         if self.upsert_key not in [f.to for f in self.fields]:
             raise ValueError(f"upsert_key {self.upsert_key!r} must also be the `to` of one of the fields")
+        for kind in self.matched:
+            if kind not in MATCH_KINDS:
+                raise ValueError(f"matched: {kind!r} is not a person match kind; use {' or '.join(MATCH_KINDS)}")
 
     def refuse_read_only(self, read_only: Collection[str]) -> None:
         """ValueError when a field writes one of ``read_only`` (the CRM would refuse the whole record)."""
-        for f in self.fields:
-            if f.to in read_only:
-                raise ValueError(f"field {f.to!r} is read-only in {self.crm}; remove it from the mapping")
+        sections = [("", self.fields), *((f"matched.{k}: ", m.fields) for k, m in self.matched.items())]
+        for where, fields in sections:
+            for f in fields:
+                if f.to in read_only:
+                    raise ValueError(f"{where}field {f.to!r} is read-only in {self.crm}; remove it from the mapping")
 
     def stage_rank(self, value: str | None) -> int | None:
         """Position of a CRM stage value in ``stage_order`` (None when unknown), to refuse backwards moves."""
@@ -106,6 +133,25 @@ class CrmMapping(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_field
             return self.stage_order.index(value) if value is not None else None
         except ValueError:
             return None
+
+    def stage_kept(self, value: Any, current: Any = None, *, known: bool = True) -> str | None:
+        """Why stage ``value`` is not sent to an *existing* record whose stage is ``current`` (``known=False``:
+        we cannot tell it); None when it may be sent. With ``lifecycle_backwards: never`` only a move forward
+        along ``stage_order`` is sent: a stage a person moved on, or one we cannot rank, stays as it is."""
+        if self.lifecycle_backwards != "never" or self.stage_field is None:
+            return None
+        if not known:
+            return None if self.crm_keeps_stage_order else f"its current {self.stage_field} is not known"
+        if current is None or current == "":
+            return None
+        new, now = self.stage_rank(_text(value)), self.stage_rank(_text(current))
+        if new is not None and now is not None and new > now:
+            return None
+        return f"it is {_text(current)!r}; {_text(value)!r} would not move it forward"
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else str(value)
 
 
 def load_crm_mapping(path: str | Path, *, read_only: Mapping[str, Collection[str]] | None = None) -> CrmMapping:
@@ -149,27 +195,35 @@ def _format(value: Any, field: CrmField, string: bool) -> Any:
     return value
 
 
-# id(mapping) -> its fields' getters, kept as a source mapping's compiled rules are (connector.mapping.rules): the
-# entry holds the mapping, so its id is not reused while the entry lives, and a hit is checked with ``is``.
-_crm_getters: dict[int, tuple[CrmMapping, list[tuple[CrmField, Callable[[Lead], Any] | None]]]] = {}
+# id(mapping or section) -> its fields' getters, kept as a source mapping's compiled rules are
+# (connector.mapping.rules): the entry holds the object, so its id is not reused while the entry lives, and a hit
+# is checked with ``is``.
+_Getters = list[tuple[CrmField, Callable[[Lead], Any] | None]]
+_crm_getters: dict[int, tuple[CrmMapping | MatchedObject, _Getters]] = {}
 
 
-def crm_fields(lead: Lead, decision: Decision, mapping: CrmMapping, *, owner_id: str | None) -> dict[str, Any]:
-    """The CRM record for this lead and decision: CRM field -> value, leaving out empty fields.
+def _getters(owner: CrmMapping | MatchedObject) -> _Getters:
+    entry = _crm_getters.get(id(owner))
+    if entry is None or entry[0] is not owner:
+        getters = [(f, None if f.from_ in _DECISION_GETTERS else _lead_getter(f.from_)) for f in owner.fields]
+        entry = (owner, getters)
+        if len(_crm_getters) > 512:  # as the source mappings' cache: only bounds a pathological caller
+            _crm_getters.clear()
+        _crm_getters[id(owner)] = entry
+    return entry[1]
+
+
+def crm_fields(lead: Lead, decision: Decision, mapping: CrmMapping, *, owner_id: str | None,
+               section: MatchedObject | None = None) -> dict[str, Any]:
+    """The CRM record for this lead and decision: CRM field -> value, leaving out empty fields. With ``section``
+    (one of ``mapping.matched``), that section's fields only.
 
     No read-only field is ever among them: a mapping writing one of its own ``read_only`` cannot be built, and
     ``load_crm_mapping`` refuses one writing a field its CRM's adapter names.
     """
-    entry = _crm_getters.get(id(mapping))
-    if entry is None or entry[0] is not mapping:
-        getters = [(f, None if f.from_ in _DECISION_GETTERS else _lead_getter(f.from_)) for f in mapping.fields]
-        entry = (mapping, getters)
-        if len(_crm_getters) > 512:  # as the source mappings' cache: only bounds a pathological caller
-            _crm_getters.clear()
-        _crm_getters[id(mapping)] = entry
     string = mapping.values == "string"
     out: dict[str, Any] = {}
-    for field, getter in entry[1]:
+    for field, getter in _getters(section if section is not None else mapping):
         if field.to in out:
             continue
         value = getter(lead) if getter is not None else _DECISION_GETTERS[field.from_](decision, owner_id)

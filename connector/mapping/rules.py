@@ -3,6 +3,8 @@
 A compiled rule knows its target's kind and coercion, its transforms and picklist, and whether it is the common
 "top-level key(s) -> text field, trimmed/lower-cased" rule, which ``run_rules`` applies inline. A value a rule
 cannot use becomes the flag ``<to>_unparsed`` and stays in ``extra``; an earlier rule's value is never replaced.
+Every string a rule reads is cut to its target's cap (``connector.limits``) before any transform or pattern sees
+it, and again once coerced; a value stored cut adds the flag ``truncated:<to>``.
 """
 
 from __future__ import annotations
@@ -11,9 +13,9 @@ import typing
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-import msgspec
-
 from connector import transforms as tf
+from connector.limits import OTHER, TEXT, TRUNCATED, cap_value, cut_text, limit_for
+from connector.mapping.coerce import COERCE, coerce
 from connector.mapping.paths import (
     GROUPS,
     WILDCARD,
@@ -54,14 +56,21 @@ _TEXT_OPS: dict[str, Callable[[str], str]] = {"lower": str.lower, "upper": str.u
 class _Rule:
     """One ``FieldRule`` with what does not depend on the payload worked out: paths parsed, functions looked up."""
 
-    __slots__ = ("coerce", "collapse", "const", "default", "flag", "group", "key_paths", "keys", "kind", "lookup",
-                 "name", "paths", "steps_fn", "text_fast", "text_ops", "to", "wild")
+    __slots__ = ("cap", "coerce", "collapse", "const", "cut_flag", "default", "flag", "group", "key_paths", "keys",
+                 "kind", "lookup", "name", "paths", "raw_cap", "recap", "short", "steps_fn", "text_fast", "text_ops",
+                 "to", "wild")
 
     def __init__(self, rule: FieldRule) -> None:
         self.to = rule.to
         self.kind: Kind = target_kind(rule.to)
         self.group, _, self.name = rule.to.rpartition(".")  # "id" -> group ""
         self.flag = f"{rule.to}_unparsed"
+        # hostile input: the cap of each string stored, and of each string read before the transforms (a list
+        # field's value may arrive as one text of several items: "demo, pricing")
+        self.cap = limit_for(rule.to)
+        self.raw_cap = TEXT if self.kind == "list" else self.cap
+        self.recap = self.kind in ("str", "list", "any")  # the kinds a value can come out of coercion longer
+        self.cut_flag = TRUNCATED + rule.to
         self.paths = [parse_path(p) for p in rule.sources()]
         self.wild = rule.is_wildcard()
         self.steps_fn = [TRANSFORMS[n] for n in rule.transform]
@@ -84,7 +93,10 @@ class _Rule:
         self.collapse = "trim" in rule.transform
         self.keys = [p[0] for p in self.key_paths] if self.key_paths is not None else []
         self.text_ops = [_TEXT_OPS[n] for n in rule.transform if n in _TEXT_OPS]
-        self.coerce = _COERCE[self.kind]
+        # lower/upper make a text at most 3 times longer ("ΐ".upper() is 3 characters): shorter than this, a text
+        # is within its cap after them too
+        self.short = self.cap // 3 if self.text_ops else self.cap
+        self.coerce = COERCE[self.kind]
 
 
 _MISSING = object()
@@ -117,7 +129,7 @@ def run_rules(compiled: Compiled, payload: dict[str, Any], state: State) -> None
         if fast is None:
             _apply(state, rule, payload)
             continue
-        keys, group, name, collapse, ops = fast
+        keys, group, name, collapse, ops, short = fast
         for key in keys:
             value = get(key)
             if type(value) is not str:
@@ -125,16 +137,34 @@ def run_rules(compiled: Compiled, payload: dict[str, Any], state: State) -> None
                     continue
                 _apply(state, rule, payload)
                 break
-            text = " ".join(value.split()) if collapse else value.strip()
+            if len(value) > short:  # maybe over the cap: cut before anything else reads it (connector.limits)
+                text, cut = _text(value, rule.cap, collapse, ops)
+                if cut and text and name not in groups[group]:
+                    state.flags.append(rule.cut_flag)
+            else:
+                text = " ".join(value.split()) if collapse else value.strip()
+                for op in ops:
+                    text = op(text)
             if not text:
                 continue
-            for op in ops:
-                text = op(text)
             fields = groups[group]
             if name not in fields:
                 fields[name] = text
                 top.add(key)
             break
+
+
+def _text(value: str, cap: int, collapse: bool, ops: list[Callable[[str], str]]) -> tuple[str, bool]:
+    """A text rule's value: (cut to ``cap`` before anything else reads it, trimmed, cased; whether it was cut)."""
+    cut = False
+    if len(value) > cap:
+        value, cut = cut_text(value, cap)
+    text = " ".join(value.split()) if collapse else value.strip()
+    for op in ops:
+        text = op(text)
+    if len(text) > cap:  # lower/upper can lengthen a text ("İ" -> "i̇")
+        text, cut = text[:cap], True
+    return text, cut
 
 
 class Compiled:
@@ -147,9 +177,11 @@ class Compiled:
         rules = [_Rule(r) for r in mapping.fields]
         self.rules = [r for r in rules if not r.wild]
         self.wild_rules = [r for r in rules if r.wild]
-        # (rule, text spec): a text rule without a default is applied inline by run_rules, from the spec
-        self.plan: list[tuple[_Rule, tuple[list[str], str, str, bool, list[Callable[[str], str]]] | None]] = [
-            (r, (r.keys, r.group, r.name, r.collapse, r.text_ops) if r.text_fast and r.default is None else None)
+        # (rule, text spec): a text rule without a default is applied inline by run_rules, from the spec; texts
+        # longer than its last item take the long way (``_text``), which caps them
+        self.plan: list[tuple[_Rule, tuple[list[str], str, str, bool, list[Callable[[str], str]], int] | None]] = [
+            (r, (r.keys, r.group, r.name, r.collapse, r.text_ops, r.short) if r.text_fast and r.default is None
+             else None)
             for r in self.rules
         ]
         self.ignore: set[Concrete] = set()
@@ -176,85 +208,6 @@ def compile_mapping(mapping: SourceMapping) -> Compiled:
         _cache.clear()
     _cache[id(mapping)] = compiled
     return compiled
-
-
-def _coerce(value: Any, kind: Kind) -> Any:
-    return _COERCE[kind](value)
-
-
-def _to_str(value: Any) -> Any:
-    if type(value) is str:  # the common case first; a str subclass goes the long way
-        return value.strip() or None
-    return _coerce_any_kind(value, "str")
-
-
-def _to_int(value: Any) -> Any:
-    return round(tf.to_number(value))
-
-
-def _to_float(value: Any) -> Any:
-    return float(tf.to_number(value))
-
-
-def _coerce_any_kind(value: Any, kind: Kind) -> Any:
-    if kind == "str":
-        if isinstance(value, tf.Name):
-            return value.full
-        if isinstance(value, tf.Range):
-            lo, hi = value
-            return str(lo) if hi == lo else f"{lo}+" if hi is None else f"{lo}-{hi}"
-        if isinstance(value, str):
-            return value.strip() or None
-        if isinstance(value, bool):
-            return "true" if value else "false"
-        if isinstance(value, float) and value.is_integer():
-            return str(int(value))
-        if isinstance(value, (int, float)):
-            return str(value)
-        if isinstance(value, list) and all(isinstance(v, (str, int, float)) for v in value):
-            return "; ".join(str(v).strip() for v in value if str(v).strip()) or None
-        raise tf.TransformError(f"expected text, got {type(value).__name__}")
-    if kind in ("int", "float"):
-        number = tf.to_number(value)
-        return round(number) if kind == "int" else float(number)
-    if kind == "bool":
-        return tf.to_bool(value)
-    if kind == "datetime":
-        return tf.parse_date(value)
-    if kind == "events":
-        # behaviour from a tracking script or the CRM: [{kind, at, detail}]
-        try:
-            events = msgspec.convert(value if isinstance(value, (list, tuple)) else [value], tuple[Event, ...],
-                                     strict=False)
-        except msgspec.ValidationError as exc:
-            raise tf.TransformError(f"expected a list of {{kind, at}} events: {exc}") from exc
-        return events or None
-    if kind == "list":
-        items = value if isinstance(value, (list, tuple)) else [value]
-        out = tuple(dict.fromkeys(s for s in (_to_str(v) for v in items) if s))
-        return out or None
-    if isinstance(value, tf.Name):
-        return value.full
-    if isinstance(value, tf.Range):
-        return {"min": value.lo, "max": value.hi}
-    return value
-
-
-def _coercer(kind: Kind) -> Callable[[Any], Any]:
-    return lambda value: _coerce_any_kind(value, kind)
-
-
-# kind -> coercion, looked up once per rule at compile time
-_COERCE: dict[str, Callable[[Any], Any]] = {
-    "str": _to_str,
-    "int": _to_int,
-    "float": _to_float,
-    "bool": tf.to_bool,
-    "datetime": tf.parse_date,
-    "events": _coercer("events"),
-    "list": _coercer("list"),
-    "any": _coercer("any"),
-}
 
 
 class State:
@@ -289,42 +242,51 @@ def _transform(rule: _Rule, value: Any) -> Any:
 _EMPTY, _STORED, _TAKEN = 0, 1, 2
 
 
-def _assign(state: State, rule: _Rule, value: Any) -> int:
-    """Coerce and store ``value``. _TAKEN: an earlier rule filled the field (the value is left for `extra`).
+def _assign(state: State, rule: _Rule, value: Any, cut: bool) -> int:
+    """Coerce, cap and store ``value`` (``cut``: it was cut before its transforms), flagging a value stored cut.
 
-    Raises TransformError when the value cannot be used.
+    _TAKEN: an earlier rule filled the field (the value is left for `extra`). Raises TransformError when the value
+    cannot be used.
     """
     raw = value
     value = rule.coerce(value)
     if value is None or tf.is_empty(value):
         return _EMPTY
+    if rule.recap:  # a list joined into one text, or a text cased longer, can outgrow the field
+        if type(value) is str:
+            if len(value) > rule.cap:
+                value, cut = value[: rule.cap], True
+        else:
+            value, cut_now = cap_value(value, rule.cap)
+            cut = cut or cut_now
     group, name = rule.group, rule.name
+    target: dict[str, Any] | None
     if group == "answers":
-        target: dict[str, Any] = state.answers
+        target = state.answers
     elif group == "extra":
         target = state.extra
     elif group == "origin.external_ids":
         target = state.external_ids
     elif rule.kind == "events":
-        state.events = (*state.events, *value)
-        return _STORED
+        state.events, target = (*state.events, *value), None
     elif group == "":
         if state.lead_id is not None:
             return _TAKEN
-        state.lead_id = value
-        return _STORED
+        state.lead_id, target = value, None
     else:
         target = state.groups[group]
         if rule.kind == "list" and name in target:
-            target[name] = tuple(dict.fromkeys((*target[name], *value)))
-            return _STORED
-        if isinstance(raw, tf.Name) and group == "identity" and state.name is None:
+            target[name], target = tuple(dict.fromkeys((*target[name], *value))), None
+        elif isinstance(raw, tf.Name) and group == "identity" and state.name is None:
             state.name = raw
         elif isinstance(raw, tf.Range) and name not in target:
             state.ranges[rule.to] = raw
-    if name in target:
-        return _TAKEN
-    target[name] = value
+    if target is not None:
+        if name in target:
+            return _TAKEN
+        target[name] = value
+    if cut:
+        state.flags.append(rule.cut_flag)
     return _STORED
 
 
@@ -333,12 +295,18 @@ _PROBLEMS = (tf.TransformError, ValueError, TypeError, OverflowError)
 
 def _use(state: State, rule: _Rule, value: Any, where: Concrete | None) -> bool:
     """Transform and store one found value; True when the rule is done with it."""
+    cut = False  # cut before any transform reads it
+    if type(value) is str:
+        if len(value) > rule.raw_cap:
+            value, cut = cut_text(value, rule.raw_cap)
+    elif type(value) is list or type(value) is dict:
+        value, cut = cap_value(value, rule.raw_cap)
     try:
         for fn in rule.steps_fn:  # _transform, inlined
             value = fn(value)
         if rule.lookup is not None:
             value = rule.lookup(value)
-        outcome = _assign(state, rule, value)
+        outcome = _assign(state, rule, value, cut)
     except _PROBLEMS:
         state.flags.append(rule.flag)  # the raw value stays in `extra`: not consumed
         return True
@@ -359,15 +327,15 @@ def _apply(state: State, rule: _Rule, payload: dict[str, Any]) -> None:
             if value is None or value == "":
                 continue
             if rule.text_fast and type(value) is str:
-                text = " ".join(value.split()) if rule.collapse else value.strip()
+                text, cut = _text(value, rule.cap, rule.collapse, rule.text_ops)
                 if not text:
                     continue
-                for op in rule.text_ops:
-                    text = op(text)
                 fields = state.groups[rule.group]
                 if rule.name not in fields:
                     fields[rule.name] = text
                     state.consumed.add(path)
+                    if cut:
+                        state.flags.append(rule.cut_flag)
                 return
             if tf.is_empty(value):
                 continue
@@ -404,11 +372,16 @@ def apply_wildcard(state: State, rule: _Rule, payload: dict[str, Any]) -> None:
             value = typed_answer(element)
             if tf.is_empty(value):
                 continue
+            value, cut = cap_value(value, rule.raw_cap)  # before any transform reads it
             try:
-                value = _coerce(_transform(rule, value), "any")
+                value = coerce(_transform(rule, value), "any")
             except (tf.TransformError, ValueError, TypeError, OverflowError):
                 state.flags.append(f"{rule.group}.{key}_unparsed")
                 continue
+            value, cut_now = cap_value(value, rule.cap)
             target = state.answers if rule.group == "answers" else state.extra
-            target.setdefault(str(key), value)
+            if str(key) not in target:
+                target[str(key)] = value
+                if cut or cut_now:
+                    state.flags.append(f"{TRUNCATED}{rule.group}.{str(key)[:OTHER]}")
             state.consumed.add(concrete)

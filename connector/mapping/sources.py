@@ -7,6 +7,10 @@ Nothing the sender gave is dropped: every non-empty payload leaf no rule consume
 its flattened path (``form_response.hidden.gclid``), except paths the mapping lists under ``ignore`` (e.g. a form
 tool's form definition). A value a rule cannot use becomes a flag ``<to>_unparsed`` and stays in ``extra`` —
 never an exception. Rules are compiled once per mapping object (``rules``); ``map_payload`` only walks dicts.
+
+Hostile input: every text value is cut to its field's cap (``connector.limits``; ``extra`` values to ``TEXT``)
+before anything reads it. The characters past the cap are dropped, and the flag ``truncated:<field>``
+(``truncated:extra.<path>``) records it.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import msgspec
 
 from connector import transforms as tf
 from connector.errors import InputError
+from connector.limits import OTHER, TEXT, TRUNCATED, cap_value
 from connector.mapping.paths import TARGETS, WILDCARD, Concrete, Filter, parse_path, target_kind
 from connector.mapping.rules import TRANSFORMS, State, apply_wildcard, compile_mapping, run_rules
 from connector.model import Company, Consent, Identity, Intent, Lead, Origin, Role
@@ -98,7 +103,16 @@ def _leftovers(node: Any, path: Concrete, text: str, state: State, ignore: set[C
         for i, value in enumerate(node):
             _leftovers(value, (*path, i), f"{text}[{i}]", state, ignore)
     elif not tf.is_empty(node):
-        state.extra.setdefault(text, node)
+        _keep(state, text, node)
+
+
+def _keep(state: State, key: str, value: Any) -> None:
+    """Keep an unmapped value in ``extra``, cut to ``TEXT`` (flagged ``truncated:extra.<key>``)."""
+    if key not in state.extra:
+        value, cut = cap_value(value, TEXT)
+        state.extra[key] = value
+        if cut:
+            state.flags.append(f"{TRUNCATED}extra.{key[:OTHER]}")
 
 
 def map_payload(payload: dict[str, Any], mapping: SourceMapping) -> Lead:
@@ -117,6 +131,9 @@ def map_payload(payload: dict[str, Any], mapping: SourceMapping) -> Lead:
             continue
         if isinstance(value, (dict, list)):
             _leftovers(value, (key,), str(key), state, ignore)
+        elif type(value) is str and len(value) > TEXT:
+            if not value.isspace():
+                _keep(state, key, value)
         elif not (isinstance(value, str) and value.isspace()):
             extra.setdefault(key, value)
     return _build(state, mapping)

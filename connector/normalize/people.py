@@ -12,6 +12,7 @@ from nameparser import HumanName
 from nameparser.config import CONSTANTS
 
 from connector.keys import fold
+from connector.limits import NAME
 from connector.transforms import NAME_WORDS as _NAME_WORDS
 
 # Words nameparser capitalizes in its own way ("McDonald", "van", "III"); every other plain ASCII word comes out
@@ -25,6 +26,8 @@ def _capitalized(part: str, last: bool) -> str:
         lowered not in _SPECIAL_WORDS
     ):
         return part.capitalize()
+    if len(part) > NAME:  # no one's name: nameparser's time grows with the text (~6 s a megabyte)
+        return part
     return _capitalized_by_nameparser(part, last)
 
 

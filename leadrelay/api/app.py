@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+import redis as redis_sync
 from litestar import Litestar, Request, Response, Router, get
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
@@ -21,8 +22,10 @@ from connector.ports import CrmClient
 from connector.settings import Settings
 from leadrelay.api.auth import parse_tokens, request_role, viewer
 from leadrelay.api.problems import EXCEPTION_HANDLERS, NotFound, problem, problem_responses
+from leadrelay.api.ready import checks as ready_checks
 from leadrelay.api.webhooks import HANDLERS as WEBHOOKS
 from leadrelay.api.webhooks import SOURCES as WEBHOOK_SOURCES
+from worker.redis_server import redis_options, redis_unavailable
 
 Req = Request[Any, Any, State]
 _background: set[asyncio.Task[None]] = set()
@@ -45,20 +48,8 @@ async def health() -> dict[str, str]:
 @get("/ready", summary="Redis and the configured CRM answer (the checks only with a token)",
      responses=problem_responses(503))
 async def ready(request: Req) -> Response[Any]:
-    st = request.app.state
-    checks: dict[str, str] = {}
-    try:
-        await asyncio.wait_for(st.store.r.ping(), 2)
-        checks["redis"] = "ok"
-    except Exception as exc:
-        checks["redis"] = f"down: {type(exc).__name__}"
-    crm: CrmClient | None = st.crm
-    if crm is not None:
-        try:
-            ok = await asyncio.wait_for(asyncio.to_thread(crm.ping), 5)
-            checks[crm.name] = "ok" if ok else "refused"
-        except Exception as exc:
-            checks[crm.name] = f"down: {type(exc).__name__}"
+    # the CRM is asked at most once per LEADRELAY_READY_CHECK_INTERVAL_S across every API process (see api.ready)
+    checks = await ready_checks(request.app.state)
     good = all(v == "ok" for v in checks.values())
     if request_role(request) is None:  # without a token: ready or not, nothing about what is behind it
         if good:
@@ -88,7 +79,7 @@ async def metrics(request: Req) -> Response[bytes]:
 
 
 @get("/api/leads/{lead_id:str}", summary="A lead's decision record and CRM write result", guards=[viewer],
-     responses=problem_responses(401, 403, 404))
+     responses=problem_responses(401, 403, 404, 503))
 async def lead_detail(request: Req, lead_id: FromPath[str]) -> dict[str, Any]:
     stored = await request.app.state.store.lead(lead_id)
     if not stored:
@@ -117,11 +108,15 @@ def _lifespan(settings: Settings, redis: Any, crm: CrmClient | bool | None) -> A
         r = redis
         if r is None:
             assert settings.redis_url, "set REDIS_URL (or run `leadrelay demo`, which starts one)"
-            r = Redis.from_url(settings.redis_url)
+            r = Redis.from_url(settings.redis_url, **redis_options())
             own.append(r)
         client: CrmClient | None = None if isinstance(crm, bool) else crm
+        sync_r = None
         if client is None and crm is None and registry.any_configured(settings):
-            client = registry.build_client(settings, None)
+            # the workers' limiter: /ready's CRM check spends the same budget as the leads, so it goes through it
+            if settings.redis_url:
+                sync_r = redis_sync.Redis.from_url(settings.redis_url, **redis_options(for_async=False))
+            client = registry.build_client(settings, sync_r)
         # summed in memory, written twice a second: an accepted delivery costs no extra round trip
         metrics = Metrics(r, settings.key_prefix, flush_s=0.5)
 
@@ -145,6 +140,8 @@ def _lifespan(settings: Settings, redis: Any, crm: CrmClient | bool | None) -> A
                 await thing.aclose()
             if client is not None and hasattr(client, "close"):
                 client.close()
+            if sync_r is not None:
+                sync_r.close()
 
     return lifespan
 
@@ -154,9 +151,11 @@ def _rejected(request: Req, exc: Exception) -> Response[bytes]:
     from litestar.exceptions import HTTPException
 
     from connector.errors import LeadrelayError
-    from leadrelay.api.problems import domain_error, http_error, internal_error
+    from leadrelay.api.problems import domain_error, http_error, internal_error, unavailable
 
-    if isinstance(exc, LeadrelayError):
+    if redis_unavailable(exc):  # never a 2xx without the delivery in Redis: the sender keeps it and sends it again
+        resp = unavailable(request, exc)
+    elif isinstance(exc, LeadrelayError):
         resp = domain_error(request, exc)
     elif isinstance(exc, HTTPException):
         resp = http_error(request, exc)
@@ -169,7 +168,8 @@ def _rejected(request: Req, exc: Exception) -> Response[bytes]:
         source = {"forms": "form"}.get(segment, segment)
         if source not in WEBHOOK_SOURCES:
             source = "unknown"
-        reasons = {401: "signature", 413: "too_large", 400: "malformed", 404: "unknown_form", 500: "error"}
+        reasons = {401: "signature", 413: "too_large", 400: "malformed", 404: "unknown_form", 500: "error",
+                   503: "unavailable"}
         status = resp.status_code or 500
         reason = reasons.get(status, "other")
         _fire(request.app.state.count, source, "rejected", reason)

@@ -38,7 +38,8 @@ class NotFound(LeadrelayError):
 
 _WHY = {400: "Malformed input; `field` names what is wrong", 401: "Signature, timestamp, sender or token refused",
         403: "The token's role may not do this",
-        404: "No such form or lead", 413: "Body over LEADRELAY_MAX_BODY_BYTES", 503: "Not ready; try again shortly"}
+        404: "No such form or lead", 413: "Body over LEADRELAY_MAX_BODY_BYTES",
+        503: "Not ready or storage unavailable; try again after Retry-After"}
 
 
 def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
@@ -94,6 +95,14 @@ def internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[
     log.error("unhandled_error", method=request.method, path=request.url.path, exc_info=exc)
     return problem(500, "Internal error", "the request failed unexpectedly; it was logged",
                    hint="retry later; if it persists, the operator finds the traceback in the API log")
+
+
+def unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    """Redis is down: 503 with Retry-After. Nothing was accepted; a webhook sender keeps the delivery and retries
+    (the same delivery id is accepted once)."""
+    log.warning("redis_unavailable", method=request.method, path=request.url.path, error=type(exc).__name__)
+    return problem(503, "Service unavailable", "the service cannot take requests right now; nothing was accepted",
+                   retry_after=5, hint="send it again shortly; a redelivery with the same id is accepted once")
 
 
 EXCEPTION_HANDLERS: dict[type[Exception], Any] = {LeadrelayError: domain_error, HTTPException: http_error}

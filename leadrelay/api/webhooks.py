@@ -8,6 +8,7 @@ A redelivery (same delivery id) is answered 2xx and queues nothing.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from datetime import UTC, datetime
@@ -88,7 +89,7 @@ def _now() -> datetime:
 
 
 @post("/webhooks/forms/{form:str}", status_code=202, summary="A website form submission (Standard Webhooks)",
-      responses=problem_responses(400, 401, 404, 413))
+      responses=problem_responses(400, 401, 404, 413, 503))
 async def form_webhook(request: Req, form: FromPath[str]) -> dict[str, Any]:
     """JSON or urlencoded; signed with webhook-id / webhook-timestamp / webhook-signature when the form has a secret."""
     st = request.app.state
@@ -107,7 +108,7 @@ async def form_webhook(request: Req, form: FromPath[str]) -> dict[str, Any]:
 
 
 @post("/webhooks/typeform/{form:str}", status_code=200, summary="A Typeform form_response webhook",
-      responses=problem_responses(400, 401, 404, 413))
+      responses=problem_responses(400, 401, 404, 413, 503))
 async def typeform_webhook(request: Req, form: FromPath[str]) -> dict[str, Any]:
     """Typeform-Signature: sha256=<base64 HMAC of the raw body>."""
     st = request.app.state
@@ -136,7 +137,8 @@ def crm_webhook(plugin: CrmPlugin) -> HTTPRouteHandler:
         body = await read_body(request, settings)
         inbound = WebhookRequest(method=request.method, url=public_url(request, settings), body=body,
                                  headers={k.lower(): v for k, v in request.headers.items()})
-        received = plugin.receive(inbound, settings=settings, config=st.config, now=_now())
+        # off the event loop: a plugin may call its CRM back to verify a request (Salesforce's SessionId)
+        received = await asyncio.to_thread(plugin.receive, inbound, settings=settings, config=st.config, now=_now())
         accepted, duplicate = await accept(request, received.deliveries)
         answer = plugin.answer(received, accepted=accepted, duplicate=duplicate)
         return Response(answer.body, media_type=answer.media_type, status_code=answer.status)
@@ -147,7 +149,7 @@ def crm_webhook(plugin: CrmPlugin) -> HTTPRouteHandler:
     documented = ResponseSpec(data_container=spec.answer, description="Request fulfilled, document follows",
                               generate_examples=False)
     return post(f"/webhooks/{plugin.name}", status_code=200, summary=spec.summary,
-                responses={200: documented, **problem_responses(400, 401, 413)})(handler)
+                responses={200: documented, **problem_responses(400, 401, 413, 503)})(handler)
 
 
 HANDLERS = [form_webhook, typeform_webhook, *(crm_webhook(p) for p in registry.plugins())]

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Annotated, Any
 
+import msgspec
 import typer
 from rich.console import Console
 
@@ -234,14 +235,20 @@ async def run_demo(*, once: bool, as_json: bool, leads: int | None, crm: str, ru
         try:
             settings = load_settings(redis_url=url, key_prefix=DEMO_PREFIX, crm=crm, config_dir=str(rules),
                                      log_json=True, **crm_settings)
+            # the API answers /api/leads/<id>, /metrics and /schema only with a token: one for this run
+            token = secrets.token_urlsafe(24)
+            settings = msgspec.structs.replace(settings, api_tokens=(*settings.api_tokens, f"admin:{token}"))
             running = _Running(settings, api_port)
             await running.started()
             if not as_json:
                 err.print(f"[bold]leadrelay demo[/]: Redis {url} · CRM sandbox {sandbox.url} ({crm}) · API {api}")
+            err.print(f"API token (admin) for this run: {token} — e.g. curl -H 'Authorization: Bearer {token}' "
+                      f"{api}/api/leads/<lead_id>", soft_wrap=True, markup=False, highlight=False)
             missing, dead = await _feed(url, api, rows, form_secret, crm=crm, as_json=as_json, rate=rate,
                                         timeout=timeout)
             if not once and not missing:
-                err.print(f"serving: API {api} (GET /api/leads/<id>, /metrics, /schema) — Ctrl-C to stop")
+                err.print(f"serving: API {api} (GET /api/leads/<id>, /metrics, /schema with the token above) — "
+                          "Ctrl-C to stop", soft_wrap=True)
                 with contextlib.suppress(asyncio.CancelledError, KeyboardInterrupt):
                     await asyncio.Event().wait()
             await running.stop()
@@ -270,9 +277,13 @@ def demo(
     """The whole service on this machine: Redis (REDIS_URL, localhost, else embedded), the CRM sandbox, the API
     and a worker. Posts the sample leads through the signed webhook endpoint and prints each decision as it
     lands in the sandbox CRM."""
+    from leadrelay.cli import preflight
+
     if crm not in CRMS:
-        err.print(f"[red]--crm must be {' or '.join(CRMS)}, not {crm!r}[/]")
-        raise typer.Exit(1)
+        preflight.fail(f"--crm must be {' or '.join(CRMS)}, not {crm!r}")
+    if not embedded_redis and os.environ.get("REDIS_URL"):
+        # a REDIS_URL is used as given: one that does not answer is the user's to fix (unset, a private one starts)
+        preflight.need_redis(os.environ["REDIS_URL"], variable="REDIS_URL (or unset it: the demo then starts its own)")
     try:
         code = asyncio.run(run_demo(once=once, as_json=as_json, leads=leads, crm=crm, rules=root, timeout=timeout,
                                     keep=keep, rate=rate, embedded_redis=embedded_redis))

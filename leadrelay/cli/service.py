@@ -12,6 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from connector.errors import LeadrelayError
 from connector.settings import Settings, load_settings
 
 console = Console()
@@ -31,12 +32,13 @@ def serve(
     port: Annotated[int, typer.Option(help="port")] = 8000,
     workers: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1,
     dev: Annotated[bool, typer.Option("--dev", help="development mode: start without LEADRELAY_API_TOKENS "
-                                      "(an admin token is made up and printed)")] = False,
+                                      "(an admin token is made up and printed) and without signing secrets")] = False,
 ) -> None:
     """Run the webhook API (Litestar on uvicorn). Settings come from LEADRELAY_* and REDIS_URL.
 
     Every route but the inbound webhooks and /health needs a bearer token from LEADRELAY_API_TOKENS
-    ("admin:<token>,viewer:<token>"); without tokens the API refuses to start unless --dev is given.
+    ("admin:<token>,viewer:<token>"); without tokens the API refuses to start unless --dev is given. It also
+    refuses to start while Redis does not answer or a webhook's signing secret is unset.
     """
     import secrets
 
@@ -45,33 +47,42 @@ def serve(
 
     from connector.logs import configure_logging
     from leadrelay.api.app import create_app
+    from leadrelay.cli import preflight
 
-    settings = _settings()
+    settings = preflight.settings()
+    preflight.need_redis(preflight.need_redis_url(settings))
+    config = preflight.load_config(settings)
+    dev = dev or settings.dev_mode
     if not settings.api_tokens:
-        if not (dev or settings.dev_mode):
-            err.print("[red]no API tokens[/]: set LEADRELAY_API_TOKENS=\"admin:<token>,viewer:<token>\" "
-                      "(make a token with `python -c 'import secrets; print(secrets.token_urlsafe(32))'`), "
-                      "or start with --dev to try it out")
-            raise typer.Exit(1)
+        if not dev:
+            preflight.fail("no API tokens: set LEADRELAY_API_TOKENS=\"admin:<token>,viewer:<token>\" (make a token "
+                           "with `python -c 'import secrets; print(secrets.token_urlsafe(32))'`), or start with --dev")
         token = secrets.token_urlsafe(24)
         settings = msgspec.structs.replace(settings, api_tokens=(f"admin:{token}",))
-        err.print(f"[yellow]development mode[/]: admin token for this run: [bold]{token}[/]")
+        err.print(f"[yellow]development mode[/]: admin token for this run: [bold]{token}[/]", soft_wrap=True)
+    preflight.need_tokens(settings)
+    if not dev:
+        preflight.need_signing_secrets(settings, config)
     configure_logging(json=settings.log_json, level=settings.log_level)
     # no access log: /metrics counts every delivery by source and outcome, and a line per webhook costs CPU
-    uvicorn.run(create_app(settings), host=host, port=port, workers=workers, log_config=None, access_log=False,
-                timeout_graceful_shutdown=5)
+    uvicorn.run(create_app(settings, config=config), host=host, port=port, workers=workers, log_config=None,
+                access_log=False, timeout_graceful_shutdown=5)
 
 
 def worker(
     burst: Annotated[bool, typer.Option(help="exit when the queue is empty")] = False,
 ) -> None:
-    """Run one arq worker: decides queued leads and writes them to the CRM. Start several to scale."""
-    from arq.worker import Worker
+    """Run one arq worker: decides queued leads and writes them to the CRM. Start several to scale.
 
+    It refuses to start while Redis does not answer or the CRM has no credentials; once running, it rides out a
+    Redis restart (its calls wait and try again, and it reconnects when Redis is back)."""
     from connector.logs import configure_logging
-    from worker.settings import worker_settings
+    from leadrelay.cli import preflight
 
-    settings = _settings()
+    settings = preflight.settings()
+    preflight.need_redis(preflight.need_redis_url(settings))
+    preflight.need_crm(settings)
+    preflight.load_config(settings)
     configure_logging(json=settings.log_json, level=settings.log_level)
     # arq logs two lines per job; at hundreds of leads a second that is most of a worker's CPU. Our own
     # lead_decided line says what matters; arq's come back with LEADRELAY_LOG_LEVEL=DEBUG.
@@ -83,8 +94,42 @@ def worker(
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     except ImportError:  # not on Windows
         pass
-    w = Worker(**worker_settings(settings), burst=burst)
-    w.run()
+    try:
+        _run_worker(settings, burst)
+    except LeadrelayError as exc:  # e.g. the CRM refused our credentials at start-up
+        preflight.fail(f"{exc.message}" + (f" ({exc.hint})" if exc.hint else ""))
+
+
+def _run_worker(settings: Settings, burst: bool) -> None:
+    """Run arq's worker; when Redis stays away longer than the clients' new tries, wait for it and start again
+    (queued jobs are in Redis; a job that was running is run again once arq's in-progress mark expires)."""
+    import time
+
+    import redis
+    import structlog
+    from arq.worker import Worker
+
+    from worker.redis_server import redis_unavailable, unreachable
+    from worker.settings import worker_settings
+
+    log = structlog.get_logger("leadrelay.worker")
+    url = settings.redis_url or ""
+    while True:
+        w = Worker(**worker_settings(settings), burst=burst)
+        try:
+            w.run()
+            return
+        except Exception as exc:
+            # arq's poll WATCHes keys: a connection lost there surfaces as a WatchError, not a ConnectionError
+            if not (redis_unavailable(exc) or isinstance(exc, redis.WatchError)):
+                raise
+            log.warning("redis_lost", error=type(exc).__name__, hint="the worker starts again when Redis answers")
+        waited = 0.0
+        while (why := unreachable(url)) is not None:
+            if waited % 30 < 1:
+                log.warning("redis_unreachable", reason=why, waited_s=round(waited))
+            time.sleep(1.0)
+            waited += 1.0
 
 
 dlq = typer.Typer(help="The dead-letter list: leads and writes that did not go through, with the reason.",

@@ -125,6 +125,24 @@ def test_a_refused_picklist_value_fails_only_that_row(crm: SalesforceCrm, sandbo
     assert sandbox.calls.count("salesforce", UPSERT) == 1  # the permanent row is not retried
 
 
+def test_a_record_salesforce_refuses_the_whole_call_for_fails_alone(crm: SalesforceCrm, sandbox: SandboxServer) -> None:
+    # Salesforce answers 400 INVALID_FIELD for the whole collection when one record names a column its object
+    # lacks: the call is split until that record is alone, and the others are written
+    contact = lib(sandbox).Contact.create({"LastName": "Known", "Email": "known@corp.example"})["id"]
+    others = [lib(sandbox).Contact.create({"LastName": f"C{i}"})["id"] for i in range(6)]
+    bad = WriteItem(key="lead-bad", fields={"Company": "Lead-only field"}, record_id=contact, object_type="lead")
+    good = [WriteItem(key=f"lead-{i}", fields={"Leadrelay_Score__c": i}, record_id=rid, object_type="Contact")
+            for i, rid in enumerate(others)]
+    out = crm.write([*good[:3], bad, *good[3:]])
+    assert [o.status for o in out] == ["written"] * 3 + ["permanent"] + ["written"] * 3
+    assert out[3].error_code == "INVALID_FIELD" and "No such column 'Company'" in (out[3].message or "")
+    contacts = {r["Id"]: r for r in sandbox.salesforce.records()["Contact"]}
+    assert [contacts[rid]["Leadrelay_Score__c"] for rid in others] == [0, 1, 2, 3, 4, 5]
+    assert contacts[contact].get("Company") is None
+    calls = sandbox.calls.count("salesforce", "PATCH /services/data/{version}/composite/sobjects")
+    assert calls <= 1 + 2 * 3  # halves down to the one record: ~2·log2(7), not one call per record
+
+
 def test_row_locks_are_retried_alone(crm: SalesforceCrm, sandbox: SandboxServer) -> None:
     sandbox.faults["salesforce"].set(FaultPlan(lock_error_share=0.5, seed=7))
     out = crm.write([item(i) for i in range(40)])

@@ -89,13 +89,14 @@ def test_salesforce_outbound_message_ends_as_an_owned_lead(redis_url: str, tmp_p
     port = free_port()
     with sandbox_for(cfg) as sandbox:
         sf = sandbox.salesforce
-        sf.options.update(outbound_url=f"http://127.0.0.1:{port}/webhooks/salesforce")
+        # "Send Session ID": each message carries a session of the org, which the API verifies with the org
+        sf.options.update(outbound_url=f"http://127.0.0.1:{port}/webhooks/salesforce", outbound_send_session_id=True)
         sandbox.reset()
         settings = settings_for(
             sandbox, redis_url, cfg, crm="salesforce", salesforce_instance_url=sandbox.url,
             salesforce_domain=sandbox.url, salesforce_client_id="leadrelay-sandbox-client",
             salesforce_client_secret="leadrelay-sandbox-secret", salesforce_org_ids=(sf.org_id,),
-            salesforce_user_id=sf.integration_user["Id"])
+            salesforce_user_id=sf.integration_user["Id"], salesforce_require_session_id=True)
         with ApiServer(settings, port), WorkerProcs(settings, 1) as workers:
             human = next(u for u in sf.users if u["Id"] != sf.integration_user["Id"])
             lead = sf.edit_as(human["Username"], "Lead", None, {
@@ -113,7 +114,10 @@ def test_salesforce_outbound_message_ends_as_an_owned_lead(redis_url: str, tmp_p
             time.sleep(1.5)  # our write fires an Outbound Message too: it must be recognised as an echo
             errors = workers.stop()
         leads = sf.records()["Lead"]
+        verified = sandbox.calls.count("salesforce", "GET /services/data/{version}/query", 200)
     assert len(leads) == 1, errors
+    assert verified >= 1  # the session was checked with the org (then remembered)
+    assert sf.outbound is not None and len(sf.outbound.acked) >= 2  # the rep's message and our write's echo
     assert owner_in_team(leads[0]["OwnerId"], cfg), leads[0]
     assert leads[0]["Id"] == lead_id  # the person's own lead was routed in place, not a copy
 

@@ -425,7 +425,7 @@ def test_salesforce_crm_fields() -> None:
         "Company": "[not provided]",
         "LeadSource": "Web",
         "OwnerId": "0055e000001AbCdAAK",
-        "Status": "Working - Contacted",
+        "Status": "Open - Not Contacted",  # a routed lead is uncontacted, however hot: a rep moves it on
         "Rating": "Hot",
         "Leadrelay_Score__c": 72,
         "Leadrelay_Tags__c": "industry:healthcare;size:mid_market",
@@ -475,6 +475,49 @@ def test_crm_mapping_refuses_read_only_and_missing_upsert_key(tmp_path: Path) ->
     with pytest.raises(ConfigError) as err:
         load_crm_mapping(path)
     assert err.value.line == 6 and err.value.field == "fields[1]"
+
+
+def test_no_stage_maps_a_salesforce_lead_to_a_contacted_status() -> None:
+    mapping = load_crm_mapping(CRM / "salesforce.yaml")
+    bare = Lead(id="lr_3", identity=Identity(email="x@y.com"))
+    statuses = {stage: crm_fields(bare, decision_for(bare, stage=stage), mapping, owner_id=None).get("Status")
+                for stage in ("subscriber", "lead", "mql", "sql", "opportunity", "customer")}
+    assert statuses == {"subscriber": "Open - Not Contacted", "lead": "Open - Not Contacted",
+                        "mql": "Open - Not Contacted", "sql": "Open - Not Contacted", "opportunity": None,
+                        "customer": None}
+    # Salesforce's default Lead statuses, in the order a lead moves through them
+    assert mapping.stage_order == ["Open - Not Contacted", "Working - Contacted", "Closed - Not Converted",
+                                   "Closed - Converted"]
+
+
+def test_the_stage_only_moves_forward_on_an_existing_record() -> None:
+    sf = load_crm_mapping(CRM / "salesforce.yaml")
+    assert sf.stage_kept("Open - Not Contacted", "Working - Contacted") is not None  # a rep moved it on
+    assert sf.stage_kept("Open - Not Contacted", "Closed - Not Converted") is not None
+    assert sf.stage_kept("Open - Not Contacted", "Open - Not Contacted") is not None  # no move: nothing to send
+    assert sf.stage_kept("Working - Contacted", "Open - Not Contacted") is None  # forward
+    assert sf.stage_kept("Open - Not Contacted", "Nurture (custom)") is not None  # a status we cannot rank
+    assert sf.stage_kept("Open - Not Contacted", None) is None  # the record has none
+    assert sf.stage_kept("Open - Not Contacted", known=False) is not None  # Salesforce would take any value
+    hs = load_crm_mapping(CRM / "hubspot.yaml")
+    assert hs.stage_kept("lead", known=False) is None  # HubSpot itself ignores a move back
+    assert hs.stage_kept("lead", "customer") is not None and hs.stage_kept("customer", "lead") is None
+
+
+def test_a_matched_contact_section_lists_what_a_contact_gets(tmp_path: Path) -> None:
+    mapping = load_crm_mapping(CRM / "salesforce.yaml", read_only=READ_ONLY)
+    contact = mapping.matched["contact"]
+    assert contact.object == "Contact"
+    assert [(f.to, f.if_empty) for f in contact.fields] == [
+        ("OwnerId", True), ("Leadrelay_Score__c", False), ("Leadrelay_Tags__c", False), ("Leadrelay_Reason__c", False)]
+    base = "crm: salesforce\nobject: Lead\nupsert_key: Email\nfields:\n  - {from: identity.email, to: Email}\n"
+    path = tmp_path / "crm.yaml"
+    path.write_text(base + "matched:\n  account: {object: Account, fields: [{from: decision.score, to: S}]}\n")
+    with pytest.raises(ConfigError, match="'account' is not a person match kind"):
+        load_crm_mapping(path)
+    path.write_text(base + "matched:\n  contact: {object: Contact, fields: [{from: id, to: CreatedDate}]}\n")
+    with pytest.raises(ConfigError, match=r"matched\.contact: field 'CreatedDate' is read-only in salesforce"):
+        load_crm_mapping(path, read_only=READ_ONLY)
 
 
 def test_crm_mapping_type() -> None:

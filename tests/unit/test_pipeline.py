@@ -9,8 +9,10 @@ import msgspec
 import pytest
 
 from connector.config import Config, load_config
+from connector.decision import Assignment, Decision, MatchResult
 from connector.errors import InputError
-from connector.pipeline import decide, ingest, ingest_delivery, mapping_name, write_item
+from connector.model import CrmRecord
+from connector.pipeline import decide, ingest, ingest_delivery, mapping_name, plan_write, write_item
 from connector.ports import Delivery
 from connector.routing import RoutingState
 
@@ -61,3 +63,70 @@ def test_the_write_goes_to_the_object_its_crm_mapping_names(config: Config) -> N
         assert item.fields[mapping.upsert_key]
     assert {crm: write_item(decision, config, crm).object_type for crm in config.crm} == {
         "hubspot": "contacts", "salesforce": "Lead"}  # as the shipped mapping files say
+
+
+# ---- what a write does to a record the CRM already has -----------------------------------------------------------
+
+REP = "0058d000001DwACAA0"  # sarah_chen in Salesforce
+CONTACT_OWNER = "0058d000001DwAAAA0"
+
+
+def routed(config: Config, match: MatchResult | None = None, stage: str = "mql") -> Decision:
+    lead = msgspec.structs.replace(ingest({"email": "jo@acme.com", "first_name": "Jo", "last_name": "Lee",
+                                           "company": "Acme", "country": "US"}, config, mapping="website"), id="L1")
+    decision = decide(lead, config, state=RoutingState(), now=WHEN)
+    score = msgspec.structs.replace(decision.score, stage=stage)
+    route = msgspec.structs.replace(decision.route, assignment=Assignment(owner="sarah_chen", rule="r"))
+    return msgspec.structs.replace(decision, match=match, score=score, route=route)
+
+
+def contact_match(owner: str | None = CONTACT_OWNER) -> MatchResult:
+    return MatchResult(record_id="0035e000001CntAAA", crm="salesforce", kind="contact", rule="email_exact",
+                       confidence=1.0, owner_id=owner, account_id="0015e000001AccAAA")
+
+
+def test_a_lead_matching_a_salesforce_contact_writes_only_the_contact_fields(config: Config) -> None:
+    item = write_item(routed(config, contact_match()), config, "salesforce")
+    assert (item.object_type, item.record_id, item.key) == ("Contact", "0035e000001CntAAA", "L1")
+    # no Lead field (Company, Status, LeadSource, LastName, Email...) and not our external id: no Lead is made
+    assert set(item.fields) == {"Leadrelay_Score__c", "Leadrelay_Tags__c", "Leadrelay_Reason__c"}
+    assert item.account_id is None  # the Contact stays on its own Account
+
+
+def test_a_contact_keeps_its_owner_and_the_plan_says_what_was_done(config: Config) -> None:
+    item, plan = plan_write(routed(config, contact_match()), config, "salesforce")
+    assert "OwnerId" not in item.fields
+    assert (plan.object, plan.record_id, plan.matched) == ("Contact", "0035e000001CntAAA", "contact")
+    assert plan.kept == {"OwnerId": "the Contact has one"}
+    assert set(plan.fields) == set(item.fields)
+    assert "updates the matched Contact 0035e000001CntAAA; no Lead is created" in plan.summary
+    ownerless = CrmRecord(crm="salesforce", id="0035e000001CntAAA", kind="contact", email="jo@acme.com",
+                          owner_id=None, fields={"Id": "0035e000001CntAAA", "OwnerId": None})
+    item, plan = plan_write(routed(config, contact_match(owner=None)), config, "salesforce", record=ownerless)
+    assert item.fields["OwnerId"] == REP and "OwnerId" not in plan.kept  # only while it has none
+    unknown = plan_write(routed(config, contact_match(owner=None)), config, "salesforce")[1]
+    assert unknown.kept == {"OwnerId": "the Contact's own is not known"}  # never overwrite what we cannot see
+
+
+def test_a_new_salesforce_lead_gets_the_uncontacted_status(config: Config) -> None:
+    for stage in ("lead", "mql", "sql"):
+        item, plan = plan_write(routed(config, stage=stage), config, "salesforce")
+        assert item.fields["Status"] == "Open - Not Contacted" and item.record_id is None
+        assert plan.summary == "creates or updates Lead by Leadrelay_Id__c" and not plan.kept
+
+
+def test_a_status_a_rep_moved_on_is_never_overwritten(config: Config) -> None:
+    lead_match = MatchResult(record_id="00Q5e000001LeaAAA", crm="salesforce", kind="lead", rule="email_exact",
+                             confidence=1.0, owner_id=REP)
+    for status in ("Working - Contacted", "Closed - Not Converted"):
+        existing = CrmRecord(crm="salesforce", id="00Q5e000001LeaAAA", kind="lead", email="jo@acme.com",
+                             owner_id=REP, fields={"Id": "00Q5e000001LeaAAA", "Status": status})
+        item, plan = plan_write(routed(config, lead_match, stage="sql"), config, "salesforce", record=existing)
+        assert item.record_id == "00Q5e000001LeaAAA" and "Status" not in item.fields
+        assert "would not move it forward" in plan.kept["Status"]
+    # a re-decision of a lead we wrote: its status now is not known, and Salesforce would take any value
+    again = write_item(routed(config, stage="sql"), config, "salesforce", update=True)
+    assert "Status" not in again.fields and again.fields["Leadrelay_Score__c"]
+    # HubSpot ignores a lifecycle stage that would move back itself: a re-decision may still move it forward
+    assert write_item(routed(config, stage="sql"), config, "hubspot", update=True).fields["lifecyclestage"] == \
+        "salesqualifiedlead"

@@ -19,7 +19,7 @@ KEYS_MODULE = Path("worker/store/keys.py")
 # the first segments of leadrelay's keys (see worker/store/keys.py); a segment is followed by ":" and more, or ends
 # the text ("accounts: ..." is prose)
 FRAGMENTS = ("lead", "writes", "dlq", "ident", "route", "inbound", "done", "lock", "accounts", "metrics", "record",
-             "ratelimit")
+             "ratelimit", "parked", "breaker")
 FRAGMENT = re.compile(r"(?:^|:)(?:" + "|".join(FRAGMENTS) + r")(?::(?!\s)|$)")
 LITERAL_KEY = re.compile(r"^leadrelay[\w-]*:(?:queue|" + "|".join(FRAGMENTS) + r")\b")
 KEY_TEXT = re.compile(r"[A-Za-z*]")  # what a prefix is followed by in a key or a SCAN pattern (not "prefix + '.'")
@@ -181,7 +181,7 @@ def test_adapters_may_build_only_their_own_limiter_keys() -> None:
 
 
 def test_the_keys_are_the_ones_data_already_lives_under() -> None:
-    from worker.store.keys import Keys, anonymous_identity, arq_job, arq_result
+    from worker.store.keys import Keys, anonymous_identity, arq_in_progress, arq_job, arq_result
 
     k = Keys("lr:")
     assert [k.route_pointer, k.route_load, k.route_day, k.route_version, k.ident] == [
@@ -190,6 +190,10 @@ def test_the_keys_are_the_ones_data_already_lives_under() -> None:
     assert k.lock(anonymous_identity("ld_1")) == "lr:lock:lead:ld_1" and k.lock("email:a@b.c") == "lr:lock:email:a@b.c"
     assert k.inbound("form", "m1") == "lr:inbound:form:m1" and k.done("form", "m1") == "lr:done:form:m1"
     assert k.writes("crm") == "lr:writes:crm" and k.write_batch("crm", "j") == "lr:writes:crm:batch:j"
+    assert k.write_batches("crm") == "lr:writes:crm:batches"
+    assert k.identity("email:a@b.c") == "lr:ident:email:a@b.c"
+    assert (k.parked("crm"), k.breaker("crm")) == ("lr:parked:crm", "lr:breaker:crm")
+    assert k.delivery_unpark_job("form", "m1", 1.5) == "lr:delivery:form:m1:unpark:1.5"
     assert (k.dlq, k.dlq_entry("x")) == ("lr:dlq", "lr:dlq:x")
     assert (k.accounts, k.accounts_version, k.accounts_tmp("t")) == ("lr:accounts", "lr:accounts:version",
                                                                      "lr:accounts:tmp:t")
@@ -199,5 +203,5 @@ def test_the_keys_are_the_ones_data_already_lives_under() -> None:
     assert k.write_back_job("crm", 42) == "lr:write_back:crm:42"
     assert k.write_back_full_job("crm", 7) == "lr:write_back:crm:full:7"
     assert k.write_back_replay_job("d") == "lr:write_back:replay:d"
-    assert (arq_job("j"), arq_result("j")) == ("arq:job:j", "arq:result:j")
+    assert (arq_job("j"), arq_result("j"), arq_in_progress("j")) == ("arq:job:j", "arq:result:j", "arq:in-progress:j")
     assert k.everything == ("lr:*", "arq:*lr:*")

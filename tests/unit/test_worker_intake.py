@@ -96,13 +96,45 @@ def test_a_persons_owner_change_on_a_routed_lead_is_kept(config: Config) -> None
     assert other.status == "ignored"  # a person's other edits stand as they are
 
 
+def sf_lead(owner: str, by: str = "005Human", **fields: Any) -> CrmRecord:
+    """A Salesforce Lead as the API answers it (``SalesforceCrm.get``)."""
+    values = {"Id": "00Q1", "Email": "bo@acme.example", "LastName": "Bo", "Company": "Acme", "OwnerId": owner,
+              "LastModifiedById": by, **fields}
+    return CrmRecord(crm="salesforce", id="00Q1", kind="lead", email=values["Email"], owner_id=owner, fields=values)
+
+
 def test_an_owner_equal_to_the_one_we_wrote_is_no_change(config: Config) -> None:
     store = FakeStore(records={("salesforce", "00Q1"): "ld_1"}, leads={"ld_1": {"owner_written": b"005A"}})
-    intake = Intake(settings("salesforce"), config, store, FakeCrm("salesforce"), Recorder())  # type: ignore[arg-type]
-    same = run(intake, delivery("salesforce", {"Id": "00Q1", "OwnerId": "005A", "LastModifiedById": "005Human"}))
+    crm = FakeCrm("salesforce", sf_lead("005A"))
+    intake = Intake(settings("salesforce"), config, store, crm, Recorder())  # type: ignore[arg-type]
+    same = run(intake, delivery("salesforce", {"Id": "00Q1", "LastModifiedById": "005Human"}))
     assert same.status == "ignored" and "owner_locked" not in store.leads["ld_1"]
-    moved = run(intake, delivery("salesforce", {"Id": "00Q1", "OwnerId": "005B", "LastModifiedById": "005Human"}))
+    crm.record = sf_lead("005B")
+    moved = run(intake, delivery("salesforce", {"Id": "00Q1", "LastModifiedById": "005Human"}))
     assert moved.status == "owner_change" and store.leads["ld_1"]["owner_locked"] == b"salesforce user 005Human"
+    assert crm.asked == ["00Q1", "00Q1"]  # the owner is the one Salesforce answers, read by id
+
+
+def test_a_forged_owner_in_an_outbound_message_is_not_believed(config: Config) -> None:
+    # the message says the owner moved to 005Evil; the org says it is still the owner we wrote
+    store = FakeStore(records={("salesforce", "00Q1"): "ld_1"}, leads={"ld_1": {"owner_written": b"005A"}})
+    intake = Intake(settings("salesforce"), config, store, FakeCrm("salesforce", sf_lead("005A")), Recorder())  # type: ignore[arg-type]
+    got = run(intake, delivery("salesforce", {"Id": "00Q1", "OwnerId": "005Evil", "LastModifiedById": "005Human",
+                                              "Email": "evil@example.com"}))
+    assert got.status == "ignored" and store.leads["ld_1"] == {"owner_written": b"005A"}
+
+
+def test_a_message_about_a_record_that_is_not_there_is_ignored(config: Config) -> None:
+    intake = Intake(settings("salesforce"), config, FakeStore(), FakeCrm("salesforce"), Recorder())  # type: ignore[arg-type]
+    assert run(intake, delivery("salesforce", {"Id": "00Q9", "Email": "evil@example.com"})).status == "ignored"
+
+
+def test_our_own_write_read_back_from_salesforce_is_an_echo(config: Config) -> None:
+    crm = FakeCrm("salesforce", sf_lead("005A", by=INTEGRATION_USER))
+    intake = Intake(settings("salesforce"), config, FakeStore(), crm, Recorder())  # type: ignore[arg-type]
+    assert run(intake, delivery("salesforce", {"Id": "00Q1", "LastModifiedById": "005Human"})).status == "echo"
+    echo = run(intake, delivery("salesforce", {"Id": "00Q1", "LastModifiedById": INTEGRATION_USER}))
+    assert echo.status == "echo" and crm.asked == ["00Q1"]  # said so in the message: dropped without a call
 
 
 def test_a_new_record_is_fetched_only_from_the_crm_we_write_to(config: Config) -> None:
@@ -118,13 +150,16 @@ def test_a_new_record_is_fetched_only_from_the_crm_we_write_to(config: Config) -
     assert run(elsewhere, delivery("hubspot", {"objectId": 9})).status == "ignored"
 
 
-def test_a_new_salesforce_lead_comes_from_the_message(config: Config) -> None:
-    crm = FakeCrm("salesforce")
+def test_a_new_salesforce_lead_is_read_from_salesforce_not_from_the_message(config: Config) -> None:
+    crm = FakeCrm("salesforce", sf_lead("005A", Email="bo@acme.example", Company="Acme"))
     intake = Intake(settings("salesforce"), config, FakeStore(), crm, Recorder())  # type: ignore[arg-type]
-    got = run(intake, delivery("salesforce", {"Id": "00Q2", "Email": "bo@acme.example", "LastName": "Bo",
-                                              "Company": "Acme", "attributes": {"type": "Lead"}}))
-    assert crm.asked == [] and got.record is not None and got.record.id == "00Q2"
+    got = run(intake, delivery("salesforce", {"Id": "00Q1", "Email": "evil@example.com", "LastName": "Evil",
+                                              "Company": "Evil Corp", "attributes": {"type": "Lead"}}))
+    assert crm.asked == ["00Q1"] and got.record is not None and got.record.id == "00Q1"
     assert got.lead is not None and got.lead.identity.email == "bo@acme.example"
+    assert got.lead.company.name == "Acme"
+    elsewhere = Intake(settings("hubspot"), config, FakeStore(), FakeCrm("hubspot"), Recorder())  # type: ignore[arg-type]
+    assert run(elsewhere, delivery("salesforce", {"Id": "00Q1"})).status == "ignored"  # not the CRM we read
 
 
 def test_a_form_delivery_is_mapped_as_before(config: Config) -> None:

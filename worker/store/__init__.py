@@ -4,7 +4,17 @@ See ``worker.store.keys`` for the list of keys and what each holds.
 """
 
 from worker.store.keys import Keys
-from worker.store.records import CommitConflict, Committed, DeadLetter, WriteTask, decode_task, encode_task
+from worker.store.records import (
+    CommitConflict,
+    Committed,
+    DeadLetter,
+    Parked,
+    Retention,
+    WriteTask,
+    decode_task,
+    encode_task,
+)
 from worker.store.store import Store
 
-__all__ = ["CommitConflict", "Committed", "DeadLetter", "Keys", "Store", "WriteTask", "decode_task", "encode_task"]
+__all__ = ["CommitConflict", "Committed", "DeadLetter", "Keys", "Parked", "Retention", "Store", "WriteTask",
+           "decode_task", "encode_task"]

@@ -4,19 +4,28 @@ All keys start with ``Settings.key_prefix`` (``p``), so two installations can sh
 
   p+"route:pointer" / "route:load" / "route:day"   hashes: round-robin pointers, per-rep load and its day
   p+"route:version"                counter: bumped by every commit that changes the routing state
-  p+"ident"                        hash: identity key (email:/phone:/person:) -> lead id
+  p+"ident:{identity key}"         string: identity key (email:/phone:/person:) -> lead id, expiring (Settings
+                                   identity_retention_days, renewed whenever the person is seen)
+  p+"ident"                        hash: the same, as kept before it expired per key (moved by the sweep)
   p+"lead:{id}"                    hash: decision (JSON), write (JSON), record (crm:id), owner_locked, ...
   p+"record:{crm}:{id}"            string: lead id of a CRM record we wrote (echo suppression)
   p+"inbound:{source}:{id}"        string: idempotency key of an accepted delivery (API)
   p+"done:{source}:{id}"           string: the delivery was decided (worker; a redelivered job stops here)
   p+"writes:{crm}"                 list: write tasks waiting for a batch
   p+"writes:{crm}:batch:{job}"     list: the tasks one write_back job holds (survives a killed worker)
+  p+"writes:{crm}:batches"         set: the jobs holding a batch list (the sweep adopts one whose job is gone)
+  p+"parked:{crm}"                 list: deliveries put aside while the CRM is down, queued again when it answers
+  p+"breaker:{crm}"                hash: the CRM's circuit breaker (state, failures in a row, until, reason)
   p+"dlq" / p+"dlq:{id}"           sorted set of dead-letter ids by time / one entry (JSON)
   p+"lock:{identity key}"          per-identity lock
   p+"accounts" / "accounts:version" / "accounts:tmp:{token}"   the account index (CRM id -> record JSON),
                                    its version (bumped by every sync) and a sync's private copy
   p+"metrics:{name}"               hash: one Prometheus metric (worker.metrics)
-  p+"queue"                        sorted set: the arq queue
+  p+"queue"                        sorted set: the arq queue; p+"queue:health-check" its workers' health line
+  p+"cron:{name}"                  the name of a cron job (arq ids its runs "{name}:{time}": prefixed, so two
+                                   installations on one Redis each run their own)
+  p+"secret:lead-id"               string: the HMAC secret of lead ids when LEADRELAY_LEAD_ID_SECRET is unset
+  p+"ready:crm" / "ready:crm:check"   the API's last CRM check and the lock of the one process making it
   p+"ratelimit:{crm}:{account}"    the CRM adapters' shared rate limiters, and p+"{crm}:{host}:allocation-exhausted"
                                    (Salesforce: the day's API allocation is spent). The adapters build these two
                                    themselves from the prefix they are given (they import only the core);
@@ -30,7 +39,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from arq.constants import job_key_prefix, result_key_prefix
+from arq.constants import in_progress_key_prefix, job_key_prefix, result_key_prefix
 
 DEFAULT_PREFIX = "leadrelay:"
 SEP = ":"
@@ -65,7 +74,11 @@ class Keys:
     # ---- identity, leads, records ---------------------------------------------------------------------------------
     @property
     def ident(self) -> str:
+        """The identity index as one hash (before entries expired one by one): read, and emptied by the sweep."""
         return self._k("ident")
+
+    def identity(self, identity_key: str) -> str:
+        return self._k("ident", identity_key)
 
     def lead(self, lead_id: str) -> str:
         return self._k("lead", lead_id)
@@ -89,6 +102,16 @@ class Keys:
 
     def write_batch(self, crm: str, job_id: str) -> str:
         return self._k("writes", crm, "batch", job_id)
+
+    def write_batches(self, crm: str) -> str:
+        return self._k("writes", crm, "batches")
+
+    # ---- CRM outages ----------------------------------------------------------------------------------------------
+    def parked(self, crm: str) -> str:
+        return self._k("parked", crm)
+
+    def breaker(self, crm: str) -> str:
+        return self._k("breaker", crm)
 
     # ---- dead letters ---------------------------------------------------------------------------------------------
     @property
@@ -125,6 +148,32 @@ class Keys:
     def allocation_exhausted(self, crm: str, host: str) -> str:
         return self._k(crm, host, "allocation-exhausted")
 
+    # ---- installation state: lead id secret, the API's readiness cache, arq's per-installation names -------------
+    @property
+    def lead_id_secret(self) -> str:
+        """The HMAC secret of lead ids when LEADRELAY_LEAD_ID_SECRET is unset (made once with SET NX)."""
+        return self._k("secret", "lead-id")
+
+    @property
+    def ready_crm(self) -> str:
+        """The API's last CRM check ("ok" / "down: ..."), shared by every API process."""
+        return self._k("ready", "crm")
+
+    @property
+    def ready_crm_check(self) -> str:
+        """Taken (SET NX, expiring after the check interval) by the one API process that asks the CRM."""
+        return self._k("ready", "crm", "check")
+
+    def cron_job(self, name: str) -> str:
+        """A cron job's name; arq ids each run "<name>:<time>", so with the prefix in the name two installations
+        on one Redis do not take each other's runs."""
+        return self._k("cron", name)
+
+    @property
+    def health_check(self) -> str:
+        """arq's health-check key of this installation's workers."""
+        return self._k("queue", "health-check")
+
     # ---- arq job ids (arq stores "arq:job:<id>", "arq:result:<id>", ...) -----------------------------------------
     def delivery_job(self, source: str, delivery_id: str) -> str:
         """arq refuses a second job with the same id: one job per delivery, however often it is redelivered."""
@@ -133,6 +182,10 @@ class Keys:
     def delivery_replay_job(self, source: str, delivery_id: str, at: float) -> str:
         """A fresh id for a replayed delivery (arq keeps the old job's result)."""
         return self._k("delivery", source, delivery_id, "replay", str(at))
+
+    def delivery_unpark_job(self, source: str, delivery_id: str, at: float) -> str:
+        """A fresh id for a delivery queued again after it was parked during a CRM outage."""
+        return self._k("delivery", source, delivery_id, "unpark", repr(at))
 
     def write_back_job(self, crm: str, slot: int) -> str:
         """The write_back job of one write window (every process asks for the same one)."""
@@ -160,6 +213,11 @@ def arq_job(job_id: str) -> str:
 def arq_result(job_id: str) -> str:
     """arq's key for a job's result."""
     return result_key_prefix + job_id
+
+
+def arq_in_progress(job_id: str) -> str:
+    """arq's key for a job a worker is running now."""
+    return in_progress_key_prefix + job_id
 
 
 def anonymous_identity(lead_id: str) -> str:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 # Commit one decision atomically: compare-and-set the routing state, claim the identity keys (first claim wins),
 # store the decision, queue the write, mark the delivery done. All of it happens or none (returns the conflict).
-#   KEYS: pointer, load, day, ident, lead, done, writes, version (counts routing-state changes)
+# The lead's hash and its identity keys expire (retention): a commit renews them.
+#   KEYS: pointer, load, day, lead, done, writes, version (counts routing-state changes), then one key per identity
 #         [, lock: released with the commit when we hold it]
 #   ARGV: n_changes, then per change (kind, key, value, expected|"", day|""), then lead_id, decision, task,
-#         done_ttl, n_ident, ident keys..., then "1"|"0" (record owner_written, received_at and decided_at),
-#         owner, received, decided [, lock token]
+#         done_ttl, n_ident, "1"|"0" (record owner_written, received_at and decided_at), owner, received, decided,
+#         lead_ttl, ident_ttl [, lock token]
 # Returns "ok <writes waiting> <routing-state version>" or the conflict.
 COMMIT = """
 local n = tonumber(ARGV[1])
@@ -29,7 +30,8 @@ for c = 1, n do
   end
 end
 local lead_id, decision, task, ttl = ARGV[i], ARGV[i+1], ARGV[i+2], tonumber(ARGV[i+3])
-local n_ident = tonumber(ARGV[i+4])
+local n_ident, record_owner, owner, received, decided = tonumber(ARGV[i+4]), ARGV[i+5], ARGV[i+6], ARGV[i+7], ARGV[i+8]
+local lead_ttl, ident_ttl = tonumber(ARGV[i+9]), tonumber(ARGV[i+10])
 i = 2
 for c = 1, n do
   local kind, key, value, day = ARGV[i], ARGV[i+1], tonumber(ARGV[i+2]), ARGV[i+4]
@@ -44,31 +46,53 @@ for c = 1, n do
     redis.call('HINCRBY', KEYS[2], key, value)
   end
 end
-i = i + 4
-for k = 1, n_ident do redis.call('HSETNX', KEYS[4], ARGV[i+k], lead_id) end
-redis.call('HSET', KEYS[5], 'decision', decision)
-if ARGV[i + n_ident + 1] == '1' then
-  redis.call('HSET', KEYS[5], 'owner_written', ARGV[i + n_ident + 2], 'received_at', ARGV[i + n_ident + 3],
-             'decided_at', ARGV[i + n_ident + 4])
+for k = 1, n_ident do
+  local ident = KEYS[7 + k]
+  if not redis.call('SET', ident, lead_id, 'NX', 'EX', ident_ttl) and redis.call('GET', ident) == lead_id then
+    redis.call('EXPIRE', ident, ident_ttl)
+  end
 end
-if task ~= '' then redis.call('RPUSH', KEYS[7], task) end
-redis.call('SET', KEYS[6], lead_id, 'EX', ttl)
-local version = tonumber(redis.call('GET', KEYS[8]) or '0')
-if n > 0 then version = redis.call('INCR', KEYS[8]) end
-if KEYS[9] and redis.call('GET', KEYS[9]) == ARGV[#ARGV] then redis.call('DEL', KEYS[9]) end
-return 'ok ' .. redis.call('LLEN', KEYS[7]) .. ' ' .. version
+redis.call('HSET', KEYS[4], 'decision', decision)
+if record_owner == '1' then
+  redis.call('HSET', KEYS[4], 'owner_written', owner, 'received_at', received, 'decided_at', decided)
+end
+redis.call('EXPIRE', KEYS[4], lead_ttl)
+if task ~= '' then redis.call('RPUSH', KEYS[6], task) end
+redis.call('SET', KEYS[5], lead_id, 'EX', ttl)
+local version = tonumber(redis.call('GET', KEYS[7]) or '0')
+if n > 0 then version = redis.call('INCR', KEYS[7]) end
+local lock = KEYS[8 + n_ident]
+if lock and redis.call('GET', lock) == ARGV[#ARGV] then redis.call('DEL', lock) end
+return 'ok ' .. redis.call('LLEN', KEYS[6]) .. ' ' .. version
 """
 
-# Top a job's own batch list up to ARGV[1] tasks from the waiting list (a killed job finds its list again).
+# Top a job's own batch list up to ARGV[1] tasks from the waiting list (a killed job finds its list again), and
+# note the job in the set of jobs holding a batch (the sweep adopts the batch of a job arq no longer knows).
+#   KEYS: waiting, the job's batch, batches;  ARGV: size, job id
 TAKE = """
 local want = tonumber(ARGV[1]) - redis.call('LLEN', KEYS[2])
-if want <= 0 then return redis.call('LRANGE', KEYS[2], 0, -1) end
-local out = redis.call('LRANGE', KEYS[1], 0, want - 1)
-if #out > 0 then
-  redis.call('LTRIM', KEYS[1], #out, -1)
-  redis.call('RPUSH', KEYS[2], unpack(out))
+if want > 0 then
+  local out = redis.call('LRANGE', KEYS[1], 0, want - 1)
+  if #out > 0 then
+    redis.call('LTRIM', KEYS[1], #out, -1)
+    redis.call('RPUSH', KEYS[2], unpack(out))
+  end
 end
+if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('SADD', KEYS[3], ARGV[2]) end
 return redis.call('LRANGE', KEYS[2], 0, -1)
+"""
+
+# Put a job's batch back at the head of the waiting list (oldest first) and forget the job's list. With the job's
+# arq keys given, only when arq knows the job no more (neither queued nor running): adopting an orphaned batch.
+#   KEYS: the job's batch, waiting, batches [, arq job key, arq in-progress key];  ARGV: job id
+# Returns the tasks moved, or -1 when the job is still alive.
+RELEASE = """
+if KEYS[4] and redis.call('EXISTS', KEYS[4], KEYS[5]) > 0 then return -1 end
+local items = redis.call('LRANGE', KEYS[1], 0, -1)
+for j = #items, 1, -1 do redis.call('LPUSH', KEYS[2], items[j]) end
+redis.call('DEL', KEYS[1])
+redis.call('SREM', KEYS[3], ARGV[1])
+return #items
 """
 
 # Release a lock only if we still hold it.
@@ -77,21 +101,90 @@ UNLOCK = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL',
 # Accept deliveries in one round trip: per delivery, a redelivery (inbound key set) or a job arq already knows
 # is skipped; otherwise the arq job is stored and queued exactly as arq's enqueue_job stores it, and the inbound
 # key is set, all in one atomic step, so an accepted delivery is always queued and never queued twice.
+# The job's data lives at least as long as the inbound key: while a redelivery is answered "duplicate", the job
+# it stands for is still there (arq's own default, a day, would let it vanish first).
 #   KEYS: queue; then per delivery: inbound key, job key, result key
-#   ARGV: inbound ttl (s), job expiry (ms), score (ms); then per delivery: job id, job bytes
+#   ARGV: inbound ttl (s), job expiry (ms, at least), score (ms); then per delivery: job id, job bytes
 ACCEPT = """
 local out = {}
 local n = (#KEYS - 1) / 3
+local expires = math.max(tonumber(ARGV[2]), tonumber(ARGV[1]) * 1000)
 for d = 1, n do
   local inbound, job, result = KEYS[3*d - 1], KEYS[3*d], KEYS[3*d + 1]
   if redis.call('EXISTS', inbound) == 1 or redis.call('EXISTS', job, result) > 0 then
     out[d] = 0
   else
-    redis.call('PSETEX', job, ARGV[2], ARGV[2*d + 3])
+    redis.call('PSETEX', job, expires, ARGV[2*d + 3])
     redis.call('ZADD', KEYS[1], ARGV[3], ARGV[2*d + 2])
     redis.call('SET', inbound, '1', 'EX', ARGV[1])
     out[d] = 1
   end
 end
 return out
+"""
+
+# Queue parked deliveries again (the CRM answers): the first n entries of the parked list, if they are still the
+# ones the caller read, become arq jobs (stored as arq's enqueue_job stores them) and leave the list, in one step.
+#   KEYS: parked, queue; then per entry: job key, result key
+#   ARGV: n, job expiry (ms), score (ms); then per entry: the entry as read, job id, job bytes
+# Returns n, or 0 when the list changed under the caller (read it again).
+UNPARK = """
+local n = tonumber(ARGV[1])
+local head = redis.call('LRANGE', KEYS[1], 0, n - 1)
+if #head < n then return 0 end
+for d = 1, n do
+  if head[d] ~= ARGV[3*d + 1] then return 0 end
+end
+for d = 1, n do
+  local job, result = KEYS[2*d + 1], KEYS[2*d + 2]
+  if redis.call('EXISTS', job, result) == 0 then
+    redis.call('PSETEX', job, ARGV[2], ARGV[3*d + 3])
+    redis.call('ZADD', KEYS[2], ARGV[3], ARGV[3*d + 2])
+  end
+end
+redis.call('LTRIM', KEYS[1], n, -1)
+return n
+"""
+
+# The CRM circuit breaker (``worker.breaker``), a hash: state closed | open | half_open, failures in a row, the
+# time of the last one, open until, probe until, and the last reason.
+# A retryable CRM failure: count it (a failure older than the cool-down starts the count again); open the breaker
+# at the threshold, or at once when it was half-open (the probe failed).
+#   KEYS: breaker;  ARGV: now, threshold, cool-down (s), reason.  Returns "opened" | "open" | "closed".
+BREAKER_FAIL = """
+local now, threshold, cooldown = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local state = redis.call('HGET', KEYS[1], 'state') or 'closed'
+local failures = tonumber(redis.call('HGET', KEYS[1], 'failures') or '0')
+local last = tonumber(redis.call('HGET', KEYS[1], 'last') or '0')
+if state == 'closed' and now - last > cooldown then failures = 0 end
+failures = failures + 1
+redis.call('HSET', KEYS[1], 'failures', failures, 'last', ARGV[1], 'reason', ARGV[4])
+if state == 'open' then return 'open' end
+if state == 'half_open' or failures >= threshold then
+  redis.call('HSET', KEYS[1], 'state', 'open', 'until', now + cooldown)
+  return 'opened'
+end
+return 'closed'
+"""
+
+# The CRM answered: close the breaker (returns the state it was in; writes nothing when it was closed already).
+BREAKER_OK = """
+local state = redis.call('HGET', KEYS[1], 'state') or 'closed'
+if state ~= 'closed' or tonumber(redis.call('HGET', KEYS[1], 'failures') or '0') > 0 then
+  redis.call('HSET', KEYS[1], 'state', 'closed', 'failures', 0)
+end
+return state
+"""
+
+# May the sweep probe the CRM now? Open past its cool-down (or half-open with a probe that never reported): the
+# caller becomes the one probe ("probe"); else "open" or "closed".
+#   KEYS: breaker;  ARGV: now, probe time-out (s)
+BREAKER_PROBE = """
+local now = tonumber(ARGV[1])
+local state = redis.call('HGET', KEYS[1], 'state') or 'closed'
+if state == 'closed' then return 'closed' end
+local due = tonumber(redis.call('HGET', KEYS[1], state == 'open' and 'until' or 'probe_until') or '0')
+if now < due then return 'open' end
+redis.call('HSET', KEYS[1], 'state', 'half_open', 'probe_until', now + tonumber(ARGV[2]))
+return 'probe'
 """

@@ -15,8 +15,19 @@ from connector.decision import StateChange
 from connector.model import CrmRecord
 from connector.routing import RoutingState
 from worker.store import scripts
-from worker.store.keys import DEFAULT_PREFIX, Keys
-from worker.store.records import CommitConflict, Committed, DeadLetter, WriteTask, decode_task, encode_task
+from worker.store.keys import DEFAULT_PREFIX, Keys, arq_in_progress, arq_job, arq_result
+from worker.store.records import (
+    CommitConflict,
+    Committed,
+    DeadLetter,
+    Parked,
+    Retention,
+    WriteTask,
+    decode_parked,
+    decode_task,
+    encode_parked,
+    encode_task,
+)
 
 _dl_dec = msgspec.json.Decoder(DeadLetter)
 _record_dec = msgspec.json.Decoder(CrmRecord)
@@ -26,13 +37,20 @@ _json = msgspec.json.Encoder()
 class Store:
     """leadrelay's Redis state (async). One per process."""
 
-    def __init__(self, redis: Redis, prefix: str = DEFAULT_PREFIX, *, done_ttl_s: int = 7 * 86_400) -> None:
+    def __init__(self, redis: Redis, prefix: str = DEFAULT_PREFIX, *, done_ttl_s: int = 7 * 86_400,
+                 retention: Retention | None = None) -> None:
         self.r = redis
         self.keys = Keys(prefix)
         self.done_ttl_s = done_ttl_s
+        self.retention = retention or Retention()
         self._commit = redis.register_script(scripts.COMMIT)
         self._take = redis.register_script(scripts.TAKE)
+        self._release = redis.register_script(scripts.RELEASE)
         self._unlock = redis.register_script(scripts.UNLOCK)
+        self._unpark = redis.register_script(scripts.UNPARK)
+        self._breaker_fail = redis.register_script(scripts.BREAKER_FAIL)
+        self._breaker_ok = redis.register_script(scripts.BREAKER_OK)
+        self._breaker_probe = redis.register_script(scripts.BREAKER_PROBE)
 
     # ---- delivery idempotency (the API's inbound keys: worker.queue.accept_deliveries) ----------------------------
     async def is_done(self, source: str, delivery_id: str) -> str | None:
@@ -92,11 +110,12 @@ class Store:
         for ch in changes:
             argv += [ch.kind, ch.key, ch.value, "" if ch.expected is None else ch.expected, ch.day or ""]
         argv += [lead_id, decision, encode_task(task) if task else b"", self.done_ttl_s, len(ident_keys),
-                 *ident_keys, "0" if owner_written is None else "1", owner_written or "",
-                 str(task.received_at) if task else "", repr(time.time())]
+                 "0" if owner_written is None else "1", owner_written or "",
+                 str(task.received_at) if task else "", repr(time.time()), self.retention.lead_s,
+                 self.retention.identity_s]
         k = self.keys
-        keys = [k.route_pointer, k.route_load, k.route_day, k.ident, k.lead(lead_id), k.done(*done),
-                k.writes(task.crm if task else "none"), k.route_version]
+        keys = [k.route_pointer, k.route_load, k.route_day, k.lead(lead_id), k.done(*done),
+                k.writes(task.crm if task else "none"), k.route_version, *[k.identity(i) for i in ident_keys]]
         if lock is not None:
             keys.append(k.lock(lock[0]))
             argv.append(lock[1])
@@ -108,14 +127,39 @@ class Store:
         return Committed(int(waiting), int(version))
 
     # ---- identity ------------------------------------------------------------------------------------------------
+    def _find_identity(self, pipe: Any, ident_keys: Sequence[str]) -> None:
+        """Queue on ``pipe`` what ``_found`` reads: the identity keys (renewed: the person is seen), and the same
+        in the identity hash of before (until the sweep has moved it)."""
+        pipe.mget([self.keys.identity(i) for i in ident_keys])
+        pipe.hmget(self.keys.ident, list(ident_keys))
+        for i in ident_keys:
+            pipe.expire(self.keys.identity(i), self.retention.identity_s)
+
+    @staticmethod
+    def _found(replies: Sequence[Any]) -> str | None:
+        """The lead of the strongest identity key found (``_find_identity``'s replies)."""
+        current, legacy = replies[0], replies[1]
+        return next((v.decode() for pair in zip(current, legacy, strict=True) for v in pair if v), None)
+
     async def lead_for(self, ident_keys: Sequence[str]) -> str | None:
         """The lead already holding any of these identity keys (strongest key first)."""
         if not ident_keys:
             return None
-        for v in await self.r.hmget(self.keys.ident, list(ident_keys)):
-            if v:
-                return str(v.decode())
-        return None
+        pipe = self.r.pipeline(transaction=False)
+        self._find_identity(pipe, ident_keys)
+        return self._found(await pipe.execute())
+
+    async def migrate_identities(self, count: int = 1000) -> int:
+        """Move up to ``count`` entries of the identity hash of before into expiring keys; returns how many."""
+        _, entries = await self.r.hscan(self.keys.ident, 0, count=count)  # from 0: what it returns is deleted
+        if not entries:
+            return 0
+        pipe = self.r.pipeline(transaction=True)
+        for ident, lead_id in entries.items():
+            pipe.set(self.keys.identity(ident.decode()), lead_id, nx=True, ex=self.retention.identity_s)
+        pipe.hdel(self.keys.ident, *entries)
+        await pipe.execute()
+        return len(entries)
 
     async def lock(self, name: str, *, ttl_s: float = 30.0, wait_s: float = 30.0) -> str:
         """Take the per-identity lock; returns the token for unlock. Waits (polling) up to ``wait_s``."""
@@ -136,11 +180,10 @@ class Store:
             pipe.set(key, token, nx=True, px=int(ttl_s * 1000))
             pipe.get(self.keys.route_version)
             if ident_keys:
-                pipe.hmget(self.keys.ident, list(ident_keys))
+                self._find_identity(pipe, ident_keys)
             got, version, *found = await pipe.execute()
             if got:
-                known = next((v.decode() for v in (found[0] if found else []) if v), None)
-                return token, known, int(version or 0)
+                return token, self._found(found) if ident_keys else None, int(version or 0)
             if time.monotonic() > deadline:
                 raise TimeoutError(f"identity {name} stayed locked for {wait_s:g}s")
             await asyncio.sleep(delay)
@@ -162,14 +205,17 @@ class Store:
         return [{k.decode(): v for k, v in raw.items()} for raw in await pipe.execute()]
 
     async def set_lead_fields(self, lead_id: str, **fields: str | bytes) -> None:
-        await self.r.hset(self.keys.lead(lead_id), mapping=dict(fields))
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hset(self.keys.lead(lead_id), mapping=dict(fields))
+        pipe.expire(self.keys.lead(lead_id), self.retention.lead_s)
+        await pipe.execute()
 
     async def record_lead(self, crm: str, record_id: str) -> str | None:
         v = await self.r.get(self.keys.record(crm, record_id))
         return v.decode() if v else None
 
     async def link_record(self, crm: str, record_id: str, lead_id: str) -> None:
-        await self.r.set(self.keys.record(crm, record_id), lead_id)
+        await self.r.set(self.keys.record(crm, record_id), lead_id, ex=self.retention.lead_s)
 
     # ---- account index ---------------------------------------------------------------------------------------------
     async def accounts_version(self) -> bytes | None:
@@ -204,8 +250,27 @@ class Store:
 
     async def take_batch(self, crm: str, job_id: str, size: int) -> list[WriteTask]:
         """Move up to ``size`` waiting tasks into this job's own list and return everything that list holds."""
-        raw = await self._take(keys=[self.keys.writes(crm), self.keys.write_batch(crm, job_id)], args=[size])
+        k = self.keys
+        raw = await self._take(keys=[k.writes(crm), k.write_batch(crm, job_id), k.write_batches(crm)],
+                               args=[size, job_id])
         return [decode_task(x) for x in raw]
+
+    async def release_batch(self, crm: str, job_id: str) -> int:
+        """Put a job's batch back at the head of the waiting list (the next write_back job takes it)."""
+        k = self.keys
+        return int(await self._release(keys=[k.write_batch(crm, job_id), k.writes(crm), k.write_batches(crm)],
+                                       args=[job_id]))
+
+    async def adopt_orphaned_batches(self, crm: str) -> int:
+        """Put back the batch of every job arq no longer knows (ended for good, expired): returns the tasks moved."""
+        k = self.keys
+        moved = 0
+        for raw in await self.r.smembers(k.write_batches(crm)):
+            job_id = raw.decode()
+            n = int(await self._release(keys=[k.write_batch(crm, job_id), k.writes(crm), k.write_batches(crm),
+                                              arq_job(job_id), arq_in_progress(job_id)], args=[job_id]))
+            moved += max(0, n)
+        return moved
 
     async def finish_batch(
         self, crm: str, job_id: str, keep: Sequence[WriteTask] = (),
@@ -215,24 +280,56 @@ class Store:
         is done), in one transaction: one round trip per batch, and a crash leaves both or neither."""
         pipe = self.r.pipeline(transaction=True)
         now = repr(time.time())
+        lead_s = self.retention.lead_s
         for task, result, record_id in results:
             fields: dict[str, Any] = {"write": result, "written_at": now}
             if record_id:
                 fields["record"] = f"{task.crm}:{record_id}"
-                pipe.set(self.keys.record(task.crm, record_id), task.lead_id)
+                pipe.set(self.keys.record(task.crm, record_id), task.lead_id, ex=lead_s)
             pipe.hset(self.keys.lead(task.lead_id), mapping=fields)
+            pipe.expire(self.keys.lead(task.lead_id), lead_s)
         key = self.keys.write_batch(crm, job_id)
         pipe.delete(key)
         if keep:
             pipe.rpush(key, *[encode_task(t) for t in keep])
+        else:
+            pipe.srem(self.keys.write_batches(crm), job_id)
         await pipe.execute()
 
     # ---- dead letters ------------------------------------------------------------------------------------------
     async def dead_letter(self, entry: DeadLetter) -> None:
+        """Add an entry; it expires after the dead-letter retention (a delivery's, holding the sender's raw
+        payload, no later than the payload retention). ``trim_dead_letters`` keeps the list in step."""
+        keep = self.retention.dead_letter_s
+        if entry.kind == "delivery":
+            keep = min(keep, self.retention.payload_s)
         pipe = self.r.pipeline(transaction=True)
-        pipe.set(self.keys.dlq_entry(entry.id), _json.encode(entry))
+        pipe.set(self.keys.dlq_entry(entry.id), _json.encode(entry), ex=max(1, int(keep)))
         pipe.zadd(self.keys.dlq, {entry.id: entry.at})
         await pipe.execute()
+
+    async def trim_dead_letters(self, now: float | None = None) -> int:
+        """Drop entries past their retention, then the oldest over ``dead_letter_max``; returns how many."""
+        now = time.time() if now is None else now
+        r, dlq, keep = self.r, self.keys.dlq, self.retention
+        drop = set(await r.zrangebyscore(dlq, "-inf", now - keep.dead_letter_s))
+        if keep.payload_s < keep.dead_letter_s:  # a delivery's entry expired first (its payload): list it no more
+            aged = await r.zrangebyscore(dlq, now - keep.dead_letter_s, now - keep.payload_s, start=0, num=1000)
+            pipe = r.pipeline(transaction=False)
+            for i in aged:
+                pipe.exists(self.keys.dlq_entry(i.decode()))
+            drop.update(i for i, there in zip(aged, await pipe.execute(), strict=True) if not there)
+        over = await r.zcard(dlq) - len(drop) - keep.dead_letter_max
+        if over > 0:
+            head = await r.zrange(dlq, 0, len(drop) + over - 1)
+            drop.update([i for i in head if i not in drop][:over])
+        if not drop:
+            return 0
+        pipe = r.pipeline(transaction=True)
+        pipe.zrem(dlq, *drop)
+        pipe.delete(*[self.keys.dlq_entry(i.decode()) for i in drop])
+        removed, _ = await pipe.execute()
+        return int(removed)
 
     async def dead_letters(self, limit: int = 1000) -> list[DeadLetter]:
         ids = await self.r.zrange(self.keys.dlq, 0, limit - 1)
@@ -244,6 +341,10 @@ class Store:
     async def dead_letter_count(self) -> int:
         return int(await self.r.zcard(self.keys.dlq))
 
+    async def dead_letters_since(self, at: float) -> int:
+        """How many entries were added at or after ``at`` (unix time)."""
+        return int(await self.r.zcount(self.keys.dlq, at, "+inf"))
+
     async def get_dead_letter(self, dl_id: str) -> DeadLetter | None:
         raw = await self.r.get(self.keys.dlq_entry(dl_id))
         return _dl_dec.decode(raw) if raw else None
@@ -253,3 +354,49 @@ class Store:
         pipe.delete(self.keys.dlq_entry(dl_id))
         pipe.zrem(self.keys.dlq, dl_id)
         await pipe.execute()
+
+    # ---- CRM outages: parked deliveries, the circuit breaker ------------------------------------------------
+    async def park(self, crm: str, entry: Parked) -> int:
+        """Put a delivery aside until the CRM answers; returns how many are parked."""
+        return int(await self.r.rpush(self.keys.parked(crm), encode_parked(entry)))
+
+    async def parked(self, crm: str, n: int) -> list[tuple[bytes, Parked]]:
+        """The oldest ``n`` parked deliveries, each as stored (for ``unpark``) and read."""
+        return [(raw, decode_parked(raw)) for raw in await self.r.lrange(self.keys.parked(crm), 0, n - 1)]
+
+    async def parked_count(self, crm: str) -> int:
+        return int(await self.r.llen(self.keys.parked(crm)))
+
+    async def drop_parked(self, crm: str, raw: bytes) -> None:
+        await self.r.lrem(self.keys.parked(crm), 1, raw)
+
+    async def unpark(self, crm: str, jobs: Sequence[tuple[bytes, str, bytes]], *, expires_ms: int) -> int:
+        """Queue the first parked deliveries as arq jobs ((as stored, job id, job bytes) each) and take them off the
+        list, atomically; 0 when the list's head is no longer what was read."""
+        keys = [self.keys.parked(crm), self.keys.queue]
+        argv: list[Any] = [len(jobs), expires_ms, int(time.time() * 1000)]
+        for raw, job_id, job in jobs:
+            keys += [arq_job(job_id), arq_result(job_id)]
+            argv += [raw, job_id, job]
+        return int(await self._unpark(keys=keys, args=argv))
+
+    async def breaker_failed(self, crm: str, *, threshold: int, cooldown_s: float, reason: str) -> str:
+        """Count a retryable CRM failure: "opened" (this one opened the breaker), "open" or "closed"."""
+        out = await self._breaker_fail(keys=[self.keys.breaker(crm)],
+                                       args=[repr(time.time()), threshold, cooldown_s, reason[:500]])
+        return out.decode() if isinstance(out, bytes) else str(out)
+
+    async def breaker_answered(self, crm: str) -> str:
+        """The CRM answered: the breaker is closed now; returns the state it was in."""
+        out = await self._breaker_ok(keys=[self.keys.breaker(crm)])
+        return out.decode() if isinstance(out, bytes) else str(out)
+
+    async def breaker_probe(self, crm: str, *, probe_s: float) -> str:
+        """"probe" when the caller is to try the CRM now (open past its cool-down), else "open" or "closed"."""
+        out = await self._breaker_probe(keys=[self.keys.breaker(crm)], args=[repr(time.time()), probe_s])
+        return out.decode() if isinstance(out, bytes) else str(out)
+
+    async def breaker_state(self, crm: str) -> tuple[str, str]:
+        """(state, the last failure's reason): state "closed" | "open" | "half_open"."""
+        state, reason = await self.r.hmget(self.keys.breaker(crm), ["state", "reason"])
+        return (state or b"closed").decode(), (reason or b"").decode()

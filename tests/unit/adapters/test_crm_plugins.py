@@ -147,19 +147,23 @@ def test_hubspot_owner_change_by_a_person_and_a_new_contact() -> None:
 # ---- Salesforce ------------------------------------------------------------------------------------------------
 
 
-def outbound(org: str = ORG, **lead: object) -> bytes:
+def outbound(org: str = ORG, session: str | None = None, host: str = "acme.my.salesforce.com", **lead: object) -> bytes:
     fields = {"Id": "00Q5e000001AbCdEAK", "Email": "ana@acme.example", "LastName": "Silva", "Company": "Acme", **lead}
     return build_notifications(organization_id=org, notifications=[("04l5e00000Notif1AAA", "Lead", fields)],
-                               action_id="04k5e0000000001AAA", session_id=None,
-                               enterprise_url="https://x/services/Soap/c/62.0",
-                               partner_url="https://x/services/Soap/u/62.0")
+                               action_id="04k5e0000000001AAA", session_id=session,
+                               enterprise_url=f"https://{host}/services/Soap/c/62.0",
+                               partner_url=f"https://{host}/services/Soap/u/62.0")
+
+
+def sf_request(body: bytes) -> WebhookRequest:
+    return WebhookRequest(method="POST", url="https://relay.example.com/webhooks/salesforce",
+                          headers={"content-type": "text/xml"}, body=body)
 
 
 def test_salesforce_receive_checks_the_org_and_answers_with_the_ack(tmp_path: Path) -> None:
     sf = plugin("salesforce")
     config = load_config(ROOT)
-    request = WebhookRequest(method="POST", url="https://relay.example.com/webhooks/salesforce",
-                             headers={"content-type": "text/xml"}, body=outbound())
+    request = sf_request(outbound())
     received = sf.receive(request, settings=settings(), config=config, now=WHEN)
     assert received.records == 1 and received.deliveries[0].delivery_id == "04l5e00000Notif1AAA"
     answer = sf.answer(received, accepted=1, duplicate=0)
@@ -169,14 +173,86 @@ def test_salesforce_receive_checks_the_org_and_answers_with_the_ack(tmp_path: Pa
                    config=config, now=WHEN)
 
 
-def test_salesforce_echo_owner_change_and_new_lead() -> None:
+def test_salesforce_checks_the_org_before_it_reads_a_notification() -> None:
+    # a malformed notification from another org is refused as another org's (401), not parsed (400)
+    body = outbound(org="00D000000000001AAA").replace(b"<Id>04l5e00000Notif1AAA</Id>", b"")
+    with pytest.raises(SignatureError, match="allow-list"):
+        plugin("salesforce").receive(sf_request(body), settings=settings(), config=load_config(ROOT), now=WHEN)
+
+
+def test_a_salesforce_delivery_carries_the_record_id_only() -> None:
+    received = plugin("salesforce").receive(
+        sf_request(outbound(OwnerId="0055e000000RepAAAA", LastModifiedById="0055e000000HumanAA")),
+        settings=settings(), config=load_config(ROOT), now=WHEN)
+    payload = received.deliveries[0].payload
+    assert payload == {"Id": "00Q5e000001AbCdEAK", "attributes": {"type": "Lead"}, "_organization_id": ORG,
+                       "LastModifiedById": "0055e000000HumanAA"}  # no Email, Company or OwnerId to believe
+
+
+class OrgAnswers:
+    """Stands in for the org's answer to the SessionId call-back (the sandbox answers it for real in the
+    integration tests)."""
+
+    def __init__(self, org: str) -> None:
+        self.org = org
+        self.asked: list[tuple[str, str]] = []
+
+    def __call__(self, session: str, instance: str, settings: Settings) -> str:
+        self.asked.append((session, instance))
+        return self.org
+
+
+def test_a_salesforce_session_id_is_verified_with_the_configured_org(monkeypatch: pytest.MonkeyPatch) -> None:
+    from adapters.salesforce.session import SessionCheck
+
+    check = SessionCheck()
+    monkeypatch.setattr("adapters.salesforce.plugin.SESSIONS", check)
+    ours = OrgAnswers(ORG)
+    monkeypatch.setattr(check, "_org_of", ours)
+    sf, config = plugin("salesforce"), load_config(ROOT)
+    st = settings(salesforce_instance_url="https://acme.my.salesforce.com")
+    for _ in range(3):
+        sf.receive(sf_request(outbound(session="00D5e!live")), settings=st, config=config, now=WHEN)
+    assert ours.asked == [("00D5e!live", "https://acme.my.salesforce.com")]  # asked once, then remembered
+    with pytest.raises(SignatureError, match="not the configured instance"):  # never asks a host the message names
+        sf.receive(sf_request(outbound(session="00D5e!other", host="evil.example")), settings=st, config=config,
+                   now=WHEN)
+    with pytest.raises(SignatureError, match="no instance URL"):
+        sf.receive(sf_request(outbound(session="00D5e!other")), settings=settings(), config=config, now=WHEN)
+    assert len(ours.asked) == 1
+    monkeypatch.setattr(check, "_org_of", OrgAnswers("00D000000000001AAA"))
+    with pytest.raises(SignatureError, match="another organization"):
+        sf.receive(sf_request(outbound(session="00D5e!stolen")), settings=st, config=config, now=WHEN)
+
+
+def test_a_message_without_a_session_id_is_refused_when_one_is_required() -> None:
+    sf, config = plugin("salesforce"), load_config(ROOT)
+    with pytest.raises(SignatureError, match="no SessionId"):
+        sf.receive(sf_request(outbound()), settings=settings(salesforce_require_session_id=True), config=config,
+                   now=WHEN)
+    assert sf.receive(sf_request(outbound()), settings=settings(), config=config, now=WHEN).records == 1
+
+
+def test_salesforce_echo_and_a_trigger_to_read_the_record() -> None:
     sf = plugin("salesforce")
     base = {"Id": "00Q5e000001AbCdEAK", "Email": "ana@acme.example", "Company": "Acme", "OwnerId": "0055e000000RepAAAA"}
     assert sf.read_event({**base, "LastModifiedById": INTEGRATION_USER[:15]}, settings()).echo  # 15 or 18 chars
-    ev = sf.read_event({**base, "LastModifiedById": "0055e000000HumanAAA", "Phone": None}, settings())
-    assert not ev.echo and ev.record_id == "00Q5e000001AbCdEAK"
+    ev = sf.read_event({**base, "LastModifiedById": "0055e000000HumanAAA"}, settings())
+    # whatever the message says, nothing of it is believed: the record is read from Salesforce
+    assert ev == CrmEvent(record_id="00Q5e000001AbCdEAK", reread=True)
+
+
+def test_a_salesforce_record_read_from_the_api_says_who_owns_it() -> None:
+    sf = plugin("salesforce")
+    fields = {"Id": "00Q5e000001AbCdEAK", "Email": "ana@acme.example", "Company": "Acme", "Phone": None,
+              "OwnerId": "0055e000000RepAAAA", "LastModifiedById": "0055e000000HumanAAA"}
+    record = CrmRecord(crm="salesforce", id="00Q5e000001AbCdEAK", kind="lead", email="ana@acme.example",
+                       owner_id="0055e000000RepAAAA", fields=fields)
+    ev = sf.read_record(record, settings())
+    assert not ev.echo and ev.record == record and not ev.reread
     assert ev.owner_change is not None and ev.owner_change.unless_written  # every edit carries the owner
     assert (ev.owner_change.owner, ev.owner_change.by) == ("0055e000000RepAAAA", "salesforce user 0055e000000HumanAAA")
-    assert ev.record is not None and ev.record.crm == "salesforce" and ev.record.email == "ana@acme.example"
-    assert "Phone" not in ev.record.fields and ev.mapping_input is not None and "Phone" in ev.mapping_input
-    assert sf.read_event({k: v for k, v in base.items() if k != "OwnerId"}, settings()).owner_change is None
+    assert ev.mapping_input is not None and "Phone" not in ev.mapping_input and ev.mapping_input["Company"] == "Acme"
+    ours = msgspec.structs.replace(record, fields={**fields, "LastModifiedById": INTEGRATION_USER})
+    assert sf.read_record(ours, settings()).echo
+    assert sf.read_record(msgspec.structs.replace(record, owner_id=None), settings()).owner_change is None

@@ -31,7 +31,7 @@ WHEN = datetime(2024, 9, 15, 9, 2, tzinfo=UTC)
 
 
 def lead(i: int, **extra: Any) -> tuple[str, str, dict[str, Any]]:
-    fields = {"Id": f"00Q5e00000A{i:06d}", "Email": f"lead{i}@example.com", "LastName": f"Last{i}",
+    fields = {"Id": f"00Q5e00000{i:05d}AAA", "Email": f"lead{i}@example.com", "LastName": f"Last{i}",
               "Company": "Acme", "IsConverted": False, "HasOptedOutOfEmail": False, "MobilePhone": None,
               "LastModifiedById": "0055e000001IntAAA", "CreatedDate": "2024-09-15T08:22:10.000+0000", **extra}
     return (f"04l5e00000N{i:06d}", "Lead", fields)
@@ -65,20 +65,29 @@ def test_fixture_parses() -> None:
     assert second.fields["Leadrelay_Id__c"] == "lead-7f3a"
 
 
-def test_fixture_deliveries_ingest_with_the_salesforce_lead_mapping(config: Config) -> None:
-    deliveries = outbound_deliveries(parse_outbound(FIXTURE), received_at=WHEN)
+def test_fixture_deliveries_are_triggers_naming_the_record(config: Config) -> None:
+    message = parse_outbound(FIXTURE)
+    deliveries = outbound_deliveries(message, received_at=WHEN)
     assert [d.delivery_id for d in deliveries] == ["04l5e00000Gx7QzAAJ", "04l5e00000Gx7R0AAJ"]
     d = deliveries[0]
     assert (d.source, d.form, d.received_at) == ("salesforce", None, WHEN)
-    assert d.payload["attributes"] == {"type": "Lead"}
-    assert d.payload["_organization_id"] == ORG
-    assert d.payload["_last_modified_by_id"] == "0055e000001AbCdAAK"
-    assert deliveries[1].payload["_last_modified_by_id"] == "0055e000001IntAAA"  # echo suppression reads this
-    assert d.payload["LastModifiedById"] == "0055e000001AbCdAAK"  # every field is kept
-    people = [ingest(x.payload, config, mapping="salesforce_lead") for x in deliveries]
+    # the record's id and type, and who last changed it (echo suppression reads this); no field to believe
+    assert d.payload == {"Id": message.notifications[0].fields["Id"], "attributes": {"type": "Lead"},
+                         "_organization_id": ORG, "LastModifiedById": "0055e000001AbCdAAK"}
+    assert deliveries[1].payload["LastModifiedById"] == "0055e000001IntAAA"
+    # the worker reads the record from the API; the source mapping reads a Lead's fields, as the fixture has them
+    people = [ingest(n.fields, config, mapping="salesforce_lead") for n in message.notifications]
     assert [p.identity.email for p in people] == ["priya.raman@meridianbank.co.uk", "tom@oneil.example"]
     assert people[0].company.name == "Meridian Bank plc"
-    assert ingest_delivery(d, config).identity.email == "priya.raman@meridianbank.co.uk"
+    assert ingest_delivery(d, config).identity.email is None  # the delivery itself carries no email
+
+
+@pytest.mark.parametrize("bad", ["", "00Q/../../sobjects/User", "00Q5e00000A000001", "x" * 19])
+def test_a_notification_without_a_valid_record_id_names_it(bad: str) -> None:
+    body = message(2).replace(b"<sf:Id>00Q5e00000" + b"00001AAA</sf:Id>", f"<sf:Id>{bad}</sf:Id>".encode())
+    with pytest.raises(InputError) as err:
+        outbound_deliveries(parse_outbound(body), received_at=WHEN)
+    assert err.value.field == "Notification[1].sObject.Id"
 
 
 def test_sandbox_built_message_round_trips(config: Config) -> None:
@@ -91,8 +100,8 @@ def test_sandbox_built_message_round_trips(config: Config) -> None:
     assert "MobilePhone" not in n.fields  # nulls are left out by Salesforce
     assert n.fields["HasOptedOutOfEmail"] == "false"
     assert n.fields["CreatedDate"] == "2024-09-15T08:22:10.000Z"
-    d = outbound_deliveries(m, received_at=WHEN)[2]
-    person = ingest(d.payload, config, mapping="salesforce_lead")
+    assert outbound_deliveries(m, received_at=WHEN)[2].payload["Id"] == n.fields["Id"]
+    person = ingest(n.fields, config, mapping="salesforce_lead")
     assert person.identity.email == "lead2@example.com"
     assert person.consent.email_opt_in is True  # HasOptedOutOfEmail "false" -> not -> True
 

@@ -1,0 +1,99 @@
+"""A missing or wrong setting stops ``leadrelay demo | serve | worker`` with one line saying what to set and exit
+code 1, never a traceback (issue 11, point 11b). Run as a user runs them: the installed ``leadrelay`` script."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.integration.harness import FORM_SECRET, TYPEFORM_SECRET
+from tests.tokens import API_TOKENS
+from worker.redis_server import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+LEADRELAY = str(Path(sys.executable).parent / "leadrelay")
+
+
+def _env(**extra: str) -> dict[str, str]:
+    base = {k: v for k, v in os.environ.items()
+            if not k.startswith("LEADRELAY_") and k not in {"REDIS_URL", "HUBSPOT_CLIENT_SECRET"}}
+    return {**base, "COLUMNS": "80", **extra}
+
+
+def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([LEADRELAY, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+
+
+def _one_line_naming(proc: subprocess.CompletedProcess[str], variable: str) -> None:
+    where = f"exit {proc.returncode}\nstdout: {proc.stdout[-1500:]}\nstderr: {proc.stderr[-3000:]}"
+    assert proc.returncode == 1, where
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert 1 <= len(lines) <= 2, where
+    assert variable in proc.stderr, where
+    assert "Traceback" not in proc.stderr + proc.stdout, where
+
+
+@pytest.fixture(scope="module")
+def nowhere() -> str:
+    return f"redis://127.0.0.1:{free_port()}/0"  # a closed port
+
+
+@pytest.mark.parametrize("args", [["demo", "--once"], ["serve"], ["worker"]], ids=["demo", "serve", "worker"])
+def test_redis_url_pointing_nowhere(args: list[str], nowhere: str) -> None:
+    env = _env(REDIS_URL=nowhere, LEADRELAY_API_TOKENS=",".join(API_TOKENS),
+               LEADRELAY_HUBSPOT_TOKEN="some-token", LEADRELAY_FORM_SECRET_WEBSITE=FORM_SECRET,
+               LEADRELAY_TYPEFORM_SECRET=TYPEFORM_SECRET, LEADRELAY_HUBSPOT_WEBHOOK_SECRET="hs-secret")
+    _one_line_naming(_run(args, env), "REDIS_URL")
+
+
+def test_worker_without_a_crm_token(redis_url: str) -> None:
+    _one_line_naming(_run(["worker"], _env(REDIS_URL=redis_url)), "LEADRELAY_HUBSPOT_TOKEN")
+
+
+def test_serve_without_a_form_signing_secret(redis_url: str) -> None:
+    env = _env(REDIS_URL=redis_url, LEADRELAY_API_TOKENS=",".join(API_TOKENS), LEADRELAY_HUBSPOT_TOKEN="t",
+               LEADRELAY_TYPEFORM_SECRET=TYPEFORM_SECRET, LEADRELAY_HUBSPOT_WEBHOOK_SECRET="hs-secret")
+    _one_line_naming(_run(["serve", "--port", str(free_port())], env), "LEADRELAY_FORM_SECRET_WEBSITE")
+
+
+def test_serve_without_api_tokens_refuses_unless_dev(redis_url: str) -> None:
+    env = _env(REDIS_URL=redis_url, LEADRELAY_FORM_SECRET_WEBSITE=FORM_SECRET,
+               LEADRELAY_TYPEFORM_SECRET=TYPEFORM_SECRET, LEADRELAY_HUBSPOT_WEBHOOK_SECRET="hs-secret")
+    _one_line_naming(_run(["serve", "--port", str(free_port())], env), "LEADRELAY_API_TOKENS")
+
+
+def test_serve_dev_starts_without_tokens_and_prints_one(redis_url: str) -> None:
+    import re
+    import signal
+    import time
+
+    import httpx
+
+    port = free_port()
+    proc = subprocess.Popen([LEADRELAY, "serve", "--dev", "--port", str(port)], cwd=ROOT, text=True,
+                            env=_env(REDIS_URL=redis_url), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        assert proc.stderr is not None
+        line = proc.stderr.readline()  # the first thing it says
+        found = re.search(r"admin token for this run: (\S+)", line)
+        assert found, line
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                r = httpx.get(f"http://127.0.0.1:{port}/ready", headers={"Authorization": f"Bearer {found[1]}"})
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline and proc.poll() is None, "serve --dev did not start"
+                time.sleep(0.2)
+        assert r.status_code == 200 and r.json()["checks"] == {"redis": "ok"}, r.text
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
