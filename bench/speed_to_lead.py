@@ -199,9 +199,11 @@ def main() -> None:
             hubspot_app_id=info["app_id"], hubspot_rate_per_10s=190,
             salesforce_instance_url=info["url"], salesforce_domain=info["url"],
             salesforce_client_id="leadrelay-sandbox-client", salesforce_client_secret="leadrelay-sandbox-secret",
-            salesforce_user_id=info["sf_user"], salesforce_org_ids=(info["org_id"],), ca_bundle=info["ca"], **extra)
+            salesforce_user_id=info["sf_user"], salesforce_org_ids=(info["org_id"],), ca_bundle=info["ca"],
+            api_tokens=(f"admin:{secrets.token_urlsafe(24)}",), **extra)
+        # `serve` checks that every source mapping's signing secret is set; the bench posts website forms only
         env = {**{k: v for k, v in os.environ.items() if not k.startswith("LEADRELAY_")}, **settings_env(settings),
-               FORM_SECRET_ENV: form_secret}
+               FORM_SECRET_ENV: form_secret, "LEADRELAY_TYPEFORM_SECRET": secrets.token_hex(16)}
         os.environ[FORM_SECRET_ENV] = form_secret
         cli = [sys.executable, "-c", "from leadrelay.cli.main import app; app()"]
         if args.logs:
