@@ -49,9 +49,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     poll_delay_s: float = 0.02  # arq's poll: a new job or a due write batch starts at most this late
     lookup_window_ms: float = 20.0  # concurrent jobs share one CRM lookup within this window
     lookup_inflight: int = 1  # CRM lookups one worker has out at once; the rest wait and join one batch
-    account_cache_s: int = 600  # how long a domain -> CRM company answer is reused
     max_jobs: int = 50  # jobs one worker runs at once (they mostly wait on Redis and the CRM)
-    write_batch_window_ms: int = 0  # 0: the CRM's own (see WRITE_WINDOW_MS)
+    write_batch_window_ms: int = 0  # 0: the CRM's own (its plugin's write_window_ms)
     job_timeout_s: int = 120
     max_tries: int = 8
     # CRM circuit breaker (one per CRM, its state in Redis so every worker shares it): after this many retryable
@@ -71,16 +70,6 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     dead_letter_warn_at: int = 1_000  # a warning is logged while the list grows past this
     log_json: bool = True
     log_level: str = "INFO"
-
-
-# How long a decided lead waits for others to share its CRM write call. HubSpot's 100-190 requests per 10 s
-# need batches of ~20 at 100 leads/s; Salesforce counts calls per day, so a short window buys speed to lead.
-WRITE_WINDOW_MS = {"hubspot": 200, "salesforce": 50}
-
-
-def write_window_ms(settings: Settings, crm: str) -> int:
-    """The write batch window for this CRM: the setting, else the CRM's default."""
-    return settings.write_batch_window_ms or WRITE_WINDOW_MS.get(crm, 200)
 
 
 def _parse(value: str, default: object) -> object:

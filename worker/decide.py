@@ -110,7 +110,11 @@ class Decider:
         lock = _Held(lock_name, token)
         try:
             if known is not None:
-                return await self._duplicate(delivery, lead, known, record)
+                done = await self._duplicate(delivery, lead, known, record)
+                if done is not None:
+                    return done
+                # the lead's record expired (retention) while its identity is remembered: decide afresh, same id
+                lead = msgspec.structs.replace(lead, id=known)
             return await self._route(delivery, lead, strong, record, lock, version)
         finally:
             if not lock.released:
@@ -186,11 +190,15 @@ class Decider:
             self._state = None
         return decision, committed.waiting
 
-    async def _duplicate(self, delivery: Delivery, lead: Lead, known: str, record: CrmRecord | None) -> Outcome:
-        """The person is already ours: one record and one assignment, so no routing; a form fills in fields."""
+    async def _duplicate(self, delivery: Delivery, lead: Lead, known: str,
+                         record: CrmRecord | None) -> Outcome | None:
+        """The person is already ours: one record and one assignment, so no routing; a form fills in fields.
+        None when a form's person is known but their decided lead has expired: the caller decides afresh."""
         crm = self.settings.crm
         stored = await self.store.lead(known)
         lead = msgspec.structs.replace(lead, id=known)
+        if "decision" not in stored and not registry.is_crm(delivery.source):
+            return None
         if registry.is_crm(delivery.source) or "decision" not in stored:
             if record is not None and record.crm == crm:
                 await self.store.link_record(crm, record.id, known)

@@ -55,3 +55,31 @@ async def test_queued_leads_end_as_owned_contacts_in_the_sandbox(redis_url: str,
                and "contacts/batch/upsert" in line and 'status="200"' in line]
     assert counted and float(counted[0].rsplit(" ", 1)[1]) == writes
     assert "leadrelay_speed_to_lead_seconds_count" in text and "leadrelay_leads_decided_total" in text
+
+
+async def test_a_known_person_whose_lead_expired_is_decided_and_written_again(redis_url: str, tmp_path: Path) -> None:
+    """Leads expire before identities (retention): the next form of such a person is routed again, same id."""
+    cfg = config_dir(tmp_path)
+    with sandbox_for(cfg) as sandbox:
+        settings = settings_for(sandbox, redis_url, cfg)
+        pool = await connect(redis_url, PREFIX)
+        row = samples(1)[0]
+        r = Redis.from_url(redis_url)
+        store = Store(r, PREFIX)
+        for i, payload in enumerate([row, {**row, "job_title": "Chief Revenue Officer"}]):
+            assert await enqueue_delivery(pool, form_delivery(payload, i), PREFIX)
+            worker = Worker(**{**worker_settings(settings), "handle_signals": False, "burst": True})
+            await worker.async_run()
+            await worker.close()
+            lead_id = (await r.get(f"{PREFIX}done:form:d{i}")).decode()
+            if i == 0:
+                first = lead_id
+                await r.delete(f"{PREFIX}lead:{lead_id}")  # what the lead's retention period does
+        stored = await store.lead(lead_id)
+        await r.aclose()
+        await pool.aclose()
+        contacts = hubspot_contacts(sandbox)
+    assert lead_id == first
+    assert "decision" in stored and json.loads(stored["write"])["status"] == "written"
+    assert json.loads(stored["decision"])["lead"]["role"]["title"] == "Chief Revenue Officer"
+    assert [c["properties"].get("jobtitle") for c in contacts] == ["Chief Revenue Officer"]
