@@ -1,0 +1,100 @@
+"""Slack incoming-webhook notifications with Block Kit (https://api.slack.com/messaging/webhooks).
+
+The message: a header (name — company), the score and grade with what the grade implies, the owner and the
+routing rule, the top reasons it scored, why it was routed to this rep, the form answers that matter, and a
+button to the CRM record. ``text`` is the fallback shown in notifications and by clients without blocks.
+
+Everything from the lead is escaped (``&``, ``<``, ``>``), so a form answer can neither ping ``<!channel>`` nor
+forge a link; texts are cut to Slack's limits (header 150, section text 3000, field 2000, at most 10 fields).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import msgspec
+
+from adapters.notify.http import post
+from adapters.notify.notice import Notice
+
+HEADER_MAX = 150
+TEXT_MAX = 3000
+FIELD_MAX = 2000
+FIELDS_MAX = 10
+ANSWERS_MAX = 8
+
+_encoder = msgspec.json.Encoder()
+
+
+def escape(text: str) -> str:
+    """Slack mrkdwn control characters as entities (https://api.slack.com/reference/surfaces/formatting)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _points(value: float) -> str:
+    return f"{value:+g}"
+
+
+def _field(label: str, value: str) -> dict[str, str]:
+    return {"type": "mrkdwn", "text": _cut(f"*{label}*\n{escape(value)}", FIELD_MAX)}
+
+
+def _section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": _cut(text, TEXT_MAX)}}
+
+
+def _headline(notice: Notice) -> str:
+    who = notice.name or notice.email or notice.lead_id or "New lead"
+    return f"{who} — {notice.company}" if notice.company else who
+
+
+def _fields(notice: Notice) -> list[dict[str, str]]:
+    grade = f"{notice.score:g} ({notice.grade})" if notice.grade else f"{notice.score:g}"
+    owner = notice.owner_name or (f"queue {notice.queue}" if notice.queue else "unassigned")
+    pairs = [("Score", grade), ("Owner", owner), ("Title", notice.title), ("Email", notice.email),
+             ("Routed by", notice.rule), ("Next step", notice.action)]
+    return [_field(label, value) for label, value in pairs if value][:FIELDS_MAX]
+
+
+def blocks(notice: Notice) -> list[dict[str, Any]]:
+    """The Block Kit blocks for ``notice``."""
+    out: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": _cut(_headline(notice), HEADER_MAX)}},
+        {"type": "section", "fields": _fields(notice)},
+    ]
+    if notice.reasons:
+        lines = [f"• {escape(r.text or r.rule)} ({_points(r.points)})" for r in notice.reasons]
+        out.append(_section("*Why it scored*\n" + "\n".join(lines)))
+    if notice.route_reason:
+        out.append(_section("*Why you*\n" + escape(notice.route_reason)))
+    if notice.answers:
+        items = list(notice.answers.items())[:ANSWERS_MAX]
+        out.append(_section("*Form answers*\n" + "\n".join(f"• {escape(k)}: {escape(v)}" for k, v in items)))
+    if notice.crm_url.startswith(("https://", "http://")):
+        button = {"type": "button", "text": {"type": "plain_text", "text": "Open in CRM"},
+                  "url": notice.crm_url, "action_id": "open_crm"}
+        out.append({"type": "actions", "elements": [button]})
+    return out
+
+
+def fallback_text(notice: Notice) -> str:
+    grade = f" ({notice.grade})" if notice.grade else ""
+    owner = f" → {notice.owner_name}" if notice.owner_name else ""
+    return escape(_cut(f"New lead: {_headline(notice)}, score {notice.score:g}{grade}{owner}", TEXT_MAX))
+
+
+def payload(notice: Notice) -> dict[str, Any]:
+    """The JSON body posted to the incoming webhook."""
+    return {"text": fallback_text(notice), "blocks": blocks(notice)}
+
+
+async def send_slack(client: httpx.AsyncClient, webhook_url: str, notice: Notice) -> None:
+    """Post ``notice`` to a Slack incoming webhook. Slack answers 200 ``ok``; 400 ``invalid_payload``,
+    403/404/410 (revoked hook, archived channel) are fatal, 429 and 5xx retryable (``Retry-After``)."""
+    await post(client, webhook_url, content=_encoder.encode(payload(notice)),
+               headers={"content-type": "application/json"}, what="Slack webhook")
