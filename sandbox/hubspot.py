@@ -35,7 +35,7 @@ import json
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from litestar import Request, Response, Router
@@ -320,6 +320,18 @@ class HubSpotSandbox(HubSpotWrites, HubSpotReads, HubSpotAssociations):
             return json.loads(raw or b"null"), None
         except ValueError as exc:
             return None, self._respond(400, error_body("VALIDATION_ERROR", f"Invalid input JSON: {exc}"))
+
+    async def _call(self, request: Request[Any, Any, Any], op: Callable[[Any], tuple[int, Any]], *,
+                    search: bool = False) -> Response[bytes]:
+        """The shape of a plain JSON route: limits and token, parse the body, run ``op`` under the lock, answer."""
+        if (denied := await self._guard(request, search=search)) is not None:
+            return denied
+        body, bad = await self._json(request)
+        if bad:
+            return bad
+        with self._lock:
+            status, out = op(body)
+        return self._respond(status, out)
 
     def route_handlers(self) -> list[Any]:
         """Litestar handlers for HubSpot's paths (all under /crm/)."""

@@ -140,13 +140,6 @@ class HubSpotAssociations:
         @post("/crm/v4/associations/{from_type:str}/{to_type:str}/batch/read", status_code=200)
         async def batch_read_associations(request: Request[Any, Any, Any], from_type: FromPath[str],
                                           to_type: FromPath[str]) -> Response[bytes]:
-            if (denied := await sb._guard(request)) is not None:
-                return denied
-            body, bad = await sb._json(request)
-            if bad:
-                return bad
-            with sb._lock:
-                status, out = sb._read_associations(from_type, to_type, body)
-            return sb._respond(status, out)
+            return await sb._call(request, lambda body: sb._read_associations(from_type, to_type, body))
 
         return [associate_default, batch_associate, batch_read_associations]

@@ -88,25 +88,12 @@ def _read_handlers(sb: HubSpotSandbox, t: str) -> list[Any]:
 
     @post(f"/crm/v3/objects/{t}/batch/read", status_code=200)
     async def batch_read(request: Request[Any, Any, Any]) -> Response[bytes]:
-        if (denied := await sb._guard(request)) is not None:
-            return denied
-        body, bad = await sb._json(request)
-        if bad:
-            return bad
-        with sb._lock:
-            status, out = sb._batch_read(t, body)
-        return sb._respond(status, out)
+        return await sb._call(request, lambda body: sb._batch_read(t, body))
 
     @post(f"/crm/v3/objects/{t}/search", status_code=200)
     async def search(request: Request[Any, Any, Any]) -> Response[bytes]:
-        if (denied := await sb._guard(request, search=True)) is not None:
-            return denied
-        body, bad = await sb._json(request)
-        if bad:
-            return bad
-        with sb._lock:
-            status, out = sb._search(t, body if isinstance(body, dict) else {})
-        return sb._respond(status, out)
+        return await sb._call(request, lambda body: sb._search(t, body if isinstance(body, dict) else {}),
+                              search=True)
 
     return [get_object, batch_read, search]
 
@@ -143,14 +130,7 @@ def _write_handlers(sb: HubSpotSandbox, t: str) -> list[Any]:
             return sb._respond(200, sb._public(t, out["_rec"], body["properties"]))
 
     async def batch_write(request: Request[Any, Any, Any], kind: str) -> Response[bytes]:
-        if (denied := await sb._guard(request)) is not None:
-            return denied
-        body, bad = await sb._json(request)
-        if bad:
-            return bad
-        with sb._lock:
-            status, out = sb._batch(t, body, kind)
-        return sb._respond(status, out)
+        return await sb._call(request, lambda body: sb._batch(t, body, kind))
 
     @post(f"/crm/v3/objects/{t}/batch/create", status_code=201)
     async def batch_create(request: Request[Any, Any, Any]) -> Response[bytes]:
