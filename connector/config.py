@@ -1,26 +1,35 @@
 """The config bundle: every mapping and rule file, validated together, with one version.
 
-One loader for all of it, so the admin console can later read versions from a store
-instead of files: ``load_config(root)`` here, ``config_from_files(files)`` for any source of text.
+A bundle is text: ``{"rules/team.yaml": "...", "mappings/sources/website.yaml": "...", ...}``. The files on disk
+(``load_config(root)``), the versions the console publishes to Redis and ``config export/import`` are all bundles,
+read by one function, ``config_from_texts``, so a draft is checked exactly as a file is.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 
 import msgspec
 
 from connector.errors import ConfigError
-from connector.mapping import CrmMapping, SourceMapping, load_crm_mapping, load_source_mapping
-from connector.match import MatchConfig, load_match_config
-from connector.routing import RoutingConfig, load_routing
-from connector.score import ScoringConfig, load_scoring
-from connector.tags import TagsConfig, load_tags
-from connector.team import Team, load_team
+from connector.mapping import CrmMapping, SourceMapping
+from connector.mapping.crm import crm_mapping_from_text
+from connector.mapping.sources import source_mapping_from_text
+from connector.match import MatchConfig
+from connector.match.config import match_config_from_text
+from connector.routing import RoutingConfig
+from connector.routing.config import routing_from_text
+from connector.score import ScoringConfig, scoring_from_text
+from connector.tags import TagsConfig, tags_from_text
+from connector.team import Team, team_from_text
 
 RULE_FILES = ("team.yaml", "scoring.yaml", "tags.yaml", "routing.yaml", "matching.yaml")
+REQUIRED = RULE_FILES[:4]
+SOURCES, CRMS = "mappings/sources/", "mappings/crm/"
+
+Files = Mapping[str, str]
 
 
 class Config(msgspec.Struct, kw_only=True, frozen=True, dict=True):
@@ -51,13 +60,89 @@ def config_files(rules_dir: Path, mappings_dir: Path) -> list[Path]:
     return files
 
 
-def version_of(files: list[Path]) -> str:
-    """A short content hash: the same files give the same version on every machine."""
+def is_config_file(name: str) -> bool:
+    """A bundle key the config reads: ``rules/<known>.yaml`` or ``mappings/{sources,crm}/<name>.yaml``."""
+    if name.startswith("rules/"):
+        return name[len("rules/"):] in RULE_FILES
+    return any(name.startswith(d) and name.endswith(".yaml") and "/" not in name[len(d):] for d in (SOURCES, CRMS))
+
+
+def read_files(path: str | Path = ".", mappings: str | Path | None = None) -> dict[str, str]:
+    """The bundle on disk: each config file's text under its bundle key, in a stable order."""
+    rules_dir, mappings_dir = resolve_dirs(path, mappings)
+    if not rules_dir.is_dir():
+        raise ConfigError("not a directory (expected rules/ with team.yaml, scoring.yaml, ...)", file=str(rules_dir))
+    out: dict[str, str] = {}
+    for f in config_files(rules_dir, mappings_dir):
+        if not f.exists():
+            continue
+        key = f"rules/{f.name}" if f.parent == rules_dir else f"mappings/{f.parent.name}/{f.name}"
+        try:
+            out[key] = f.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot read: {exc.strerror}", file=str(f)) from exc
+    return out
+
+
+def version_of_texts(files: Files) -> str:
+    """A short content hash: the same texts give the same version on every machine and in every store."""
     digest = hashlib.sha256()
-    for f in files:
-        if f.exists():
-            digest.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")
+    for key in sorted(files):
+        digest.update(key.rsplit("/", 1)[-1].encode() + b"\0" + files[key].encode() + b"\0")
     return digest.hexdigest()[:12]
+
+
+def version_of(files: list[Path]) -> str:
+    """``version_of_texts`` of files on disk (kept for callers that hold paths)."""
+    return version_of_texts({f"x/{f.name}": f.read_text(encoding="utf-8") for f in files if f.exists()})
+
+
+def config_from_texts(
+    files: Files,
+    *,
+    crm_read_only: Mapping[str, Collection[str]] | None = None,
+    label: Callable[[str], str] = str,
+) -> Config:
+    """Parse and cross-check a bundle; the first problem raises ConfigError with file:line and field.
+
+    ``label`` turns a bundle key into the file name errors show (the path on disk for ``load_config``).
+    """
+    for key in files:
+        if not is_config_file(key):
+            raise ConfigError("not a config file (expected rules/<name>.yaml or mappings/sources|crm/<name>.yaml)",
+                              file=label(key))
+    for name in REQUIRED:
+        if f"rules/{name}" not in files:
+            raise ConfigError(f"missing {name}", file=label(f"rules/{name}"))
+
+    def rule(name: str) -> tuple[str, str]:
+        return files[f"rules/{name}"], label(f"rules/{name}")
+
+    text, file = rule("team.yaml")
+    team = team_from_text(text, file=file)
+    sources = {}
+    for key in sorted(k for k in files if k.startswith(SOURCES)):
+        mapping = source_mapping_from_text(files[key], file=label(key))
+        sources[mapping.name] = mapping
+    crm = {key[len(CRMS):-5]: crm_mapping_from_text(files[key], file=label(key), read_only=crm_read_only)
+           for key in sorted(k for k in files if k.startswith(CRMS))}
+    matching = MatchConfig()
+    if "rules/matching.yaml" in files:
+        text, file = rule("matching.yaml")
+        matching = match_config_from_text(text, file=file)
+    routing_text, routing_file = rule("routing.yaml")
+    scoring_text, scoring_file = rule("scoring.yaml")
+    tags_text, tags_file = rule("tags.yaml")
+    return Config(
+        version=version_of_texts(files),
+        sources=sources,
+        crm=crm,
+        scoring=scoring_from_text(scoring_text, file=scoring_file),
+        tags=tags_from_text(tags_text, file=tags_file),
+        routing=routing_from_text(routing_text, file=routing_file, team=team),
+        team=team,
+        matching=matching,
+    )
 
 
 def load_config(
@@ -72,22 +157,9 @@ def load_config(
     mapping that writes one; without it only each mapping's own ``read_only`` list is checked.
     """
     rules_dir, mappings_dir = resolve_dirs(path, mappings)
-    if not rules_dir.is_dir():
-        raise ConfigError("not a directory (expected rules/ with team.yaml, scoring.yaml, ...)", file=str(rules_dir))
-    for name in RULE_FILES[:4]:
-        if not (rules_dir / name).exists():
-            raise ConfigError(f"missing {name}", file=str(rules_dir / name))
-    team = load_team(rules_dir / "team.yaml")
-    matching_file = rules_dir / "matching.yaml"
-    sources = {m.name: m for m in (load_source_mapping(f) for f in sorted((mappings_dir / "sources").glob("*.yaml")))}
-    crm = {f.stem: load_crm_mapping(f, read_only=crm_read_only) for f in sorted((mappings_dir / "crm").glob("*.yaml"))}
-    return Config(
-        version=version_of(config_files(rules_dir, mappings_dir)),
-        sources=sources,
-        crm=crm,
-        scoring=load_scoring(rules_dir / "scoring.yaml"),
-        tags=load_tags(rules_dir / "tags.yaml"),
-        routing=load_routing(rules_dir / "routing.yaml", team),
-        team=team,
-        matching=load_match_config(matching_file) if matching_file.exists() else MatchConfig(),
-    )
+    files = read_files(rules_dir, mappings_dir)
+
+    def label(key: str) -> str:
+        return str(rules_dir / key[len("rules/"):]) if key.startswith("rules/") else str(mappings_dir / key[9:])
+
+    return config_from_texts(files, crm_read_only=crm_read_only, label=label)

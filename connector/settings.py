@@ -45,6 +45,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     max_body_bytes: int = 1_000_000
     replay_window_s: int = 300
     public_base_url: str | None = None  # as HubSpot sees us (signature v3 covers the full URI)
+    # how often every process looks for a newly published config version (the console's publish and rollback)
+    config_poll_s: float = 0.25
     # worker
     poll_delay_s: float = 0.02  # arq's poll: a new job or a due write batch starts at most this late
     lookup_window_ms: float = 20.0  # concurrent jobs share one CRM lookup within this window

@@ -28,6 +28,12 @@ class AccountIndex:
         self._version: bytes | None = None
         self._checked = 0.0
 
+    def use_config(self, config: Config) -> None:
+        """A new config version: rebuild the index with its matching rules when they changed."""
+        if config.matching != self.config.matching:
+            self._version, self._checked = None, 0.0
+        self.config = config
+
     async def current(self) -> IdentityIndex:
         """The index, after looking (at most every ``check_every_s``) whether a sync published a newer one."""
         now = time.monotonic()

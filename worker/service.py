@@ -45,6 +45,11 @@ class Service:
         self.decider = Decider(settings, config, store, lookup=lookup, accounts=self.accounts, metrics=self.metrics,
                                flush=self.write_back.request_flush, now=now)
 
+    def use_config(self, config: Config) -> None:
+        """Decide the next lead under ``config`` (a published version; see ``worker.configs.ConfigFollower``)."""
+        self.config = self.intake.config = self.decider.config = config
+        self.accounts.use_config(config)
+
     async def process(self, delivery: Delivery) -> Outcome:
         """Decide about one delivery, exactly once however often it is delivered."""
         done = await self.store.is_done(delivery.source, delivery.delivery_id)

@@ -24,9 +24,11 @@ from arq.worker import func
 from redis.asyncio import Redis
 
 from adapters.crm import registry
+from connector.config import read_files
 from connector.normalize import warm_up
 from connector.settings import Settings, load_settings
 from worker import jobs, lead_ids
+from worker.configs import ConfigFollower, ConfigStore
 from worker.queue import PROCESS_DELIVERY, WRITE_BACK, job_deserializer, job_serializer, queue_name, write_back_enqueuer
 from worker.redis_server import WORKER_RETRIES, arq_redis_settings, redis_options
 from worker.service import Service
@@ -49,12 +51,16 @@ def count_calls(crm: Any, metrics: Any) -> None:
 async def startup(ctx: dict[str, Any]) -> None:
     settings: Settings = ctx.get("settings") or load_settings()
     assert settings.redis_url, "the worker needs LEADRELAY_REDIS_URL / REDIS_URL"
-    config = registry.load_config(Path(settings.config_dir))
     warm_up()
     # every client rides out a Redis restart (~10 s of new tries; see worker.redis_server)
     redis = Redis.from_url(settings.redis_url, **redis_options(retries=WORKER_RETRIES))
     sync_redis = redis_sync.Redis.from_url(settings.redis_url, **redis_options(for_async=False,
                                                                                retries=WORKER_RETRIES))
+    # the published config version (seeded from the files on first start), followed while the worker runs
+    configs = ConfigStore(redis, settings.key_prefix)
+    follower = await ConfigFollower.start(configs, read_files(Path(settings.config_dir)),
+                                          poll_s=settings.config_poll_s)
+    config = follower.config
     secret, source = await lead_ids.load_secret(redis, settings.key_prefix, settings.lead_id_secret)
     lead_ids.use_secret(secret)
     if source != "environment":
@@ -69,11 +75,16 @@ async def startup(ctx: dict[str, Any]) -> None:
     count_calls(crm, call_metrics)
     store = Store(redis, settings.key_prefix, retention=Retention.from_settings(settings))
     svc = Service(settings, config, store, crm, metrics=metrics, enqueue_write_back=write_back_enqueuer(ctx["redis"]))
+    follower.on_change = svc.use_config
+    await follower.refresh()  # a version published while this worker started
     await svc.accounts.sync_if_never_synced()
-    ctx.update(svc=svc, aredis=redis, sync_redis=sync_redis, crm=crm, metrics=(metrics, call_metrics))
+    ctx.update(svc=svc, follower=follower, aredis=redis, sync_redis=sync_redis, crm=crm,
+               metrics=(metrics, call_metrics))
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
+    if "follower" in ctx:
+        await ctx["follower"].stop()
     if "metrics" in ctx:
         metrics, call_metrics = ctx["metrics"]
         with contextlib.suppress(Exception):  # Redis already gone: the last half second of counts is lost

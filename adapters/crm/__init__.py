@@ -15,6 +15,7 @@ from adapters.crm.registry import (
     UnknownCrm,
     any_configured,
     build_client,
+    config_from_texts,
     is_crm,
     load_config,
     names,
@@ -26,6 +27,6 @@ from adapters.crm.registry import (
 
 __all__ = [
     "PLUGINS", "Answer", "CallObserver", "CrmEvent", "CrmPlugin", "Endpoint", "OwnerChange", "Received",
-    "UnknownCrm", "WebhookRequest", "any_configured", "build_client", "is_crm", "load_config", "names", "plugin",
-    "plugins", "read_only_fields", "write_window_ms",
+    "UnknownCrm", "WebhookRequest", "any_configured", "build_client", "config_from_texts", "is_crm", "load_config",
+    "names", "plugin", "plugins", "read_only_fields", "write_window_ms",
 ]

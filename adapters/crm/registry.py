@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -70,3 +71,10 @@ def load_config(path: str | Path = ".", *, mappings: str | Path | None = None) -
     from connector.config import load_config as load
 
     return load(path, mappings=mappings, crm_read_only=read_only_fields())
+
+
+def config_from_texts(files: Mapping[str, str]) -> Config:
+    """A config bundle (bundle key -> YAML text), checked as the service checks files (CRM read-only fields too)."""
+    from connector.config import config_from_texts as build
+
+    return build(files, crm_read_only=read_only_fields())

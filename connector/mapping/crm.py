@@ -24,7 +24,7 @@ from connector import transforms as tf
 from connector.decision import Decision
 from connector.mapping.paths import KEYED, target_kind
 from connector.model import Lead
-from connector.yamlconf import Where, load_yaml
+from connector.yamlconf import Where, from_text, load_yaml
 
 _DECISION_GETTERS: dict[str, Callable[[Decision, str | None], Any]] = {
     "decision.owner_id": lambda d, owner: owner,
@@ -154,6 +154,22 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else str(value)
 
 
+def crm_mapping_from_text(text: str, *, file: str,
+                          read_only: Mapping[str, Collection[str]] | None = None) -> CrmMapping:
+    """A CRM mapping from YAML text (the console's drafts); checks as ``load_crm_mapping``'s."""
+    return from_text(text, CrmMapping, file=file, check=_read_only_check(read_only))
+
+
+def _read_only_check(read_only: Mapping[str, Collection[str]] | None) -> Any:
+    def check(mapping: CrmMapping, where: Where) -> None:
+        try:
+            mapping.refuse_read_only((read_only or {}).get(mapping.crm, ()))
+        except ValueError as exc:
+            where.fail("", str(exc))
+
+    return check if read_only is not None else None
+
+
 def load_crm_mapping(path: str | Path, *, read_only: Mapping[str, Collection[str]] | None = None) -> CrmMapping:
     """Read and validate a CRM mapping; errors carry file:line and the field.
 
@@ -161,14 +177,7 @@ def load_crm_mapping(path: str | Path, *, read_only: Mapping[str, Collection[str
     one: the CRM would refuse every record it is sent in (HubSpot READ_ONLY_VALUE, Salesforce
     INVALID_FIELD_FOR_INSERT_UPDATE).
     """
-
-    def check(mapping: CrmMapping, where: Where) -> None:
-        try:
-            mapping.refuse_read_only((read_only or {}).get(mapping.crm, ()))
-        except ValueError as exc:
-            where.fail("", str(exc))
-
-    return load_yaml(path, CrmMapping, check=check if read_only is not None else None)
+    return load_yaml(path, CrmMapping, check=_read_only_check(read_only))
 
 
 def _format(value: Any, field: CrmField, string: bool) -> Any:

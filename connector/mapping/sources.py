@@ -26,7 +26,7 @@ from connector.limits import OTHER, TEXT, TRUNCATED, cap_value
 from connector.mapping.paths import TARGETS, WILDCARD, Concrete, Filter, parse_path, target_kind
 from connector.mapping.rules import TRANSFORMS, State, apply_wildcard, compile_mapping, run_rules
 from connector.model import Company, Consent, Identity, Intent, Lead, Origin, Role
-from connector.yamlconf import load_yaml
+from connector.yamlconf import from_text, load_yaml
 
 
 class Inbound(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
@@ -83,6 +83,13 @@ class SourceMapping(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fi
         for text in self.ignore:
             if any(isinstance(s, Filter) for s in parse_path(text)):
                 raise ValueError(f"ignore: {text!r}: list filters are not allowed here; use plain keys and indexes")
+
+
+def source_mapping_from_text(text: str, *, file: str) -> SourceMapping:
+    """A source mapping from YAML text (the console's drafts); errors as ``load_source_mapping``'s."""
+    mapping = from_text(text, SourceMapping, file=file)
+    compile_mapping(mapping)
+    return mapping
 
 
 def load_source_mapping(path: str | Path) -> SourceMapping:

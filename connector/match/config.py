@@ -6,7 +6,7 @@ from pathlib import Path
 
 import msgspec
 
-from connector.yamlconf import load_yaml
+from connector.yamlconf import from_text, load_yaml
 
 
 class PhoneRules(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
@@ -42,6 +42,10 @@ class MatchConfig(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fiel
     person: PersonRules = PersonRules()
     account: AccountRules = AccountRules()
     cluster: ClusterRules = ClusterRules()
+
+
+def match_config_from_text(text: str, *, file: str) -> MatchConfig:
+    return from_text(text, MatchConfig, file=file)
 
 
 def load_match_config(path: str | Path) -> MatchConfig:

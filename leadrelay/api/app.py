@@ -17,7 +17,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.params import FromPath
 
 from adapters.crm import registry
-from connector.config import Config
+from connector.config import Config, read_files
 from connector.ports import CrmClient
 from connector.settings import Settings
 from leadrelay.api.auth import parse_tokens, request_role, viewer
@@ -131,9 +131,11 @@ def _lifespan(settings: Settings, redis: Any, crm: CrmClient | bool | None) -> A
 
         app.state.update(store=Store(r, settings.key_prefix), crm=client, count=count, metrics=metrics,
                          count_error=count_error)
+        follower = await _follow_config(app, settings, r)
         try:
             yield
         finally:
+            await follower.stop()
             with contextlib.suppress(Exception):  # Redis already gone: the last half second of counts is lost
                 await metrics.aclose()
             for thing in own:
@@ -144,6 +146,27 @@ def _lifespan(settings: Settings, redis: Any, crm: CrmClient | bool | None) -> A
                 sync_r.close()
 
     return lifespan
+
+
+async def _follow_config(app: Litestar, settings: Settings, redis: Any) -> Any:
+    """Serve the published config version, and each newer one within ``config_poll_s`` (no restart)."""
+    from worker.configs import ConfigFollower, ConfigStore
+
+    def use(config: Config) -> None:
+        app.state.config = config
+
+    store = ConfigStore(redis, settings.key_prefix)
+    app.state.configs = store
+    try:
+        follower = await ConfigFollower.start(store, read_files(Path(settings.config_dir)),
+                                              poll_s=settings.config_poll_s, on_change=use)
+        use(follower.config)
+    except Exception as exc:  # Redis down at start: serve the files' config; the follower catches up later
+        if not redis_unavailable(exc):
+            raise
+        follower = ConfigFollower(store, app.state.config, 0, poll_s=settings.config_poll_s, on_change=use).follow()
+    app.state.follower = follower
+    return follower
 
 
 def _rejected(request: Req, exc: Exception) -> Response[bytes]:

@@ -25,6 +25,10 @@ All keys start with ``Settings.key_prefix`` (``p``), so two installations can sh
   p+"cron:{name}"                  the name of a cron job (arq ids its runs "{name}:{time}": prefixed, so two
                                    installations on one Redis each run their own)
   p+"secret:lead-id"               string: the HMAC secret of lead ids when LEADRELAY_LEAD_ID_SECRET is unset
+  p+"config:current"               string: the number of the published config version every process follows
+  p+"config:seq" / "config:v:{n}"  counter of version numbers / one version (JSON: files, author, time, message, diff)
+  p+"config:log"                   sorted set: version numbers by number (the history the console lists)
+  p+"config:draft:{name}"          string: an admin's saved draft (JSON: files, author, time)
   p+"ready:crm" / "ready:crm:check"   the API's last CRM check and the lock of the one process making it
   p+"ratelimit:{crm}:{account}"    the CRM adapters' shared rate limiters, and p+"{crm}:{host}:allocation-exhausted"
                                    (Salesforce: the day's API allocation is spent). The adapters build these two
@@ -197,6 +201,25 @@ class Keys:
 
     def write_back_replay_job(self, dl_id: str) -> str:
         return self._k("write_back", "replay", dl_id)
+
+    # ---- config versions (worker.configs) -------------------------------------------------------------------------
+    @property
+    def config_current(self) -> str:
+        return self._k("config", "current")
+
+    @property
+    def config_seq(self) -> str:
+        return self._k("config", "seq")
+
+    def config_version(self, number: int) -> str:
+        return self._k("config", "v", str(number))
+
+    @property
+    def config_log(self) -> str:
+        return self._k("config", "log")
+
+    def config_draft(self, name: str) -> str:
+        return self._k("config", "draft", name)
 
     # ---- whole installation ---------------------------------------------------------------------------------------
     @property
