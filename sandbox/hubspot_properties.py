@@ -17,6 +17,7 @@ PublicApiSpecs/CRM/Properties/Rollouts/145899/v3/properties.json) and the guide
   409 (category OBJECT_ALREADY_EXISTS, from the error-handling page's categories:
   https://developers.hubspot.com/docs/api-reference/latest/error-handling). Unique-value properties: at most 10
   per object (the guide, "Create unique identifier properties").
+- ``GET /crm/v3/properties/{objectType}/{propertyName}``: one ``Property``; 404 OBJECT_NOT_FOUND for none.
 - ``GET`` / ``POST /crm/v3/properties/{objectType}/groups`` and ``GET .../groups/{groupName}``:
   ``PropertyGroup`` (name, label, displayOrder, archived); ``PropertyGroupCreate`` needs name and label.
 Messages in our own words where HubSpot documents only the status and category.
@@ -115,6 +116,12 @@ class HubSpotProperties:
         return 200, {"results": [property_json(object_type, p, self._prop_stamp[(object_type, n)])
                                  for n, p in props.items()]}
 
+    def _property(self, object_type: str, name: str) -> Row:
+        prop = self.schemas[object_type].get(name)
+        if prop is None:
+            return 404, error_body("OBJECT_NOT_FOUND", f"No property named '{name}' for {object_type}")
+        return 200, property_json(object_type, prop, self._prop_stamp[(object_type, name)])
+
     def _create_property(self, object_type: str, body: Any) -> Row:
         if not isinstance(body, dict):
             return 400, error_body("VALIDATION_ERROR", "Invalid input JSON: a PropertyCreate object is required")
@@ -164,6 +171,10 @@ def property_handlers(sb: HubSpotSandbox, t: str) -> list[Any]:
     async def create_property(request: Request[Any, Any, Any]) -> Response[bytes]:
         return await sb._call(request, lambda body: sb._create_property(t, body))
 
+    @get(f"/crm/v3/properties/{t}/{{property_name:str}}")
+    async def get_property(request: Request[Any, Any, Any], property_name: FromPath[str]) -> Response[bytes]:
+        return await sb._call(request, lambda body: sb._property(t, property_name))
+
     @get(f"/crm/v3/properties/{t}/groups")
     async def list_groups(request: Request[Any, Any, Any]) -> Response[bytes]:
         return await sb._call(request, lambda body: (200, {"results": [dict(g) for g in sb.groups[t].values()]}))
@@ -176,7 +187,7 @@ def property_handlers(sb: HubSpotSandbox, t: str) -> list[Any]:
     async def get_group(request: Request[Any, Any, Any], group_name: FromPath[str]) -> Response[bytes]:
         return await sb._call(request, lambda body: sb._group(t, group_name))
 
-    return [list_properties, create_property, list_groups, create_group, get_group]
+    return [list_properties, create_property, get_property, list_groups, create_group, get_group]
 
 
 __all__ = ["HubSpotProperties", "property_handlers", "property_json"]

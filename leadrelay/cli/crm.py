@@ -172,6 +172,16 @@ def run_setup(session: Session, console: Console, *, dry_run: bool = False) -> b
     return clean(after)
 
 
+def ensure_fields(settings: Settings, config: Config) -> list[str]:
+    """Create the missing fields leadrelay owns, quietly (``leadrelay demo`` on its fresh sandbox CRM); returns a
+    line per field created. A LeadrelayError when the CRM refuses one."""
+    session = Session(settings, config)
+    try:
+        return [session.plugin.create_field(session.client, c.spec) for c in session.check() if c.creatable]
+    finally:
+        session.close()
+
+
 @crm_app.command("setup")
 def setup(
     crm: CrmOption = None,
