@@ -78,8 +78,12 @@ def describe(client: SalesforceCrm, objects: list[str]) -> list[CrmFieldInfo]:
     """Every field of each sObject the integration user can see."""
     out: list[CrmFieldInfo] = []
     for sobject in objects:
-        data = client._call(lambda sf, o=sobject: sf.restful(f"sobjects/{o}/describe", timeout=client.timeout_s),
-                            deadline=Deadline(client.deadline_s))
+        path = f"sobjects/{sobject}/describe"
+
+        def call(sf: Any, p: str = path) -> Any:
+            return sf.restful(p, timeout=client.timeout_s)
+
+        data: dict[str, Any] = client._call(call, deadline=Deadline(client.deadline_s))
         out += [field_info(sobject, f) for f in (data or {}).get("fields", [])]
     return out
 
@@ -116,14 +120,14 @@ def metadata(spec: FieldSpec) -> dict[str, Any]:
 def _profile_permission_set(client: SalesforceCrm, deadline: Deadline) -> str | None:
     if not client.user_id:
         return None
-    user = client._call(lambda sf: sf.query(f"SELECT ProfileId FROM User WHERE Id = {soql_quote(client.user_id)}"),
-                        deadline=deadline)
+    soql = f"SELECT ProfileId FROM User WHERE Id = {soql_quote(client.user_id)}"
+    user = client._call(lambda sf: sf.query(soql), deadline=deadline)
     rows = user.get("records") or []
     if not rows or not rows[0].get("ProfileId"):
         return None
-    soql = ("SELECT Id FROM PermissionSet WHERE IsOwnedByProfile = true AND ProfileId = "
-            + soql_quote(rows[0]["ProfileId"]))
-    found = client._call(lambda sf: sf.query(soql), deadline=deadline).get("records") or []
+    owned = ("SELECT Id FROM PermissionSet WHERE IsOwnedByProfile = true AND ProfileId = "
+             + soql_quote(rows[0]["ProfileId"]))
+    found = client._call(lambda sf: sf.query(owned), deadline=deadline).get("records") or []
     return str(found[0]["Id"]) if found else None
 
 
@@ -145,7 +149,8 @@ def _grant(client: SalesforceCrm, spec: FieldSpec, deadline: Deadline) -> bool:
 
 def create(client: SalesforceCrm, spec: FieldSpec) -> str:
     """Create the custom field (Tooling API), then grant it to the integration user's profile."""
-    body = {"FullName": f"{spec.object}.{spec.name}", "Metadata": metadata(spec)}
+    meta = metadata(spec)
+    body = {"FullName": f"{spec.object}.{spec.name}", "Metadata": meta}
     deadline = Deadline(client.deadline_s)
     made = "created"
     try:
@@ -156,10 +161,10 @@ def create(client: SalesforceCrm, spec: FieldSpec) -> str:
             raise
         made = "found (hidden from the integration user)"  # it exists; only field-level security was missing
     if not _grant(client, spec, deadline):
-        return (f"{made} {body['Metadata']['type']} field {spec.object}.{spec.name}; grant Read and Edit on it to "
+        return (f"{made} {meta['type']} field {spec.object}.{spec.name}; grant Read and Edit on it to "
                 "the integration user's profile (Setup → Object Manager → "
                 f"{spec.object} → Fields & Relationships → {spec.name} → Set Field-Level Security)")
-    return f"{made} {body['Metadata']['type']} field {spec.object}.{spec.name}; Read/Edit granted to the " \
+    return f"{made} {meta['type']} field {spec.object}.{spec.name}; Read/Edit granted to the " \
            "integration user's profile"
 
 
