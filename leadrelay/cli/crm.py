@@ -163,7 +163,10 @@ def run_setup(session: Session, console: Console, *, dry_run: bool = False) -> b
         return True
     verb = "would create" if dry_run else "creating"
     wanted = sum(c.creatable for c in checks)
-    console.print(f"{session.settings.crm}: {verb} {wanted} missing custom field(s)", soft_wrap=True)
+    admin = sum(not c.ok and not c.creatable for c in checks)
+    head = f"{verb} {wanted} missing custom field(s)" if wanted else "no custom field to create"
+    console.print(f"{session.settings.crm}: {head}" + (f"; {admin} field(s) need an admin" if admin else ""),
+                  soft_wrap=True)
     apply(console, session, checks, dry_run=dry_run)
     if dry_run:
         return clean(checks)
