@@ -124,7 +124,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
 
-    with EmbeddedRedis() as rs, SandboxServer(hubspot={"token": TOKEN, "owners": OWNERS, "tier": "professional"}) as s:
+    with EmbeddedRedis() as rs, SandboxServer(hubspot={"token": TOKEN, "owners": OWNERS, "tier": "professional",
+                                                              "leadrelay_fields": True}) as s:
         r = redis.Redis.from_url(rs.url)
         crm = HubSpotCrm(token=TOKEN, base_url=s.url, ca_bundle=str(s.ca_path), redis=r, rate_per_10s=190)
         items = decision_items(args.n, seed=args.seed)
@@ -155,7 +156,7 @@ def main() -> None:
         print(f"   outcomes {dict(Counter(o.status for o in outcomes.values()))}; records {len(contacts)}, "
               f"duplicates {sum(n - 1 for n in emails.values() if n > 1)}")
 
-    with EmbeddedRedis() as rs, SandboxServer(hubspot={"token": TOKEN, "owners": OWNERS,
+    with EmbeddedRedis() as rs, SandboxServer(hubspot={"token": TOKEN, "owners": OWNERS, "leadrelay_fields": True,
                                                         "rate_limit_per_10s": 100}) as s:
         t0 = time.perf_counter()
         results = two_workers(s, rs.url, per_worker=400, batch_size=5)

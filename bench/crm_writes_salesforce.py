@@ -119,7 +119,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
 
-    with EmbeddedRedis() as rs, SandboxServer() as s:
+    with EmbeddedRedis() as rs, SandboxServer(salesforce={"leadrelay_fields": True}) as s:
         crm = make_crm(s.url, str(s.ca_path), rs.url, deadline_s=300)
         owners = [o.id for o in crm.owners()]
         items = decision_items(args.n, owners, seed=args.seed)
@@ -155,7 +155,7 @@ def main() -> None:
         print(f"   outcomes {dict(Counter(o.status for o in outcomes.values()))}; records {len(leads)}, "
               f"duplicates {sum(n - 1 for n in keys.values() if n > 1)}")  # fmt: skip
 
-    with EmbeddedRedis() as rs, SandboxServer(salesforce={"daily_api_limit": 480}) as s:
+    with EmbeddedRedis() as rs, SandboxServer(salesforce={"daily_api_limit": 480, "leadrelay_fields": True}) as s:
         owner = s.salesforce.user_id("sarah.chen@leadrelay.example")
         ctx = multiprocessing.get_context("spawn")
         t0 = time.perf_counter()

@@ -181,9 +181,11 @@ def main() -> None:
         import multiprocessing
 
         hubspot_opts = {**roster["hubspot"], "rate_limit_per_10s": 190, "webhook_url": f"{api}/webhooks/hubspot",
-                        "client_secret": hubspot_secret, "webhook_properties": ["hubspot_owner_id"]}
+                        "client_secret": hubspot_secret, "webhook_properties": ["hubspot_owner_id"],
+                        "leadrelay_fields": True}  # as after `leadrelay crm setup`
         salesforce_opts = {**roster["salesforce"], "outbound_url": f"{api}/webhooks/salesforce",
-                           "outbound_exclude_users": ["integration@leadrelay.example"], "daily_api_limit": 500_000}
+                           "outbound_exclude_users": ["integration@leadrelay.example"], "daily_api_limit": 500_000,
+                           "leadrelay_fields": True}
         seeds = [json.loads(x) for x in (ROOT / "samples" / "crm_records.jsonl").read_text().splitlines() if x.strip()]
         parent, child = multiprocessing.get_context("spawn").Pipe()
         sandbox_proc = multiprocessing.get_context("spawn").Process(

@@ -10,6 +10,7 @@ plumbing; the endpoints live beside it:
 - ``hubspot_reads``: batch read and search;
 - ``hubspot_associations``: associations v4 (default associations, batch read);
 - ``hubspot_schema``: properties, validation and the error shapes (``Error``, ``StandardError``);
+- ``hubspot_properties``: the Properties API (read the portal's properties, create custom ones and groups);
 - ``hubspot_webhooks``: signed v3 webhooks.
 
 Cross-cutting behaviour, here:
@@ -42,10 +43,12 @@ from litestar import Request, Response, Router
 
 from sandbox.common import Faults
 from sandbox.hubspot_associations import HubSpotAssociations
+from sandbox.hubspot_properties import HubSpotProperties, property_handlers
 from sandbox.hubspot_reads import HubSpotReads
 from sandbox.hubspot_routes import OWNER_TYPES, object_handlers, owners_handler
 from sandbox.hubspot_schema import (
     DEFAULT_PROPERTIES,
+    LEADRELAY_CONTACT_PROPERTIES,
     LIFECYCLE_STAGES,
     SCHEMAS,
     correlation_id,
@@ -70,8 +73,12 @@ class _Silent:
         pass
 
 
-class HubSpotSandbox(HubSpotWrites, HubSpotReads, HubSpotAssociations):
-    """In-memory HubSpot portal. Options arrive as ``SandboxServer(hubspot={...})``."""
+class HubSpotSandbox(HubSpotWrites, HubSpotReads, HubSpotAssociations, HubSpotProperties):
+    """In-memory HubSpot portal. Options arrive as ``SandboxServer(hubspot={...})``.
+
+    A fresh portal has HubSpot's own properties only; ``leadrelay_fields=True`` starts it with leadrelay's custom
+    properties too, as `leadrelay crm setup` creates them.
+    """
 
     def __init__(
         self,
@@ -89,6 +96,7 @@ class HubSpotSandbox(HubSpotWrites, HubSpotReads, HubSpotAssociations):
         webhook_properties: Iterable[str] | None = None,
         webhook_verify: bool | str = True,
         webhook_retry_delays: tuple[float, ...] | None = None,
+        leadrelay_fields: bool = False,
     ) -> None:
         self.faults = faults
         self.token = token
@@ -99,6 +107,7 @@ class HubSpotSandbox(HubSpotWrites, HubSpotReads, HubSpotAssociations):
         self.portal_id = portal_id
         self.app_id = app_id
         self.webhook_properties = set(webhook_properties) if webhook_properties is not None else None
+        self.leadrelay_fields = leadrelay_fields
         self.owners = [self._owner(o, i) for i, o in enumerate(owners, start=1)]
         kwargs: dict[str, Any] = {"verify": webhook_verify}
         if webhook_retry_delays is not None:
@@ -120,6 +129,8 @@ class HubSpotSandbox(HubSpotWrites, HubSpotReads, HubSpotAssociations):
             self._window: deque[float] = deque()
             self._search_window: deque[float] = deque()
             self._daily_used = 0
+            extra = {"contacts": dict(LEADRELAY_CONTACT_PROPERTIES)} if self.leadrelay_fields else {}
+            self.reset_schemas(SCHEMAS, extra)
         self.webhooks.clear()
 
     def records(self) -> dict[str, list[dict[str, Any]]]:
@@ -198,7 +209,7 @@ class HubSpotSandbox(HubSpotWrites, HubSpotReads, HubSpotAssociations):
                 continue  # HubSpot: lifecycle stage cannot move backwards without clearing it first
             if value == (old or ""):
                 continue
-            prop = SCHEMAS[object_type][name]
+            prop = self.schemas[object_type][name]
             if prop.unique:
                 index = self._unique.setdefault((object_type, name), {})
                 if old:
@@ -251,7 +262,7 @@ class HubSpotSandbox(HubSpotWrites, HubSpotReads, HubSpotAssociations):
     def ui_create(self, properties: dict[str, Any], *, user_id: int = 1) -> str:
         """A contact a person creates in HubSpot's UI (contact.creation carries CRM_UI / userId:N). Returns its id."""
         with self._lock:
-            if validate("contacts", properties, owner_ids=self._owner_ids()):
+            if validate(self.schemas["contacts"], properties, owner_ids=self._owner_ids()):
                 raise ValueError(f"invalid contact properties: {properties}")
             return str(self._create("contacts", properties, source=("CRM_UI", f"userId:{user_id}"))["id"])
 
@@ -336,7 +347,9 @@ class HubSpotSandbox(HubSpotWrites, HubSpotReads, HubSpotAssociations):
     def route_handlers(self) -> list[Any]:
         """Litestar handlers for HubSpot's paths (all under /crm/)."""
         objects = [h for t in ("contacts", "companies") for h in object_handlers(self, t)]
-        return [Router(path="/", route_handlers=[*objects, owners_handler(self), *self._association_handlers()])]
+        properties = [h for t in ("contacts", "companies") for h in property_handlers(self, t)]
+        return [Router(path="/", route_handlers=[*objects, *properties, owners_handler(self),
+                                                 *self._association_handlers()])]
 
 
 __all__ = ["HubSpotSandbox"]

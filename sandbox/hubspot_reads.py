@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sandbox.hubspot_schema import OBJECT_LABEL, SCHEMAS, Row, error_body, now_iso, standard_error
+from sandbox.hubspot_schema import OBJECT_LABEL, Prop, Row, error_body, now_iso, standard_error
 from sandbox.hubspot_writes import MAX_BATCH, too_many_inputs
 
 MAX_SEARCH_PAGE = 200
@@ -27,6 +27,7 @@ class HubSpotReads:
     """Batch read and search of the HubSpot sandbox."""
 
     _objects: dict[str, dict[str, dict[str, Any]]]
+    schemas: dict[str, dict[str, Prop]]
 
     def _batch_read(self, object_type: str, body: Any) -> Row:
         inputs = body.get("inputs") if isinstance(body, dict) else None
@@ -35,7 +36,7 @@ class HubSpotReads:
         if len(inputs) > MAX_BATCH:
             return too_many_inputs()
         id_prop = body.get("idProperty") or "hs_object_id"
-        prop = SCHEMAS[object_type].get(id_prop)
+        prop = self.schemas[object_type].get(id_prop)
         if prop is None or not prop.unique:
             return 400, error_body("VALIDATION_ERROR", f"{id_prop} is not a unique property")
         results: list[dict[str, Any]] = []
@@ -59,7 +60,7 @@ class HubSpotReads:
         return 200, out
 
     def _search_refusal(self, object_type: str, groups: list[Any], limit: int, after: int) -> Row | None:
-        schema = SCHEMAS[object_type]
+        schema = self.schemas[object_type]
         if limit > MAX_SEARCH_PAGE:
             return 400, error_body("VALIDATION_ERROR", f"limit must be less than or equal to {MAX_SEARCH_PAGE}")
         if len(groups) > 5 or any(len(g.get("filters", [])) > 10 for g in groups) or \

@@ -40,10 +40,16 @@ NUMEMPLOYEES = ("1-5", "5-25", "25-50", "50-100", "100-500", "500-1000", "1000+"
 @dataclass(frozen=True)
 class Prop:
     name: str
-    type: str = "string"  # string | number | enumeration | datetime
+    type: str = "string"  # string | number | enumeration | datetime | date | bool
     options: tuple[str, ...] = ()
     read_only: bool = False
     unique: bool = False  # hasUniqueValue: usable as idProperty
+    field_type: str = ""  # how it shows (text, textarea, select, checkbox, ...); default by type
+    label: str = ""
+    group: str = ""  # its property group; default: the object's "...information" group
+    description: str = ""
+    hubspot_defined: bool = True  # one of HubSpot's own (false: a custom property someone created)
+    owner: bool = False  # options are the portal's owners (hubspot_owner_id: referencedObjectType OWNER)
 
 
 def _props(*items: Prop) -> dict[str, Prop]:
@@ -70,14 +76,18 @@ CONTACT_PROPERTIES = _props(
                         "country", "state", "zip", "city", "address", "industry", "hs_language")),
     Prop("numemployees", "enumeration", NUMEMPLOYEES),
     Prop("annualrevenue", "number"),
-    Prop("hubspot_owner_id", "enumeration"),  # options are the portal's owners (checked when owners are seeded)
+    Prop("hubspot_owner_id", "enumeration", owner=True),  # options are the portal's owners
     Prop("lifecyclestage", "enumeration", LIFECYCLE_STAGES),
     Prop("hs_lead_status", "enumeration", LEAD_STATUSES),
-    # leadrelay's own custom properties (created by `leadrelay crm setup`); leadrelay_id has unique values.
-    Prop("leadrelay_score", "number"),
-    *(Prop(n) for n in ("leadrelay_grade", "leadrelay_tags", "leadrelay_segments", "leadrelay_reason",
-                        "leadrelay_rule", "leadrelay_config_version")),
-    Prop("leadrelay_id", unique=True),
+)
+# leadrelay's own custom properties, as `leadrelay crm setup` creates them: a fresh portal has none of them
+# (``HubSpotSandbox(leadrelay_fields=True)``: a portal where setup has run). leadrelay_id has unique values.
+LEADRELAY_CONTACT_PROPERTIES = _props(
+    *(Prop(n, "number" if n == "leadrelay_score" else "string", unique=n == "leadrelay_id",
+           field_type="textarea" if n in ("leadrelay_tags", "leadrelay_segments", "leadrelay_reason") else "",
+           group="leadrelay", hubspot_defined=False, label=n.replace("_", " ").capitalize())
+      for n in ("leadrelay_score", "leadrelay_grade", "leadrelay_tags", "leadrelay_segments", "leadrelay_reason",
+                "leadrelay_id")),
 )
 
 COMPANY_PROPERTIES = _props(
@@ -86,10 +96,11 @@ COMPANY_PROPERTIES = _props(
                         "description")),
     Prop("numberofemployees", "number"),
     Prop("annualrevenue", "number"),
-    Prop("hubspot_owner_id", "enumeration"),
+    Prop("hubspot_owner_id", "enumeration", owner=True),
     Prop("lifecyclestage", "enumeration", LIFECYCLE_STAGES),
 )
 
+# HubSpot's own properties of each object; each sandbox portal starts from these (``HubSpotSandbox.schemas``)
 SCHEMAS: dict[str, dict[str, Prop]] = {"contacts": CONTACT_PROPERTIES, "companies": COMPANY_PROPERTIES}
 # GET and search return these when no `properties` are asked for (search guide, "Default returned properties").
 DEFAULT_PROPERTIES = {
@@ -130,10 +141,10 @@ def _options_text(options: tuple[str, ...]) -> str:
 
 
 def validate(
-    object_type: str, properties: dict[str, Any], *, owner_ids: tuple[str, ...] = ()
+    schema: dict[str, Prop], properties: dict[str, Any], *, owner_ids: tuple[str, ...] = ()
 ) -> list[PropertyError]:
-    """Every problem HubSpot reports for these property values (empty string always clears)."""
-    schema = SCHEMAS[object_type]
+    """Every problem HubSpot reports for these property values (empty string always clears); ``schema`` is the
+    portal's properties of the object."""
     problems: list[PropertyError] = []
     for name, raw in properties.items():
         prop = schema.get(name)
@@ -147,7 +158,7 @@ def validate(
         value = "" if raw is None else str(raw)
         if value == "":
             continue
-        options = owner_ids if name == "hubspot_owner_id" else prop.options
+        options = owner_ids if prop.owner else prop.options
         if prop.type == "enumeration" and options and value not in options:
             problems.append(PropertyError(
                 name, "INVALID_OPTION", f"{value} was not one of the allowed options: {_options_text(options)}",

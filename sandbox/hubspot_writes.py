@@ -24,7 +24,7 @@ from typing import Any
 
 from sandbox.hubspot_schema import (
     OBJECT_LABEL,
-    SCHEMAS,
+    Prop,
     Row,
     error_body,
     norm,
@@ -49,18 +49,19 @@ class HubSpotWrites:
     """Row planning and batch writes of the HubSpot sandbox."""
 
     _objects: dict[str, dict[str, dict[str, Any]]]
+    schemas: dict[str, dict[str, Prop]]
 
     # ---- rows: plan against the current state, then apply --------------------------------------------------------
 
     def _check_props(self, object_type: str, props: Any) -> Row | None:
         if not isinstance(props, dict):
             return 400, error_body("VALIDATION_ERROR", "Invalid input JSON: `properties` must be an object")
-        problems = validate(object_type, props, owner_ids=self._owner_ids())
+        problems = validate(self.schemas[object_type], props, owner_ids=self._owner_ids())
         return (400, validation_body(problems)) if problems else None
 
     def _conflict(self, object_type: str, props: Any, self_id: str | None, claimed: Claimed) -> Row | None:
         for name, value in props.items():
-            if not value or not SCHEMAS[object_type][name].unique:
+            if not value or not self.schemas[object_type][name].unique:
                 continue
             key = (name, norm(name, value))
             other = self._find(object_type, name, value)
@@ -91,7 +92,7 @@ class HubSpotWrites:
         if not isinstance(item, dict) or "id" not in item or not item.get("idProperty"):
             return 400, error_body("VALIDATION_ERROR", "Invalid input JSON: each input needs `id` and `idProperty`")
         id_prop = item["idProperty"]
-        prop = SCHEMAS[object_type].get(id_prop)
+        prop = self.schemas[object_type].get(id_prop)
         if prop is None or not prop.unique or prop.read_only:
             return 400, error_body("VALIDATION_ERROR", f"{id_prop} is not a unique property")
         props = item.get("properties")

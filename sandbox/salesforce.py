@@ -57,8 +57,9 @@ from sandbox import soql
 from sandbox.common import Faults
 from sandbox.salesforce_collections import MAX_COLLECTION, CollectionOps
 from sandbox.salesforce_composite import MAX_COMPOSITE, CompositeOps
+from sandbox.salesforce_metadata import MetadataOps, leadrelay_custom, seed_profiles
 from sandbox.salesforce_oauth import INTEGRATION_USERNAME, OAuthOps
-from sandbox.salesforce_org import PREFIX, SCHEMA, F, Org, RequestError, make_id
+from sandbox.salesforce_org import PREFIX, SCHEMA, Org, RequestError, make_id
 from sandbox.salesforce_outbound import OutboundSender
 from sandbox.salesforce_records import Ctx, RecordOps, Result
 
@@ -81,13 +82,15 @@ DEFAULT_OUTBOUND_FIELDS = (
 _VERSION_RX = re.compile(r"^v\d{2,3}\.\d$")
 
 
-class SalesforceSandbox(RecordOps, CollectionOps, CompositeOps, OAuthOps):
+class SalesforceSandbox(RecordOps, CollectionOps, CompositeOps, OAuthOps, MetadataOps):
     """The emulated org. Options (all optional) arrive as ``SandboxServer(salesforce={...})``.
 
     access_tokens: {token: username} sessions valid from the start (default: DEFAULT_TOKEN -> integration user).
     oauth_clients: {client_id: {"secret": ..., "username": run-as user}} for the client credentials flow.
     jwt_clients: {client_id: public key PEM or None} for the JWT bearer flow.
     users: seeded Users (Email, FirstName, LastName, IsActive, Title); the first is the integration user.
+    leadrelay_fields: leadrelay's custom fields are there (as after `leadrelay crm setup`); a fresh org lacks them.
+    custom_fields: {sObject: {name: F or F's keywords}} more visible custom fields.
     assignment_owner: "queue" (default: the Inbound Leads queue), a username, or None for no active rule.
     daily_api_limit / api_used: the org's 24-hour allocation and what is already used.
     query_batch_size: records per query batch (2000 like Salesforce; smaller to exercise paging).
@@ -120,13 +123,10 @@ class SalesforceSandbox(RecordOps, CollectionOps, CompositeOps, OAuthOps):
     def reset(self) -> None:
         """Fresh org: seeded users and queue, no leads/contacts/accounts, usage back to ``api_used``."""
         opts = self.options
-        custom = {
-            obj: {name: F(**spec) if isinstance(spec, dict) else spec for name, spec in fields.items()}
-            for obj, fields in (opts.get("custom_fields") or {}).items()
-        }
-        self.org = Org(org_id=self.org_id, custom_fields=custom, on_change=self._changes.append)
+        self.org = Org(org_id=self.org_id, custom_fields=leadrelay_custom(opts), on_change=self._changes.append)
         self.org.seed_organization()
         self.users = [self.org.seed_user(u) for u in opts.get("users", DEFAULT_USERS)]
+        seed_profiles(self.org, self.users)
         self.integration_user = self.users[0]
         queue_id = make_id(PREFIX["Group"], 4242)
         self.org.groups[queue_id] = {"Id": queue_id, "Name": "Inbound Leads", "Type": "Queue"}
@@ -367,6 +367,8 @@ class SalesforceSandbox(RecordOps, CollectionOps, CompositeOps, OAuthOps):
         data = "/services/data/{version:str}"
         table: list[tuple[str, dict[str, Callable[..., Result]]]] = [
             ("/sobjects/{sobject:str}", {"POST": self.op_create}),
+            ("/sobjects/{sobject:str}/describe", {"GET": self.op_describe}),  # before the record id route
+            ("/tooling/sobjects/{tobject:str}", {"POST": self.op_tooling_create}),
             (
                 "/sobjects/{sobject:str}/{record_id:str}",
                 {"GET": self.op_get, "PATCH": self.op_update, "DELETE": self.op_delete},

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from sandbox.salesforce_metadata import field_permission_errors, visible_created
 from sandbox.salesforce_org_query import OrgQuery
 from sandbox.salesforce_schema import (
     _EMAIL_RX,
@@ -64,6 +65,8 @@ class Org(OrgQuery):
     org_id: str
     assignment_owner_id: str | None = None  # the active Lead assignment rule's owner (a queue or user)
     custom_fields: dict[str, dict[str, F]] = field(default_factory=dict)
+    # created through the Tooling API: hidden until field-level security grants them (salesforce_metadata)
+    created_fields: dict[str, dict[str, F]] = field(default_factory=dict)
     on_change: Callable[[Change], None] | None = None
     tables: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     groups: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -82,6 +85,8 @@ class Org(OrgQuery):
     def schema(self, sobject: str) -> dict[str, F]:
         if sobject not in SCHEMA:
             raise RequestError(404, "NOT_FOUND", "The requested resource does not exist")
+        if self.created_fields.get(sobject):
+            return {**SCHEMA[sobject], **self.custom_fields.get(sobject, {}), **visible_created(self, sobject)}
         return {**SCHEMA[sobject], **self.custom_fields.get(sobject, {})}
 
     def canonical_sobject(self, name: str) -> str:
@@ -252,6 +257,8 @@ class Org(OrgQuery):
             spec = schema[name]
             if value is not None and spec.writable:
                 errors += self._field_errors(sobject, name, value, spec, existing)
+        if sobject == "FieldPermissions" and not errors:
+            errors += field_permission_errors(self, merged, existing)
         return errors
 
     def _field_errors(

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-PREFIX = {"Lead": "00Q", "Contact": "003", "Account": "001", "User": "005", "Group": "00G", "Organization": "00D"}
+PREFIX = {"Lead": "00Q", "Contact": "003", "Account": "001", "User": "005", "Group": "00G", "Organization": "00D",
+          "Profile": "00e", "PermissionSet": "0PS", "FieldPermissions": "01k", "CustomField": "00N"}
 _SUFFIX_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
 _B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _ID_RX = re.compile(r"^[a-zA-Z0-9]{15}(?:[a-zA-Z0-9]{3})?$")
@@ -53,7 +54,8 @@ def sf_now() -> str:
 class F:
     """One field of an sObject as describe() would report it."""
 
-    type: str = "string"  # string | email | picklist | int | double | boolean | reference | datetime | id
+    # string | email | textarea | picklist | multipicklist | int | double | boolean | reference | date | datetime | id
+    type: str = "string"
     length: int = 255
     required: bool = False  # nillable=false and createable (REQUIRED_FIELD_MISSING)
     writable: bool = True  # createable/updateable
@@ -75,11 +77,18 @@ _SYSTEM = {
     "LastModifiedById": F("reference", writable=False, refs=("User",)),
     "SystemModstamp": F("datetime", writable=False),
 }
+# leadrelay's own custom fields, as `leadrelay crm setup` creates them: a fresh org has none of them
+# (``SalesforceSandbox(leadrelay_fields=True)``: an org where setup has run, with field-level security granted)
 _LEADRELAY = {
     "Leadrelay_Id__c": F(length=255, external_id=True, unique=True, label="Leadrelay Id"),
     "Leadrelay_Score__c": F("double", label="Leadrelay Score"),
     "Leadrelay_Tags__c": F(length=255, label="Leadrelay Tags"),
     "Leadrelay_Reason__c": F(length=255, label="Leadrelay Reason"),
+}
+LEADRELAY_FIELDS: dict[str, dict[str, F]] = {
+    "Lead": {**_LEADRELAY, "Matched_Account__c": F("reference", refs=("Account",), label="Matched Account")},
+    "Contact": dict(_LEADRELAY),
+    "Account": {"Leadrelay_Id__c": _LEADRELAY["Leadrelay_Id__c"]},
 }
 LEAD_STATUS = ("Open - Not Contacted", "Working - Contacted", "Closed - Converted", "Closed - Not Converted")
 RATING = ("Hot", "Warm", "Cold")
@@ -114,8 +123,6 @@ SCHEMA: dict[str, dict[str, F]] = {
         "OwnerId": _OWNER,
         "IsConverted": F("boolean", writable=False, default=False),
         "HasOptedOutOfEmail": F("boolean", default=False),
-        **_LEADRELAY,
-        "Matched_Account__c": F("reference", refs=("Account",), label="Matched Account"),
     },
     "Contact": {
         **_SYSTEM,
@@ -129,7 +136,6 @@ SCHEMA: dict[str, dict[str, F]] = {
         "MailingCountry": F(length=80),
         "LeadSource": F("picklist", values=LEAD_SOURCE),
         "OwnerId": _OWNER,
-        **_LEADRELAY,
     },
     "Account": {
         **_SYSTEM,
@@ -145,7 +151,6 @@ SCHEMA: dict[str, dict[str, F]] = {
         "BillingPostalCode": F(length=20),
         "BillingCountry": F(length=80),
         "OwnerId": _OWNER,
-        "Leadrelay_Id__c": _LEADRELAY["Leadrelay_Id__c"],
     },
     "User": {
         **_SYSTEM,
@@ -158,6 +163,7 @@ SCHEMA: dict[str, dict[str, F]] = {
         "IsActive": F("boolean", writable=False),
         "UserType": F("picklist", writable=False),
         "Title": F(length=80, writable=False),
+        "ProfileId": F("reference", writable=False, refs=("Profile",), label="Profile ID"),
     },
     "Organization": {
         **_SYSTEM,
@@ -166,9 +172,26 @@ SCHEMA: dict[str, dict[str, F]] = {
         "InstanceName": F(length=5, writable=False),
         "IsSandbox": F("boolean", writable=False),
     },
+    # field-level security: a profile's own permission set holds its FieldPermissions (sandbox.salesforce_metadata)
+    "Profile": {**_SYSTEM, "Name": F(length=255, writable=False)},
+    "PermissionSet": {
+        **_SYSTEM,
+        "Name": F(length=80, required=True),
+        "Label": F(length=80, required=True),
+        "IsOwnedByProfile": F("boolean", writable=False, default=False),
+        "ProfileId": F("reference", writable=False, refs=("Profile",)),
+    },
+    "FieldPermissions": {
+        **_SYSTEM,
+        "ParentId": F("reference", required=True, refs=("PermissionSet",), label="Parent ID"),
+        "SobjectType": F(length=40, required=True, label="Object Type"),
+        "Field": F(length=255, required=True, label="Field Name"),
+        "PermissionsRead": F("boolean", default=False, label="Read"),
+        "PermissionsEdit": F("boolean", default=False, label="Edit"),
+    },
 }
 # objects the API can read but never create or delete (INSUFFICIENT_ACCESS_OR_READONLY for a create)
-NOT_CREATABLE = frozenset({"User", "Organization"})
+NOT_CREATABLE = frozenset({"User", "Organization", "Profile"})
 RELATIONSHIPS = {
     "Owner": "OwnerId",
     "Account": "AccountId",

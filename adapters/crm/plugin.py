@@ -5,18 +5,21 @@ A CRM is one folder in ``adapters/`` whose ``plugin.py`` holds ``PLUGIN`` (a ``C
 records, ``mappings/crm/<name>.yaml`` writes them. The worker and the API ask the plugin; they never name a CRM.
 
 Everything crossing the boundary is plain data (msgspec Structs): the API hands ``receive`` the request's method,
-URL, headers and body; the worker hands ``read_event`` a queued delivery's payload.
+URL, headers and body; the worker hands ``read_event`` a queued delivery's payload. ``leadrelay crm check`` /
+``setup`` hand ``describe_fields`` / ``create_field`` the fields the CRM mappings write
+(``connector.mapping.fields``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
 import msgspec
 
 from connector.config import Config
+from connector.mapping.fields import CrmFieldInfo, FieldCheck, FieldSpec
 from connector.model import CrmRecord
 from connector.ports import CrmClient, Delivery
 from connector.settings import Settings
@@ -128,4 +131,17 @@ class CrmPlugin(Protocol):
 
     def mapping_input(self, record: CrmRecord) -> dict[str, Any]:
         """A record fetched with ``get``, in the shape the CRM's source mapping reads."""
+        ...
+
+    def describe_fields(self, client: CrmClient, objects: Sequence[str]) -> list[CrmFieldInfo]:
+        """Every field of these CRM objects as the integration user sees it, in leadrelay's kinds."""
+        ...
+
+    def create_field(self, client: CrmClient, spec: FieldSpec) -> str:
+        """Create one missing field leadrelay owns (``spec.custom``), usable by the integration user; returns what
+        was done, in a line. A LeadrelayError when the CRM refuses (``manual_steps`` then say what to do)."""
+        ...
+
+    def manual_steps(self, check: FieldCheck) -> list[str]:
+        """What an admin does by hand in the CRM for a field that is not ok (steps in its UI, in order)."""
         ...

@@ -31,6 +31,7 @@ from hubspot.crm.associations.v4.exceptions import ApiException as AssociationsA
 from hubspot.crm.companies.exceptions import ApiException as CompaniesApiException
 from hubspot.crm.contacts.exceptions import ApiException as ContactsApiException
 from hubspot.crm.owners.exceptions import ApiException as OwnersApiException
+from hubspot.crm.properties.exceptions import ApiException as PropertiesApiException
 from urllib3.util.retry import Retry
 
 from adapters.hubspot.common import (
@@ -54,7 +55,8 @@ from connector.ports import Owner
 log = structlog.get_logger("leadrelay.hubspot")
 
 # every API package of hubspot-api-client has its own ApiException class
-API_EXCEPTIONS = (ContactsApiException, CompaniesApiException, OwnersApiException, AssociationsApiException)
+API_EXCEPTIONS = (ContactsApiException, CompaniesApiException, OwnersApiException, AssociationsApiException,
+                  PropertiesApiException)
 
 
 class HubSpotCrm(HubSpotWrites):
@@ -108,11 +110,14 @@ class HubSpotCrm(HubSpotWrites):
         self._companies_search = crm.companies.search_api
         self._owners = crm.owners.owners_api
         self._assoc_batch = crm.associations.v4.batch_api
+        # the properties API (`leadrelay crm check` / `setup`, adapters.hubspot.fields)
+        self._properties = crm.properties.core_api
+        self._property_groups = crm.properties.groups_api
 
     def close(self) -> None:
         """Drop pooled connections (keep-alive TLS sockets) to HubSpot."""
         for api in (self._contacts_basic, self._contacts_batch, self._companies_search, self._owners,
-                    self._assoc_batch):
+                    self._assoc_batch, self._properties, self._property_groups):
             api.api_client.rest_client.pool_manager.clear()
 
     def __repr__(self) -> str:  # never show the token

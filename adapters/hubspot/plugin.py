@@ -7,7 +7,7 @@ load this module cheaply.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -26,6 +26,7 @@ from adapters.hubspot import webhook
 from adapters.observe import endpoint_of, safe_observe
 from connector.config import Config
 from connector.errors import SignatureError
+from connector.mapping.fields import CrmFieldInfo, FieldCheck, FieldSpec
 from connector.model import CrmRecord
 from connector.ports import CrmClient
 from connector.settings import Settings
@@ -42,7 +43,8 @@ READ_ONLY = frozenset(
      "hs_analytics_source", "hs_is_contact", "hs_lifecyclestage_lead_date", "num_associated_deals"}
 )
 # the API objects of HubSpotCrm whose HTTP layer is counted (each wraps one RESTClientObject)
-_API_OBJECTS = ("_contacts_basic", "_contacts_batch", "_companies_search", "_owners", "_assoc_batch")
+_API_OBJECTS = ("_contacts_basic", "_contacts_batch", "_companies_search", "_owners", "_assoc_batch",
+                "_properties", "_property_groups")
 _json = msgspec.json.Encoder()
 
 
@@ -135,6 +137,21 @@ class HubSpotPlugin:
 
     def mapping_input(self, record: CrmRecord) -> dict[str, Any]:
         return {"id": record.id, "properties": record.fields}
+
+    def describe_fields(self, client: CrmClient, objects: Sequence[str]) -> list[CrmFieldInfo]:
+        from adapters.hubspot import fields
+
+        return fields.describe(client, list(objects))  # type: ignore[arg-type]  # our own HubSpotCrm
+
+    def create_field(self, client: CrmClient, spec: FieldSpec) -> str:
+        from adapters.hubspot import fields
+
+        return fields.create(client, spec)  # type: ignore[arg-type]
+
+    def manual_steps(self, check: FieldCheck) -> list[str]:
+        from adapters.hubspot import fields
+
+        return fields.manual_steps(check)
 
 
 PLUGIN = HubSpotPlugin()

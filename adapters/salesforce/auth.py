@@ -48,6 +48,7 @@ def make_session(ca_bundle: str | None) -> requests.Session:
 class Token:
     access_token: str
     instance_url: str
+    user_id: str | None = None  # the session's user, from the identity URL the token response names (``id``)
 
     def __repr__(self) -> str:  # never print the token
         return f"Token(instance_url={self.instance_url!r}, access_token='***')"
@@ -165,7 +166,9 @@ class SalesforceAuth:
                 hint="check the connected app's consumer key/secret or certificate, the integration user, "
                 "and that the app is approved for that user",
             )
-        return Token(str(body["access_token"]), str(body.get("instance_url") or self.instance_url or base).rstrip("/"))
+        identity = str(body.get("id") or "")  # https://login.salesforce.com/id/<org id>/<user id>
+        return Token(str(body["access_token"]), str(body.get("instance_url") or self.instance_url or base).rstrip("/"),
+                     user_id=identity.rstrip("/").rpartition("/")[2] or None)
 
 
 _GENERIC_LOGINS = ("https://login.salesforce.com", "https://test.salesforce.com")

@@ -95,6 +95,7 @@ class SalesforceCrm(SalesforceLookups):
         self._daily_total = assumed_daily_limit
         self._bucket: RedisTokenBucket | None = None
         self._sf: Salesforce | None = None
+        self.user_id: str | None = None  # the integration user, once logged in (when the login says)
 
     @classmethod
     def from_settings(cls, settings: Settings, *, redis: redis_lib.Redis | None = None, **kwargs: Any) -> SalesforceCrm:
@@ -111,6 +112,7 @@ class SalesforceCrm(SalesforceLookups):
     # --- session, limits, one call ----------------------------------------------------------------------------
     def _connect(self) -> Salesforce:
         token = self.auth.login()
+        self.user_id = token.user_id or self.user_id
         self._sf = Salesforce(
             instance_url=token.instance_url,
             session_id=token.access_token,

@@ -11,7 +11,7 @@ load this module cheaply.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -28,6 +28,7 @@ from adapters.observe import endpoint_of, safe_observe
 from adapters.salesforce import outbound
 from adapters.salesforce.session import SessionCheck
 from connector.config import Config
+from connector.mapping.fields import CrmFieldInfo, FieldCheck, FieldSpec
 from connector.model import CrmRecord
 from connector.ports import CrmClient
 from connector.settings import Settings
@@ -90,7 +91,9 @@ class SalesforcePlugin:
     def build_client(self, settings: Settings, redis: Any, *, deadline_s: float) -> CrmClient:
         from adapters.salesforce.client import SalesforceCrm
 
-        return SalesforceCrm.from_settings(settings, redis=redis, deadline_s=deadline_s)
+        client = SalesforceCrm.from_settings(settings, redis=redis, deadline_s=deadline_s)
+        client.user_id = settings.salesforce_user_id  # until a login names the session's user
+        return client
 
     def count_calls(self, client: CrmClient, observe: CallObserver) -> None:
         """A response hook on the adapter's requests session (OAuth and REST calls alike)."""
@@ -132,6 +135,21 @@ class SalesforcePlugin:
 
     def mapping_input(self, record: CrmRecord) -> dict[str, Any]:
         return {k: v for k, v in record.fields.items() if v is not None}
+
+    def describe_fields(self, client: CrmClient, objects: Sequence[str]) -> list[CrmFieldInfo]:
+        from adapters.salesforce import fields
+
+        return fields.describe(client, list(objects))  # type: ignore[arg-type]  # our own SalesforceCrm
+
+    def create_field(self, client: CrmClient, spec: FieldSpec) -> str:
+        from adapters.salesforce import fields
+
+        return fields.create(client, spec)  # type: ignore[arg-type]
+
+    def manual_steps(self, check: FieldCheck) -> list[str]:
+        from adapters.salesforce import fields
+
+        return fields.manual_steps(check)
 
 
 PLUGIN = SalesforcePlugin()

@@ -62,6 +62,31 @@ class Bucket(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=Tr
     max: float | None = None  # inclusive upper bound; the last bucket has none
 
 
+# the kinds of CRM field a mapping may ask ``leadrelay crm setup`` to create (each CRM's adapter maps them to its own)
+FieldType = Literal["text", "textarea", "number", "picklist", "multipicklist", "bool", "date", "datetime", "reference"]
+
+
+class CustomField(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """A field leadrelay owns in the CRM (``custom:`` on a mapping field): ``leadrelay crm check`` reports it when it
+    is missing, and ``leadrelay crm setup`` creates it as declared here."""
+
+    type: FieldType
+    label: Annotated[str, msgspec.Meta(min_length=1)]
+    description: str = ""
+    length: int | None = None  # text: the field's length (default: the mapping field's max_length, else 255)
+    options: list[str] = []  # picklist values leadrelay writes beyond those of `map` / `buckets`
+    unique: bool = False  # unique values: HubSpot hasUniqueValue, a Salesforce unique external id
+    references: str | None = None  # reference: the CRM object it points to ("Account")
+
+    def __post_init__(self) -> None:
+        if (self.type == "reference") != (self.references is not None):
+            raise ValueError("`references` names the object a `type: reference` field points to (and only then)")
+        if self.options and self.type not in ("picklist", "multipicklist"):
+            raise ValueError("`options` are for a picklist or multipicklist")
+        if self.length is not None and not 1 <= self.length <= 131072:
+            raise ValueError("`length` must be 1..131072")
+
+
 class CrmField(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True, rename={"from_": "from"}):
     to: str
     from_: str  # canonical lead path (identity.email) or decision.<field>
@@ -72,6 +97,7 @@ class CrmField(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     max_length: int | None = None
     default: Any = None
     if_empty: bool = False  # sent to an existing record only while it has no value (a Contact's owner stands)
+    custom: CustomField | None = None  # a field leadrelay owns: `leadrelay crm setup` creates it
 
     def __post_init__(self) -> None:
         if self.from_ not in _DECISION_GETTERS:

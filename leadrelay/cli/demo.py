@@ -220,6 +220,7 @@ async def run_demo(*, once: bool, as_json: bool, leads: int | None, crm: str, ru
     from adapters.crm import load_config
     from connector.logs import configure_logging
     from connector.settings import load_settings
+    from leadrelay.cli.crm import ensure_fields
     from sandbox.demo import start_demo_sandbox
     from worker.redis_server import free_port, redis_url
 
@@ -235,6 +236,11 @@ async def run_demo(*, once: bool, as_json: bool, leads: int | None, crm: str, ru
         try:
             settings = load_settings(redis_url=url, key_prefix=DEMO_PREFIX, crm=crm, config_dir=str(rules),
                                      log_json=True, **crm_settings)
+            # the sandbox CRM starts as a fresh portal / org: leadrelay's own fields are made as `crm setup` does
+            created = await asyncio.to_thread(ensure_fields, settings, load_config(rules))
+            if created and not as_json:
+                err.print(f"{crm} sandbox: created the {len(created)} custom fields the mappings write "
+                          "(as `leadrelay crm setup` does)")
             # the API answers /api/leads/<id>, /metrics and /schema only with a token: one for this run
             token = secrets.token_urlsafe(24)
             settings = msgspec.structs.replace(settings, api_tokens=(*settings.api_tokens, f"admin:{token}"))

@@ -30,7 +30,9 @@ def sandbox(
 
     Point the adapters at it with LEADRELAY_HUBSPOT_BASE_URL / LEADRELAY_SALESFORCE_INSTANCE_URL =
     https://HOST:PORT and LEADRELAY_CA_BUNDLE = TLS_DIR/ca.pem. Faults can be changed while it runs:
-    PUT /_sandbox/faults/{hubspot|salesforce}; calls are counted at GET /_sandbox/calls.
+    PUT /_sandbox/faults/{hubspot|salesforce}; calls are counted at GET /_sandbox/calls. Both start as a fresh
+    portal / org, without the custom fields leadrelay writes: `leadrelay crm check` lists them, `leadrelay crm
+    setup` creates them.
     """
     from sandbox.common import FaultPlan
     from sandbox.server import ROUTES_HINT, SandboxServer

@@ -51,9 +51,10 @@ def pool_team(weights: dict[str, int], *, strategy: str = "round_robin") -> tupl
 
 def sandbox_for(cfg: Path, **hubspot: Any) -> SandboxServer:
     roster = sandbox_options(load_config(cfg).team)
-    # the portal's tier (190 / 10 s) is what settings_for tells our limiter
-    return SandboxServer(hubspot={**roster["hubspot"], "rate_limit_per_10s": 190, **hubspot},
-                         salesforce=roster["salesforce"])
+    # the portal's tier (190 / 10 s) is what settings_for tells our limiter; both CRMs have leadrelay's custom
+    # fields already (as after `leadrelay crm setup`: tests/integration/test_crm_fields.py starts without them)
+    return SandboxServer(hubspot={**roster["hubspot"], "rate_limit_per_10s": 190, "leadrelay_fields": True, **hubspot},
+                         salesforce={**roster["salesforce"], "leadrelay_fields": True})
 
 
 def settings_for(sandbox: SandboxServer, redis_url: str, cfg: Path, **extra: Any) -> Settings:

@@ -22,7 +22,8 @@ OWNERS = [{"id": str(600 + i), "email": f"rep{i}@example.com", "firstName": f"Re
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[SandboxServer]:
-    with SandboxServer(hubspot={"token": TOKEN, "owners": OWNERS, "tier": "professional"}) as s:
+    with SandboxServer(hubspot={"token": TOKEN, "owners": OWNERS, "tier": "professional",
+                                "leadrelay_fields": True}) as s:
         yield s
 
 

@@ -16,7 +16,8 @@ from sandbox.server import SandboxServer
 
 @pytest.fixture
 def server() -> Iterator[SandboxServer]:
-    with SandboxServer(hubspot={"token": TOKEN, "owners": OWNERS, "tier": "professional"}) as s:
+    with SandboxServer(hubspot={"token": TOKEN, "owners": OWNERS, "tier": "professional",
+                                "leadrelay_fields": True}) as s:
         yield s
 
 

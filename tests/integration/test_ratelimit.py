@@ -78,7 +78,8 @@ def test_the_sandbox_answers_429_to_a_burst_without_a_limiter() -> None:
 
 
 def test_two_workers_sharing_the_limiter_never_get_a_429(redis_url: str) -> None:
-    with SandboxServer(hubspot={"token": TOKEN, "owners": OWNERS, "rate_limit_per_10s": 100}) as s:
+    with SandboxServer(hubspot={"token": TOKEN, "owners": OWNERS, "rate_limit_per_10s": 100,
+                                "leadrelay_fields": True}) as s:
         results = two_workers(s, redis_url, per_worker=400, batch_size=5)
         statuses = calls_by_status(s)
     print(f"\ntwo workers, 100/10 s portal: calls by status {statuses}; worker outcomes {results}")

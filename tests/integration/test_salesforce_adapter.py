@@ -33,7 +33,8 @@ UPSERT = "PATCH /services/data/{version}/composite/sobjects/{sobject}/{field}"
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[SandboxServer]:
-    with SandboxServer(salesforce={"jwt_clients": {"leadrelay-jwt": PUBLIC_PEM.decode()}}) as s:
+    with SandboxServer(salesforce={"jwt_clients": {"leadrelay-jwt": PUBLIC_PEM.decode()},
+                                   "leadrelay_fields": True}) as s:
         yield s
 
 

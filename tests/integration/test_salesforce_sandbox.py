@@ -40,7 +40,8 @@ PUBLIC_PEM = KEY.public_key().public_bytes(serialization.Encoding.PEM, serializa
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[SandboxServer]:
-    with SandboxServer(salesforce={"jwt_clients": {"jwt-app": PUBLIC_PEM.decode(), "shape-only-app": None}}) as s:
+    with SandboxServer(salesforce={"jwt_clients": {"jwt-app": PUBLIC_PEM.decode(), "shape-only-app": None},
+                                   "leadrelay_fields": True}) as s:
         yield s
 
 
@@ -408,6 +409,7 @@ def test_outbound_message_fires_for_a_reps_edit_and_is_retried_until_ack() -> No
         "outbound_url": listener.url,
         "outbound_retry_base_s": 0.1,
         "outbound_exclude_users": [INTEGRATION_USERNAME],
+        "leadrelay_fields": True,
     }
     try:
         with SandboxServer(salesforce=opts) as srv:
