@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import post
+from litestar.params import JSONBody
 
 from connector.config import Config
 from connector.errors import InputError
@@ -71,7 +72,7 @@ def _csv(config: Config, text: str, source: str | None) -> list[tuple[int, dict[
 
 @post("/backtest", status_code=200, summary="Run a draft over stored leads or a CSV: who would change owner, stage "
       "or tags and why (writes nothing)", guards=[viewer], tags=TAGS, responses=CHECK)
-async def backtest(request: Req, data: BacktestIn) -> dict[str, Any]:
+async def backtest(request: Req, data: JSONBody[BacktestIn]) -> dict[str, Any]:
     current: Config = request.app.state.config
     draft = await draft_config(request, data.files)
     if data.csv is not None:

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import msgspec
 import structlog
 from litestar import delete, get, post, put
-from litestar.params import Parameter
+from litestar.params import FromPath, JSONBody, Parameter
 
 from adapters.crm import registry
 from connector.config import Config
@@ -150,7 +150,7 @@ async def versions(request: Req, limit: Annotated[int, Parameter(ge=1, le=500)] 
 
 @get("/config/versions/{number:int}", summary="One published version with its files", guards=[viewer],
      tags=TAGS, responses=CHECK)
-async def version(request: Req, number: int) -> Version:
+async def version(request: Req, number: FromPath[int]) -> Version:
     found = await configs(request).get(number) if 0 < number < 2**53 else None
     if found is None:
         raise NotFound(f"no config version {number}", hint="GET /api/admin/config/versions lists them")
@@ -159,7 +159,7 @@ async def version(request: Req, number: int) -> Version:
 
 @post("/config/validate", status_code=200, summary="Check a draft (changed files over the current version)",
       guards=[viewer], tags=TAGS, responses=CHECK)
-async def validate(request: Req, data: Bundle) -> Valid:
+async def validate(request: Req, data: JSONBody[Bundle]) -> Valid:
     files, _ = await draft_bundle(request, data.files)
     return Valid(ok=True, hash=build(request, files).version)
 
@@ -174,7 +174,7 @@ async def read_draft(request: Req) -> DraftOut:
 
 @put("/config/draft", summary="Save your draft (not checked: a draft may be half done)", guards=[admin],
      tags=TAGS, responses=CHANGE)
-async def save_draft(request: Req, data: DraftIn) -> DraftOut:
+async def save_draft(request: Req, data: JSONBody[DraftIn]) -> DraftOut:
     await draft_bundle(request, data.files)  # the file names and sizes are checked; the contents are not
     base = data.base if data.base is not None else await configs(request).current_number()
     who = author(request)
@@ -191,7 +191,7 @@ async def drop_draft(request: Req) -> None:
 
 @post("/config/publish", status_code=201, summary="Publish a draft as the new version (all or nothing)",
       guards=[admin], tags=TAGS, responses=CHANGE)
-async def publish(request: Req, data: PublishIn) -> Version:
+async def publish(request: Req, data: JSONBody[PublishIn]) -> Version:
     files, _ = await draft_bundle(request, data.files)
     who = author(request)
     published = await configs(request).publish(files, author=who, message=data.message, base=data.base)
@@ -202,7 +202,7 @@ async def publish(request: Req, data: PublishIn) -> Version:
 
 @post("/config/rollback", status_code=201, summary="Publish an earlier version's files again, as a new version",
       guards=[admin], tags=TAGS, responses=CHANGE)
-async def rollback(request: Req, data: RollbackIn) -> Version:
+async def rollback(request: Req, data: JSONBody[RollbackIn]) -> Version:
     store = configs(request)
     if not 0 < data.number < 2**53 or await store.get(data.number) is None:
         raise NotFound(f"no config version {data.number}", hint="GET /api/admin/config/versions lists them")

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import msgspec
 from arq.connections import ArqRedis
 from litestar import get, post
-from litestar.params import Parameter
+from litestar.params import FromPath, JSONBody, Parameter
 
 from adapters.crm import registry
 from connector.config import Config
@@ -119,7 +119,7 @@ async def _fixed(store: Store, e: DeadLetter, fix: dict[str, Any] | None, config
 
 @post("/dead-letters/{dl_id:str}/replay", status_code=202, summary="Queue a dead letter again (a fixed payload "
       "optional; a write with the current mapping)", guards=[admin], tags=TAGS, responses=CHECK)
-async def replay(request: Req, dl_id: str, data: ReplayIn | None = None) -> Replayed:
+async def replay(request: Req, dl_id: FromPath[str], data: JSONBody[ReplayIn | None] = None) -> Replayed:
     store: Store = request.app.state.store
     entry = await store.get_dead_letter(dl_id)
     if entry is None:

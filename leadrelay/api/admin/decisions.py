@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import get
-from litestar.params import Parameter
+from litestar.params import FromPath, Parameter
 
 from adapters.crm import registry
 from connector.decision import Decision
@@ -105,7 +105,7 @@ def _text(raw: bytes | None) -> str | None:
 
 @get("/decisions/{lead_id:str}", summary="One lead's trace: payload, canonical lead, match, score, route, CRM write",
      guards=[viewer], tags=TAGS, responses=CHECK)
-async def trace(request: Req, lead_id: str) -> dict[str, Any]:
+async def trace(request: Req, lead_id: FromPath[str]) -> dict[str, Any]:
     stored = await index.one(request.app.state.store, lead_id)
     if stored is None:
         raise NotFound(f"no decided lead {lead_id!r}", hint="GET /api/admin/decisions finds one")

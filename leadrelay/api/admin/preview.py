@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import get, post
-from litestar.params import Parameter
+from litestar.params import JSONBody, Parameter
 
 from connector.config import Config
 from connector.decision import Decision
@@ -97,7 +97,7 @@ def crm_payloads(decision: Decision, config: Config) -> dict[str, Any]:
 
 @post("/preview/mapping", status_code=200, summary="A raw payload through a draft's source mapping: the canonical "
       "lead and each CRM's payload (writes nothing)", guards=[viewer], tags=TAGS, responses=CHECK)
-async def preview_mapping(request: Req, data: MappingPreviewIn) -> dict[str, Any]:
+async def preview_mapping(request: Req, data: JSONBody[MappingPreviewIn]) -> dict[str, Any]:
     config = await draft_config(request, data.files)
     _source(config, data.source)
     payload = await _payload(request, data.source, data.payload, data.recent_id)
@@ -128,7 +128,7 @@ async def _lead(request: Req, data: LeadPreviewIn, config: Config) -> Lead:
 
 @post("/preview/lead", status_code=200, summary="One lead through a draft: the whole decision, every reason and "
       "skipped candidate (writes nothing)", guards=[viewer], tags=TAGS, responses=CHECK)
-async def preview_lead(request: Req, data: LeadPreviewIn) -> dict[str, Any]:
+async def preview_lead(request: Req, data: JSONBody[LeadPreviewIn]) -> dict[str, Any]:
     config = await draft_config(request, data.files)
     lead = await _lead(request, data, config)
     state: RoutingState = await request.app.state.store.snapshot()
