@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,8 @@ from litestar.testing import AsyncTestClient
 from redis.asyncio import Redis
 
 from adapters.forms.typeform import sign as typeform_sign
+from connector.config import load_config
+from connector.ports import Delivery
 from connector.settings import Settings, load_settings
 from leadrelay.api.app import create_app
 from tests.integration.harness import (
@@ -37,6 +40,7 @@ from tests.integration.harness import (
 )
 from tests.tokens import ADMIN_TOKEN, API_TOKENS, bearer
 from worker.queue import queue_name
+from worker.recent import RecentPayloads, keep_seconds
 from worker.settings import worker_settings
 from worker.store import Keys
 
@@ -159,6 +163,10 @@ async def test_mapping_preview_of_a_recent_payload_shows_the_crm_value_a_changed
                           headers={"content-type": "application/json",
                                    "Typeform-Signature": typeform_sign(TYPEFORM_SECRET, raw)})
     assert r.status_code == 200
+    again = await client.post("/webhooks/typeform/typeform_demo", content=raw,
+                              headers={"content-type": "application/json",
+                                       "Typeform-Signature": typeform_sign(TYPEFORM_SECRET, raw)})
+    assert again.json()["status"] == "duplicate"  # kept once
     recent = (await client.get("/api/admin/payloads", params={"source": "typeform_demo"}, headers=VIEWER)).json()
     assert [p["id"] for p in recent] == [json.loads(raw)["event_id"]] and recent[0]["payload"] == json.loads(raw)
     asked = {"source": "typeform_demo", "recent_id": recent[0]["id"]}
@@ -298,3 +306,28 @@ async def test_a_write_dead_letter_replays_with_the_current_mapping(redis_url: s
     assert "Fixed by hand" in titles
     replanned = next(c for c in contacts.values() if c["jobtitle"] != "Fixed by hand")
     assert replanned["jobtitle"] == replanned["company"]
+
+
+async def test_recent_payloads_are_capped_and_none_is_kept_past_its_retention(redis_url: str, cfg: Path) -> None:
+    r = Redis.from_url(redis_url)
+    config = load_config(cfg)
+    recent = RecentPayloads(r, PREFIX, keep_s=3600, max_per_source=3)
+    now = datetime.now(UTC)
+
+    def delivery(i: int, at: datetime) -> Delivery:
+        return Delivery(source="form", delivery_id=f"d{i}", received_at=at, payload={"email": f"p{i}@x.example"},
+                        form="website")
+
+    await recent.add([delivery(0, now - timedelta(hours=2))], config)  # older than the retention: dropped
+    assert await recent.list("website") == []
+    await recent.add([delivery(i, now + timedelta(seconds=i)) for i in range(1, 6)], config)
+    listed = await recent.list("website")
+    assert [p.id for p in listed] == ["d5", "d4", "d3"] and listed[0].payload == {"email": "p5@x.example"}
+    assert 0 < await r.ttl(Keys(PREFIX).recent_payloads("website")) <= 3600
+    assert await recent.get("website", "d1") is None and (await recent.get("website", "d4")) is not None
+    assert keep_seconds(load_settings({})) == 7 * 86_400
+    assert keep_seconds(load_settings({}, recent_payload_retention_days=60)) == 30 * 86_400  # never past payloads'
+    off = RecentPayloads(r, PREFIX, max_per_source=0)
+    await off.add([delivery(9, now)], config)
+    assert [p.id for p in await recent.list("website")] == ["d5", "d4", "d3"]
+    await r.aclose()
