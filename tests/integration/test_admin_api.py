@@ -39,10 +39,12 @@ from tests.integration.harness import (
     settings_for,
 )
 from tests.tokens import ADMIN_TOKEN, API_TOKENS, bearer
-from worker.queue import queue_name
+from worker.dead_letters import dead_letter_delivery
+from worker.queue import decode_delivery, job_deserializer, queue_name
 from worker.recent import RecentPayloads, keep_seconds
 from worker.settings import worker_settings
-from worker.store import Keys
+from worker.store import Keys, Store
+from worker.store.keys import arq_job
 
 ADMIN = bearer(ADMIN_TOKEN)
 VIEWER = bearer()
@@ -330,4 +332,24 @@ async def test_recent_payloads_are_capped_and_none_is_kept_past_its_retention(re
     off = RecentPayloads(r, PREFIX, max_per_source=0)
     await off.add([delivery(9, now)], config)
     assert [p.id for p in await recent.list("website")] == ["d5", "d4", "d3"]
+    await r.aclose()
+
+
+async def test_a_delivery_dead_letter_replays_with_its_fixed_payload(client, redis_url: str) -> None:  # type: ignore[no-untyped-def]
+    r = Redis.from_url(redis_url)
+    store = Store(r, PREFIX)
+    broken = Delivery(source="form", delivery_id="dl-1", received_at=datetime.now(UTC),
+                      payload={"email": "not an email", "company": "Acme"}, form="website")
+    await dead_letter_delivery(store, broken, "the email cannot be read")
+    [entry] = (await client.get("/api/admin/dead-letters", headers=VIEWER)).json()
+    assert entry["kind"] == "delivery" and entry["payload"]["email"] == "not an email"
+    fixed = {**entry["payload"], "email": "ops@acme.example"}
+    answer = await client.post(f"/api/admin/dead-letters/{entry['id']}/replay", headers=ADMIN, json={"payload": fixed})
+    assert answer.status_code == 202 and answer.json()["kind"] == "delivery"
+    job_ids = [j.decode() for j in await r.zrange(queue_name(PREFIX), 0, -1)]
+    assert len(job_ids) == 1 and job_ids[0].startswith(Keys(PREFIX).delivery_job("form", "dl-1"))
+    job = job_deserializer(await r.get(arq_job(job_ids[0])))
+    assert decode_delivery(job["a"][0]).payload == fixed
+    assert await store.is_done("form", "dl-1") is None  # the worker decides it again
+    assert await store.dead_letter_count() == 0
     await r.aclose()
