@@ -91,6 +91,9 @@ async def test_a_token_is_needed_viewers_read_and_only_admins_change(client) -> 
     assert body["number"] == 1 and body["author"] == "seeded from files" and "rules/routing.yaml" in body["files"]
     assert {"ana", "ben"} <= {rep["id"] for rep in body["reps"]} and body["pools"] == ["inbound"]
     assert "company.size" in body["canonical_fields"] and "jobtitle" in body["crm_fields"]["hubspot"]
+    fields = (await client.get("/api/admin/crm/fields", params={"crm": "hubspot"}, headers=VIEWER)).json()
+    assert {"name": "jobtitle", "label": "jobtitle", "type": "unknown", "options": []} in fields  # no CRM client
+    assert (await client.get("/api/admin/crm/fields", params={"crm": "nope"}, headers=VIEWER)).status_code == 404
     refused = await client.post("/api/admin/config/publish", headers=VIEWER,
                                 json={"files": {"rules/routing.yaml": routing_to("ana")}, "base": 1})
     assert refused.status_code == 403 and refused.json()["title"] == "Forbidden"
