@@ -68,6 +68,11 @@ class TagsConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, dict=
         )
 
 
+def rule_of(reason: str) -> str:
+    """The lookup or tag rule a tag's reason names (reasons are built above as "<rule name>: <why>")."""
+    return reason.split(": ", 1)[0]
+
+
 def _tags_in(cond: Condition | None, path: str) -> list[tuple[str, str]]:
     """(path, tag) for every tag value a condition tests ``tags`` against."""
     if cond is None:

@@ -112,18 +112,20 @@ class ConfigStore:
         """Check the bundle, then make it the current version atomically. ``base``: refuse if it is not current."""
         config = self.build(files)  # a bad bundle raises here: nothing is written
         async with self.r.pipeline(transaction=True) as pipe:
-            await pipe.watch(self.keys.config_current)
-            raw = await pipe.get(self.keys.config_current)
+            # the counter is watched and moved in the MULTI too: a publish that loses a race takes no number
+            await pipe.watch(self.keys.config_current, self.keys.config_seq)
+            raw, seq = await pipe.get(self.keys.config_current), await pipe.get(self.keys.config_seq)
             current = int(raw) if raw else 0
             if base is not None and base != current:
                 raise PublishConflict(f"version {current} was published after the draft's base version {base}",
                                       hint="reload the current version, apply your change again, then publish")
             before = await self.get(current) if current else None
-            number = int(await self.r.incr(self.keys.config_seq))
+            number = int(seq or 0) + 1
             version = ConfigVersion(number=number, hash=config.version, author=author, at=time.time(),
                                     message=message, files=dict(files), restored_from=restored_from,
                                     diff=diff(before.files if before else {}, files))
             pipe.multi()
+            pipe.set(self.keys.config_seq, number)
             pipe.set(self.keys.config_version(number), msgspec.json.encode(version))
             pipe.zadd(self.keys.config_log, {str(number): number})
             pipe.set(self.keys.config_current, number)

@@ -8,6 +8,8 @@ so two workers never hand out the same slot and a redelivered job changes nothin
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,6 +33,7 @@ from worker.dead_letters import dead_letter_delivery
 from worker.lookup import LookupBatcher
 from worker.metrics import Recorder
 from worker.store import CommitConflict, Store, WriteTask
+from worker.store.decisions import hit_fields
 from worker.store.keys import anonymous_identity
 
 log = structlog.get_logger("leadrelay.worker")
@@ -60,6 +63,11 @@ def _matched(decision: Decision, candidates: Sequence[CrmRecord]) -> CrmRecord |
     if m is None or m.kind == "account":
         return None
     return next((c for c in candidates if c.id == m.record_id and c.crm == m.crm), None)
+
+
+def worker_identity() -> str:
+    """Who decides in this process (``decided_by`` on every lead it assigns): host name and process id."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def strong_keys(keys: Sequence[str]) -> list[str]:
@@ -93,6 +101,7 @@ class Decider:
         self.flush = flush
         self.owner_field = registry.plugin(settings.crm).owner_field
         self._now = now or (lambda: datetime.now(UTC))
+        self.identity = worker_identity()
         self._route_lock = asyncio.Lock()
         self._state: RoutingState | None = None  # the routing state as of our last commit
         self._state_version = -1
@@ -166,10 +175,11 @@ class Decider:
             state, base = self._state, self._state_version
         else:
             state, base = await self.store.versioned_snapshot()
-        decision = decide(lead, self.config, state=state, now=self._now(), candidates=candidates)
+        config = self.config  # one version for the whole decision, and the one it records (config_version)
+        decision = decide(lead, config, state=state, now=self._now(), candidates=candidates)
         # the existing record written (its current values decide what it keeps): the CRM's own, else the match
         target = own or _matched(decision, candidates)
-        item, plan = plan_write(decision, self.config, crm, record=target, lane=delivery.lane)
+        item, plan = plan_write(decision, config, crm, record=target, lane=delivery.lane)
         decision = msgspec.structs.replace(decision, write=plan)
         task = WriteTask(crm=crm, lead_id=lead.id, item=item, received_at=delivery.received_at.timestamp(),
                          delivery=f"{delivery.source}:{delivery.delivery_id}")
@@ -177,7 +187,8 @@ class Decider:
             committed = await self.store.commit(
                 lead_id=lead.id, decision=decision_to_json(decision), changes=decision.route.changes,
                 ident_keys=strong, task=task, done=(delivery.source, delivery.delivery_id),
-                lock=(lock.name, lock.token), owner_written=str(item.fields.get(self.owner_field) or ""))
+                lock=(lock.name, lock.token), owner_written=str(item.fields.get(self.owner_field) or ""),
+                decided_by=self.identity, hits=hit_fields(decision))
         except CommitConflict:
             self.conflicts += 1
             self._state = None

@@ -80,6 +80,9 @@ async def startup(ctx: dict[str, Any]) -> None:
     await svc.accounts.sync_if_never_synced()
     ctx.update(svc=svc, follower=follower, aredis=redis, sync_redis=sync_redis, crm=crm,
                metrics=(metrics, call_metrics))
+    # who this worker is on its decisions (decided_by), and the config version it starts deciding under
+    log.info("worker_ready", worker=svc.decider.identity, config_number=follower.number,
+             config_version=follower.config.version)
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:

@@ -219,7 +219,7 @@ async def test_decided_leads_are_searched_traced_backtested_and_counted(redis_ur
         assert (await client.get("/api/admin/decisions/nope", headers=VIEWER)).status_code == 404
 
         hits = (await client.get("/api/admin/rules/hits", params={"days": 1}, headers=VIEWER)).json()
-        assert hits["everyone"] == 6
+        assert hits["routing:everyone"] == 6  # keyed kind:name (a scoring and a tag rule may share a name)
 
         test = await client.post("/api/admin/backtest", headers=VIEWER,
                                  json={"days": 1, "files": {"rules/routing.yaml": routing_to("ana")}})

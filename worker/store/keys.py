@@ -8,7 +8,9 @@ All keys start with ``Settings.key_prefix`` (``p``), so two installations can sh
                                    identity_retention_days, renewed whenever the person is seen)
   p+"ident"                        hash: the same, as kept before it expired per key (moved by the sweep)
   p+"lead:{id}"                    hash: decision (JSON), write (JSON), record (crm:id), owner_locked, ...
-                                   (``lead_pattern`` SCANs them: the admin API's decision search without an index)
+  p+"decisions"                    sorted set: lead ids by decided_at (searched by time; trimmed to the lead retention)
+  p+"hits:{YYYY-MM-DD}"            hash: per UTC day, rule -> decisions it took part in ("routing:<rule>",
+                                   "scoring:<rule>", "tags:<rule>", "segments:<name>"); expires after the lead retention
   p+"record:{crm}:{id}"            string: lead id of a CRM record we wrote (echo suppression)
   p+"inbound:{source}:{id}"        string: idempotency key of an accepted delivery (API)
   p+"done:{source}:{id}"           string: the delivery was decided (worker; a redelivered job stops here)
@@ -92,9 +94,13 @@ class Keys:
         return self._k("lead", lead_id)
 
     @property
-    def lead_pattern(self) -> str:
-        """SCAN pattern of every lead hash (a search without the decision index walks them)."""
-        return self._k("lead", "*")
+    def decisions(self) -> str:
+        """Lead ids by the time they were decided (the admin API's decision search)."""
+        return self._k("decisions")
+
+    def rule_hits(self, day: str) -> str:
+        """One UTC day's rule hit counts (``day`` is YYYY-MM-DD)."""
+        return self._k("hits", day)
 
     def record(self, crm: str, record_id: str) -> str:
         return self._k("record", crm, record_id)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 # Commit one decision atomically: compare-and-set the routing state, claim the identity keys (first claim wins),
 # store the decision, queue the write, mark the delivery done. All of it happens or none (returns the conflict).
+# A new assignment ("1") also records who decided it and when, indexes the lead by decided_at and counts the
+# rules that took part in the decided day's hits hash (``worker.store.decisions``): no extra round trip.
 # The lead's hash and its identity keys expire (retention): a commit renews them.
-#   KEYS: pointer, load, day, lead, done, writes, version (counts routing-state changes), then one key per identity
-#         [, lock: released with the commit when we hold it]
+#   KEYS: pointer, load, day, lead, done, writes, version (counts routing-state changes), decisions index, the
+#         decided day's hits, then one key per identity [, lock: released with the commit when we hold it]
 #   ARGV: n_changes, then per change (kind, key, value, expected|"", day|""), then lead_id, decision, task,
-#         done_ttl, n_ident, "1"|"0" (record owner_written, received_at and decided_at), owner, received, decided,
-#         lead_ttl, ident_ttl [, lock token]
+#         done_ttl, n_ident, "1"|"0" (record owner_written, received_at, decided_at and decided_by; index, count),
+#         owner, received, decided, lead_ttl, ident_ttl, decided_by, n_hits, then the hit fields [, lock token]
 # Returns "ok <writes waiting> <routing-state version>" or the conflict.
 COMMIT = """
 local n = tonumber(ARGV[1])
@@ -32,6 +34,7 @@ end
 local lead_id, decision, task, ttl = ARGV[i], ARGV[i+1], ARGV[i+2], tonumber(ARGV[i+3])
 local n_ident, record_owner, owner, received, decided = tonumber(ARGV[i+4]), ARGV[i+5], ARGV[i+6], ARGV[i+7], ARGV[i+8]
 local lead_ttl, ident_ttl = tonumber(ARGV[i+9]), tonumber(ARGV[i+10])
+local decided_by, n_hits, hits = ARGV[i+11], tonumber(ARGV[i+12]), i + 13
 i = 2
 for c = 1, n do
   local kind, key, value, day = ARGV[i], ARGV[i+1], tonumber(ARGV[i+2]), ARGV[i+4]
@@ -47,7 +50,7 @@ for c = 1, n do
   end
 end
 for k = 1, n_ident do
-  local ident = KEYS[7 + k]
+  local ident = KEYS[9 + k]
   if not redis.call('SET', ident, lead_id, 'NX', 'EX', ident_ttl) and redis.call('GET', ident) == lead_id then
     redis.call('EXPIRE', ident, ident_ttl)
   end
@@ -55,13 +58,17 @@ end
 redis.call('HSET', KEYS[4], 'decision', decision)
 if record_owner == '1' then
   redis.call('HSET', KEYS[4], 'owner_written', owner, 'received_at', received, 'decided_at', decided)
+  if decided_by ~= '' then redis.call('HSET', KEYS[4], 'decided_by', decided_by) end
+  redis.call('ZADD', KEYS[8], decided, lead_id)
+  for h = hits, hits + n_hits - 1 do redis.call('HINCRBY', KEYS[9], ARGV[h], 1) end
+  if n_hits > 0 then redis.call('EXPIRE', KEYS[9], lead_ttl) end
 end
 redis.call('EXPIRE', KEYS[4], lead_ttl)
 if task ~= '' then redis.call('RPUSH', KEYS[6], task) end
 redis.call('SET', KEYS[5], lead_id, 'EX', ttl)
 local version = tonumber(redis.call('GET', KEYS[7]) or '0')
 if n > 0 then version = redis.call('INCR', KEYS[7]) end
-local lock = KEYS[8 + n_ident]
+local lock = KEYS[10 + n_ident]
 if lock and redis.call('GET', lock) == ARGV[#ARGV] then redis.call('DEL', lock) end
 return 'ok ' .. redis.call('LLEN', KEYS[6]) .. ' ' .. version
 """

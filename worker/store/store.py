@@ -15,6 +15,7 @@ from connector.decision import StateChange
 from connector.model import CrmRecord
 from connector.routing import RoutingState
 from worker.store import scripts
+from worker.store.decisions import DecisionIndex, day_of
 from worker.store.keys import DEFAULT_PREFIX, Keys, arq_in_progress, arq_job, arq_result
 from worker.store.records import (
     CommitConflict,
@@ -34,7 +35,7 @@ _record_dec = msgspec.json.Decoder(CrmRecord)
 _json = msgspec.json.Encoder()
 
 
-class Store:
+class Store(DecisionIndex):
     """leadrelay's Redis state (async). One per process."""
 
     def __init__(self, redis: Redis, prefix: str = DEFAULT_PREFIX, *, done_ttl_s: int = 7 * 86_400,
@@ -101,21 +102,27 @@ class Store:
         done: tuple[str, str],
         owner_written: str | None = None,
         lock: tuple[str, str] | None = None,
+        decided_by: str = "",
+        hits: Sequence[str] = (),
     ) -> Committed:
         """Apply a decision atomically, or raise CommitConflict (nothing applied).
 
-        ``owner_written`` (with the task's received time) is recorded on the lead for a new assignment; a
-        duplicate's update leaves both as they were. ``lock`` (name, token) is released with the commit."""
+        ``owner_written`` (with the task's received time) marks a new assignment: it is recorded on the lead with
+        the time it was decided and ``decided_by`` (the worker), the lead is indexed by that time and ``hits`` (the
+        rules that took part: ``decisions.hit_fields``) are counted; a duplicate's update leaves all of it as it
+        was. ``lock`` (name, token) is released with the commit."""
+        now = time.time()
         argv: list[Any] = [len(changes)]
         for ch in changes:
             argv += [ch.kind, ch.key, ch.value, "" if ch.expected is None else ch.expected, ch.day or ""]
         argv += [lead_id, decision, encode_task(task) if task else b"", self.done_ttl_s, len(ident_keys),
                  "0" if owner_written is None else "1", owner_written or "",
-                 str(task.received_at) if task else "", repr(time.time()), self.retention.lead_s,
-                 self.retention.identity_s]
+                 str(task.received_at) if task else "", repr(now), self.retention.lead_s,
+                 self.retention.identity_s, decided_by, len(hits), *hits]
         k = self.keys
         keys = [k.route_pointer, k.route_load, k.route_day, k.lead(lead_id), k.done(*done),
-                k.writes(task.crm if task else "none"), k.route_version, *[k.identity(i) for i in ident_keys]]
+                k.writes(task.crm if task else "none"), k.route_version, k.decisions, k.rule_hits(day_of(now)),
+                *[k.identity(i) for i in ident_keys]]
         if lock is not None:
             keys.append(k.lock(lock[0]))
             argv.append(lock[1])

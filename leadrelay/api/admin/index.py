@@ -1,13 +1,8 @@
-"""The stored decisions the admin API searches and counts: through the store's decision index when it has one
-(``Store.decisions_between`` / ``Store.rule_hits``), else by walking the lead hashes (SCAN; fine for the size
-of one installation's retention, and exact).
-
-This is the one place that knows how decisions are found: the integrator reconciles it with the index.
-"""
+"""The stored decisions the admin API searches and counts, through the store's decision index
+(``Store.decisions_between``, by decided_at) and its per-day rule hit counts (``Store.rule_hits``)."""
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
@@ -18,7 +13,6 @@ from connector.decision import Decision, decision_from_json
 from worker.store import Store
 
 DAY_S = 86_400
-SCAN_MAX = 200_000  # lead hashes walked at most by one search without the index
 _FIELDS = ("decision", "received_at", "decided_at", "written_at", "record", "write", "dead_letter")
 
 
@@ -67,35 +61,6 @@ async def one(store: Store, lead_id: str) -> Stored | None:
     return found[0] if found else None
 
 
-def _lead_id(key: bytes, prefix_len: int) -> str:
-    return key.decode()[prefix_len:]
-
-
-async def _scan(store: Store, since: float, until: float) -> list[Stored]:
-    pattern = store.keys.lead_pattern
-    cut = len(pattern) - 1  # the key less the trailing "*" is the lead id's prefix
-    out: list[Stored] = []
-    walked = 0
-    async for batch in _batches(store, pattern):
-        walked += len(batch)
-        for s in await load(store, [_lead_id(k, cut) for k in batch]):
-            if since <= s.at < until:
-                out.append(s)
-        if walked >= SCAN_MAX:
-            break
-    return out
-
-
-async def _batches(store: Store, pattern: str) -> Any:
-    cursor: int | bytes = 0
-    while True:
-        cursor, keys = await store.r.scan(cursor=cursor, match=pattern, count=1000)
-        if keys:
-            yield keys
-        if not int(cursor):
-            return
-
-
 def _ids(found: Iterable[Any]) -> list[str]:
     """Lead ids from what an index returns: ids, or (id, score) pairs."""
     out = []
@@ -107,11 +72,8 @@ def _ids(found: Iterable[Any]) -> list[str]:
 
 async def decisions_between(store: Store, since: float, until: float, limit: int) -> list[Stored]:
     """Decisions made in [since, until), newest first, at most ``limit``."""
-    index = getattr(store, "decisions_between", None)
-    if index is not None:
-        found = await load(store, _ids(await index(since, until, limit)))
-    else:
-        found = await _scan(store, since, until)
+    found = await load(store, _ids(await store.decisions_between(since, until, limit)))
+    found = [s for s in found if since <= s.at < until]
     found.sort(key=lambda s: s.at, reverse=True)
     return found[:limit]
 
@@ -129,10 +91,6 @@ def hits_of(decisions: Iterable[Decision]) -> dict[str, int]:
 
 
 async def rule_hits(store: Store, days: int) -> dict[str, int]:
-    """Per rule name, the decisions of the last ``days`` days it applied in."""
-    index = getattr(store, "rule_hits", None)
-    if index is not None:
-        found: dict[str, int] = await index(days)
-        return found
-    now = time.time()
-    return hits_of(s.decision for s in await _scan(store, now - days * DAY_S, now + 1))
+    """Per rule, the decisions of the last ``days`` days it applied in, keyed ``kind:name`` (``routing:<rule>``,
+    ``scoring:<rule>``, ``tags:<rule>``, ``segments:<name>``: one name may be a scoring and a tag rule)."""
+    return await store.rule_hits(days)
