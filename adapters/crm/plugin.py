@@ -129,3 +129,8 @@ class CrmPlugin(Protocol):
     def mapping_input(self, record: CrmRecord) -> dict[str, Any]:
         """A record fetched with ``get``, in the shape the CRM's source mapping reads."""
         ...
+
+    def record_url(self, settings: Settings, record_id: str) -> str:
+        """Where a person opens this record in the CRM's own app (a notification's link); "" when the settings do
+        not say enough to build it."""
+        ...
