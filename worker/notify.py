@@ -119,17 +119,19 @@ def _why(exc: BaseException) -> str:
 
 
 class Notifier:
-    """Queues and sends one process's notifications. ``enabled`` when rules/notify.yaml has a route."""
+    """Queues and sends one process's notifications. ``enabled`` when rules/notify.yaml routes to a channel the
+    environment has set up (a Slack URL, an SMTP server, ...)."""
 
     def __init__(self, settings: Settings, config: Config, store: Store, metrics: Recorder) -> None:
         self.settings = settings
         self.config = config
         self.store = store
         self.metrics = metrics
-        self.enabled = bool(config.notify.routes)
         self.channels: dict[str, Channel] = {c.name: c for c in config.notify.channels}
         self.smtp = smtp_settings(settings)
         self._client: httpx.AsyncClient | None = None
+        # a route to a channel the environment has set up: else the write path does nothing for notifications
+        self.enabled = any(self._set_up(self.channels[name]) for r in config.notify.routes for name in r.channels)
 
     @property
     def client(self) -> httpx.AsyncClient:
@@ -149,16 +151,20 @@ class Notifier:
         person = self.config.team.by_id.get(rep)
         return (person.email,) if person is not None and person.email else ()
 
-    def configured(self, r: Recipient) -> bool:
-        """Whether the environment says enough to send on ``r``'s channel to ``r``."""
-        channel = self.channels.get(r.channel)
+    def _set_up(self, channel: Channel | None) -> bool:
+        """Whether the environment holds the channel's URL (and secret), or the SMTP server's host."""
         if isinstance(channel, SlackChannel):
             return env_value(self.settings, channel.url_env) is not None
         if isinstance(channel, WebhookChannel):
             return None not in (env_value(self.settings, channel.url_env), env_value(self.settings, channel.secret_env))
+        return isinstance(channel, EmailChannel) and self.smtp is not None
+
+    def configured(self, r: Recipient) -> bool:
+        """Whether the environment says enough to send on ``r``'s channel to ``r``."""
+        channel = self.channels.get(r.channel)
         if isinstance(channel, EmailChannel):
             return self.smtp is not None and bool(self._addresses(channel, r.rep))
-        return False
+        return self._set_up(channel)
 
     def notices(self, lead_id: str, decision: Decision, now: datetime) -> tuple[list[NotifyJob], list[Recipient],
                                                                                 list[Recipient]]:

@@ -65,6 +65,11 @@ def test_the_shipped_notify_yaml_is_part_of_the_config_and_optional(tmp_path: Pa
     assert load_config(tmp_path).notify == NotifyConfig()
 
 
+def test_notifications_are_on_once_a_channel_is_set_up() -> None:
+    assert not _notifier().enabled  # the write path does nothing for them
+    assert _notifier(slack_webhook_url=SLACK).enabled and _notifier(smtp_host="127.0.0.1").enabled
+
+
 def test_a_hot_lead_is_queued_for_each_configured_channel_and_skipped_where_nothing_is_set() -> None:
     jobs, unconfigured, held = _notifier(slack_webhook_url=SLACK).notices("ld_1", _decision(), NOW)
     assert jobs == [NotifyJob(lead_id="ld_1", event="routed", channel="sales_slack", kind="slack", audience="owner",
