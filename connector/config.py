@@ -19,13 +19,14 @@ from connector.mapping.crm import crm_mapping_from_text
 from connector.mapping.sources import source_mapping_from_text
 from connector.match import MatchConfig
 from connector.match.config import match_config_from_text
+from connector.notify import NotifyConfig, notify_from_text
 from connector.routing import RoutingConfig
 from connector.routing.config import routing_from_text
 from connector.score import ScoringConfig, scoring_from_text
 from connector.tags import TagsConfig, tags_from_text
 from connector.team import Team, team_from_text
 
-RULE_FILES = ("team.yaml", "scoring.yaml", "tags.yaml", "routing.yaml", "matching.yaml")
+RULE_FILES = ("team.yaml", "scoring.yaml", "tags.yaml", "routing.yaml", "matching.yaml", "notify.yaml")
 REQUIRED = RULE_FILES[:4]
 SOURCES, CRMS = "mappings/sources/", "mappings/crm/"
 
@@ -43,6 +44,7 @@ class Config(msgspec.Struct, kw_only=True, frozen=True, dict=True):
     routing: RoutingConfig
     team: Team
     matching: MatchConfig
+    notify: NotifyConfig = NotifyConfig()  # who is told of a routed lead (rules/notify.yaml, optional)
 
 
 def resolve_dirs(path: str | Path, mappings: str | Path | None = None) -> tuple[Path, Path]:
@@ -130,6 +132,10 @@ def config_from_texts(
     if "rules/matching.yaml" in files:
         text, file = rule("matching.yaml")
         matching = match_config_from_text(text, file=file)
+    notify = NotifyConfig()
+    if "rules/notify.yaml" in files:
+        text, file = rule("notify.yaml")
+        notify = notify_from_text(text, file=file)
     routing_text, routing_file = rule("routing.yaml")
     scoring_text, scoring_file = rule("scoring.yaml")
     tags_text, tags_file = rule("tags.yaml")
@@ -142,6 +148,7 @@ def config_from_texts(
         routing=routing_from_text(routing_text, file=routing_file, team=team),
         team=team,
         matching=matching,
+        notify=notify,
     )
 
 

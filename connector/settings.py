@@ -19,6 +19,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     hubspot_webhook_secret: str | None = None  # app client secret, signs X-HubSpot-Signature-v3
     hubspot_rate_per_10s: int = 100  # 100 (Free/Starter) or 190 (Pro/Enterprise)
     hubspot_app_id: int | None = None  # our app's id: webhooks for changes we made carry it (echo suppression)
+    hubspot_portal_id: int | None = None  # the account (Hub ID): links to a record in notifications need it
+    hubspot_app_url: str = "https://app.hubspot.com"  # where people open records (app-eu1.hubspot.com in the EU)
     # Salesforce
     salesforce_instance_url: str | None = None
     salesforce_domain: str = "login"  # "login" | "test" | a My Domain host
@@ -74,6 +76,22 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     dead_letter_retention_days: int = 30  # a dead letter: replay it (or let it go) within this
     dead_letter_max: int = 10_000  # the newest kept; older ones are dropped and counted
     dead_letter_warn_at: int = 1_000  # a warning is logged while the list grows past this
+    # notifications (rules/notify.yaml): a channel's url_env / secret_env naming one of these LEADRELAY_* settings is
+    # read from here, any other name from the environment. An unset channel is skipped (counted "unconfigured").
+    slack_webhook_url: str | None = None  # the default Slack channel (incoming webhook) of rules/notify.yaml
+    slack_managers_webhook_url: str | None = None  # the managers' channel: "no rep available" alerts
+    smtp_host: str | None = None  # email notifications: unset, email channels are skipped
+    smtp_port: int = 587
+    smtp_sender: str = "leadrelay@localhost"  # the From address
+    smtp_starttls: bool = True
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_timeout_s: float = 15.0
+    # a notification failing for now is tried again (each channel and person on its own: a down Slack never holds
+    # the CRM write or another channel), 1 s doubling to at most notify_retry_max_s, this many tries in all
+    # (12: about 6 minutes), then it goes to the dead-letter list (`leadrelay dlq replay` sends it again)
+    notify_max_tries: int = 12
+    notify_retry_max_s: float = 60.0
     log_json: bool = True
     log_level: str = "INFO"
 

@@ -40,6 +40,7 @@ def start_demo_sandbox(team: Team, *, api_url: str, crm: str, rules: Path) -> tu
     settings = dict(
         hubspot_token=HUBSPOT_TOKEN, hubspot_base_url=sandbox.url,
         hubspot_webhook_secret=hubspot_secret, hubspot_app_id=sandbox.hubspot.app_id,
+        hubspot_portal_id=sandbox.hubspot.portal_id,  # notifications link to the record
         hubspot_rate_per_10s=HUBSPOT_RATE_PER_10S,
         salesforce_instance_url=sandbox.url, salesforce_domain=sandbox.url,
         salesforce_client_id="leadrelay-sandbox-client", salesforce_client_secret="leadrelay-sandbox-secret",

@@ -1,5 +1,5 @@
-"""The dead-letter list: a delivery or a write that will not succeed by waiting is put aside with its reason, and
-``replay`` brings it back (``leadrelay dlq replay``)."""
+"""The dead-letter list: a delivery, a write or a notification that will not succeed by waiting is put aside with
+its reason, and ``replay`` brings it back (``leadrelay dlq replay``)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import msgspec
 import structlog
 
 from connector.ports import Delivery, WriteOutcome
-from worker.queue import PROCESS_DELIVERY, WRITE_BACK, decode_delivery, encode_delivery
+from worker.queue import NOTIFY, PROCESS_DELIVERY, WRITE_BACK, decode_delivery, encode_delivery
 from worker.store import DeadLetter, Store, WriteTask, decode_task, encode_task
 from worker.store.records import DELIVERY_TTL_S
 
@@ -40,9 +40,28 @@ async def dead_letter_write(store: Store, task: WriteTask, outcome: WriteOutcome
     log.warning("dead_letter", id=dl.id, lead=task.lead_id, reason=reason)
 
 
+async def dead_letter_notification(store: Store, lead_id: str, channel: str, job: bytes, reason: str,
+                                   tries: int) -> None:
+    """Put a notification aside (``job``: the msgpack ``worker.notify.NotifyJob``); replay sends it again."""
+    dl = DeadLetter(id=f"notification:{lead_id}:{channel}:{int(time.time() * 1000)}", kind="notification",
+                    reason=reason, at=time.time(), source=channel, lead_id=lead_id, data=job, attempts=tries)
+    await store.dead_letter(dl)
+    log.warning("dead_letter", id=dl.id, lead=lead_id, reason=reason)
+
+
+def data_of(entry: DeadLetter) -> Any:
+    """An entry's data as plain data (``leadrelay dlq show``)."""
+    if entry.kind == "delivery":
+        return msgspec.to_builtins(decode_delivery(entry.data))
+    if entry.kind == "notification":
+        return msgspec.msgpack.decode(entry.data)
+    return msgspec.to_builtins(decode_task(entry.data))
+
+
 async def replay(store: Store, pool: Any, dl_id: str) -> bool:
     """Queue a dead letter again: a delivery as a fresh job (its "done" forgotten, so the worker decides again),
-    a write back in the waiting list. True if it existed (it is then removed from the list)."""
+    a write back in the waiting list, a notification as a fresh job. True if it existed (it is then removed from
+    the list)."""
     entry = await store.get_dead_letter(dl_id)
     if entry is None:
         return False
@@ -52,6 +71,8 @@ async def replay(store: Store, pool: Any, dl_id: str) -> bool:
         # a fresh job id, since arq keeps the old one's result
         await pool.enqueue_job(PROCESS_DELIVERY, encode_delivery(d), _expires=timedelta(seconds=DELIVERY_TTL_S),
                                _job_id=store.keys.delivery_replay_job(d.source, d.delivery_id, entry.at))
+    elif entry.kind == "notification":
+        await pool.enqueue_job(NOTIFY, entry.data, _job_id=store.keys.notify_replay_job(dl_id, entry.at))
     else:
         task = decode_task(entry.data)
         await store.push_write(task)

@@ -141,6 +141,16 @@ async def _for_now(svc: Service, crm: str, job_id: str, tries: int, why: str, hi
     raise Retry(defer=_backoff(tries, hint))
 
 
+async def notify(ctx: dict[str, Any], data: bytes) -> str:
+    """Send one notification of a routed lead; a failure for now is retried on its own (``worker.notify``)."""
+    svc: Service = ctx["svc"]
+    t0 = time.perf_counter()
+    try:
+        return await svc.notifier.run(data, ctx["job_try"])
+    finally:
+        await svc.metrics.observe("leadrelay_job_duration_seconds", time.perf_counter() - t0, {"job": "notify"})
+
+
 async def sweep(ctx: dict[str, Any]) -> None:
     """Every few seconds: probe a down CRM, put orphaned batches back, send parked and waiting leads on once the
     CRM answers, keep the dead-letter list to its bounds (``worker.upkeep``)."""

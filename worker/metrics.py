@@ -68,6 +68,9 @@ METRICS: dict[str, MetricSpec] = {
     "leadrelay_dead_letters": MetricSpec("gauge", "Entries in the dead-letter queue."),
     "leadrelay_dead_letters_dropped_total": MetricSpec(
         "counter", "Dead letters dropped: older than their retention, or over LEADRELAY_DEAD_LETTER_MAX."),
+    "leadrelay_notifications_total": MetricSpec(
+        "counter", "Notifications by channel and outcome (queued|sent|retried|failed|unconfigured|held).",
+        ("channel", "outcome")),
     "leadrelay_parked_total": MetricSpec(
         "counter", "Leads parked while their CRM was down (delivery: not decided yet; write: decided).", ("kind",)),
 }

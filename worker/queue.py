@@ -26,6 +26,7 @@ from worker.store.keys import DEFAULT_PREFIX, Keys, arq_job, arq_result
 QUEUE_NAME = Keys().queue  # with the default key prefix; see queue_name()
 PROCESS_DELIVERY = "process_delivery"
 WRITE_BACK = "write_back"
+NOTIFY = "notify"
 
 
 def queue_name(prefix: str = DEFAULT_PREFIX) -> str:

@@ -3,6 +3,7 @@
 process: done before? -> intake (CRM echo? owner change? -> map + normalize) -> decide (per-identity lock, known
          lead? match, decide, commit atomically: routing CAS, identity keys, decision, queued write, delivery done)
 write:   see ``worker.write_back`` (batches, flush scheduling, dead-lettering writes)
+notify:  once a write lands, who is told is queued, one job each (``worker.notify``)
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from worker.decide import Decider, Outcome
 from worker.intake import Intake
 from worker.lookup import LookupBatcher
 from worker.metrics import Metrics, Recorder
+from worker.notify import Notifier
 from worker.store import Store
 from worker.write_back import Enqueue, WriteBack
 
@@ -38,7 +40,9 @@ class Service:
         self.metrics = Recorder(metrics)
         self.accounts = AccountIndex(store, crm, config)
         self.intake = Intake(settings, config, store, crm, self.metrics)
-        self.write_back = WriteBack(settings, store, crm, enqueue=enqueue_write_back, metrics=self.metrics)
+        self.notifier = Notifier(settings, config, store, self.metrics)
+        self.write_back = WriteBack(settings, store, crm, enqueue=enqueue_write_back, metrics=self.metrics,
+                                    landed=self.notifier.landed if self.notifier.enabled else None)
         self.breaker = Breaker(store, settings)
         lookup = LookupBatcher(lambda e, d: crm.find(e, d), window_s=settings.lookup_window_ms / 1000,
                                max_inflight=settings.lookup_inflight)
@@ -49,6 +53,7 @@ class Service:
         """Decide the next lead under ``config`` (a published version; see ``worker.configs.ConfigFollower``)."""
         self.config = self.intake.config = self.decider.config = config
         self.accounts.use_config(config)
+        self.notifier.use_config(config)
 
     async def process(self, delivery: Delivery) -> Outcome:
         """Decide about one delivery, exactly once however often it is delivered."""

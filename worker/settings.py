@@ -29,7 +29,15 @@ from connector.normalize import warm_up
 from connector.settings import Settings, load_settings
 from worker import jobs, lead_ids
 from worker.configs import ConfigFollower, ConfigStore
-from worker.queue import PROCESS_DELIVERY, WRITE_BACK, job_deserializer, job_serializer, queue_name, write_back_enqueuer
+from worker.queue import (
+    NOTIFY,
+    PROCESS_DELIVERY,
+    WRITE_BACK,
+    job_deserializer,
+    job_serializer,
+    queue_name,
+    write_back_enqueuer,
+)
 from worker.redis_server import WORKER_RETRIES, arq_redis_settings, redis_options
 from worker.service import Service
 from worker.store import Retention, Store
@@ -88,6 +96,9 @@ async def startup(ctx: dict[str, Any]) -> None:
 async def shutdown(ctx: dict[str, Any]) -> None:
     if "follower" in ctx:
         await ctx["follower"].stop()
+    if "svc" in ctx:
+        with contextlib.suppress(Exception):
+            await ctx["svc"].notifier.aclose()
     if "metrics" in ctx:
         metrics, call_metrics = ctx["metrics"]
         with contextlib.suppress(Exception):  # Redis already gone: the last half second of counts is lost
@@ -110,6 +121,8 @@ def worker_settings(settings: Settings, **ctx: Any) -> dict[str, Any]:
         "functions": [
             func(jobs.process_delivery, name=PROCESS_DELIVERY),
             func(jobs.write_back, name=WRITE_BACK),
+            # its own limit (ours, then arq's above it, as for the others): a channel down for minutes is retried
+            func(jobs.notify, name=NOTIFY, max_tries=settings.notify_max_tries + jobs.ARQ_EXTRA_TRIES),
         ],
         # arq ids a cron run "<name>:<time>": the name carries the key prefix, or a second installation on the same
         # Redis finds each run's id taken and never runs its own

@@ -25,6 +25,9 @@ from worker.store import Store, WriteTask
 
 # (crm, arq job id, when to run it: unix time, or None for now) -> queue a write_back job
 Enqueue = Callable[[str, str, float | None], Awaitable[None]]
+# (crm, arq job id) -> what follows the leads a write_back job wrote with a new owner (their ids are in the job's
+# landed list, ``Store.landed_leads``): queue their notifications (``worker.notify.Notifier.landed``). Never raises.
+Landed = Callable[[str, str], Awaitable[None]]
 _json = msgspec.json.Encoder()
 
 
@@ -44,12 +47,13 @@ def coalesce(tasks: Sequence[WriteTask]) -> list[WriteItem]:
 
 class WriteBack:
     def __init__(self, settings: Settings, store: Store, crm: CrmClient, *, enqueue: Enqueue,
-                 metrics: Recorder) -> None:
+                 metrics: Recorder, landed: Landed | None = None) -> None:
         self.settings = settings
         self.store = store
         self.crm = crm
         self.enqueue = enqueue
         self.metrics = metrics
+        self.landed = landed
         self._flush_slot: dict[str, int] = {}
 
     async def request_flush(self, crm: str, waiting: int | None = None) -> None:
@@ -71,8 +75,14 @@ class WriteBack:
     async def write(self, crm: str, job_id: str) -> tuple[int, list[WriteTask]]:
         """Write one batch. Returns (written, tasks still retryable) — the job retries or dead-letters those."""
         tasks = await self.store.take_batch(crm, job_id, registry.plugin(crm).batch_max)
-        if not tasks:
-            return 0, []
+        done = await self._write(crm, job_id, tasks) if tasks else (0, [])
+        if self.landed is not None:
+            # after the write is recorded, and only Redis: notifications never hold up or fail the write. Also on a
+            # run with no batch: the run before may have been killed between the two
+            await self.landed(crm, job_id)
+        return done
+
+    async def _write(self, crm: str, job_id: str, tasks: list[WriteTask]) -> tuple[int, list[WriteTask]]:
         items = coalesce(tasks)
         try:
             outcomes = await asyncio.to_thread(self.crm.write, items)
@@ -97,7 +107,10 @@ class WriteBack:
                                                     last_error=o.message or o.error_code or "refused for now"))
             else:
                 await dead_letter_write(self.store, t, o)
-        await self.store.finish_batch(crm, job_id, keep, results=results)
+        # a new owner was written (a duplicate's update keeps the owner, and tells nobody again)
+        owner = registry.plugin(crm).owner_field
+        landed = [t.lead_id for t, _, _ in results if owner in t.item.fields] if self.landed is not None else []
+        await self.store.finish_batch(crm, job_id, keep, results=results, landed=landed)
         return len(results), keep
 
     async def give_up(self, crm: str, job_id: str, reason: str, tries: int) -> int:

@@ -145,3 +145,8 @@ class CrmPlugin(Protocol):
     def manual_steps(self, check: FieldCheck) -> list[str]:
         """What an admin does by hand in the CRM for a field that is not ok (steps in its UI, in order)."""
         ...
+
+    def record_url(self, settings: Settings, record_id: str) -> str:
+        """Where a person opens this record in the CRM's own app (a notification's link); "" when the settings do
+        not say enough to build it."""
+        ...

@@ -69,7 +69,7 @@ class HubSpotPlugin:
     source_mapping = SOURCE_MAPPING
     read_only = READ_ONLY
     settings = ("hubspot_token", "hubspot_base_url", "hubspot_webhook_secret", "hubspot_rate_per_10s",
-                "hubspot_app_id", "ca_bundle")
+                "hubspot_app_id", "hubspot_portal_id", "hubspot_app_url", "ca_bundle")
     endpoint = Endpoint(
         summary="HubSpot webhook events (signature v3)",
         description="Up to 100 contact.creation / contact.propertyChange events; the worker fetches each contact.",
@@ -152,6 +152,13 @@ class HubSpotPlugin:
         from adapters.hubspot import fields
 
         return fields.manual_steps(check)
+
+    def record_url(self, settings: Settings, record_id: str) -> str:
+        """The contact's page: {app}/contacts/{Hub ID}/record/0-1/{id} (0-1 is the contact object's type id,
+        https://developers.hubspot.com/docs/api/crm/understanding-the-crm); needs LEADRELAY_HUBSPOT_PORTAL_ID."""
+        if not settings.hubspot_portal_id or not record_id:
+            return ""
+        return f"{settings.hubspot_app_url.rstrip('/')}/contacts/{settings.hubspot_portal_id}/record/0-1/{record_id}"
 
 
 PLUGIN = HubSpotPlugin()

@@ -40,8 +40,9 @@ def render(notice: Notice) -> tuple[str, str]:
     who = notice.name or notice.email or notice.lead_id or "New lead"
     headline = f"{who} ({notice.company})" if notice.company else who
     grade = f" {notice.grade}" if notice.grade else ""
-    subject = f"New{grade} lead: {headline}, score {notice.score:g}"
-    lines = [headline, *([f"Title: {notice.title}"] if notice.title else []), f"Email: {notice.email}",
+    subject = f"{'[No rep available] ' if notice.alert else ''}New{grade} lead: {headline}, score {notice.score:g}"
+    lines = [*([notice.alert, ""] if notice.alert else []), headline,
+             *([f"Title: {notice.title}"] if notice.title else []), f"Email: {notice.email}",
              f"Score: {notice.score:g}{f' ({notice.grade})' if notice.grade else ''}",
              f"Owner: {notice.owner_name or notice.queue or 'unassigned'}  (rule: {notice.rule})"]
     if notice.action:

@@ -10,7 +10,8 @@ from typing import Any
 
 import msgspec
 
-from connector.decision import Decision
+from connector.decision import Assignment, Decision
+from connector.routing.strategies import FALLBACK_OWNER
 
 TOP_REASONS = 3
 
@@ -38,6 +39,7 @@ class Notice(msgspec.Struct, kw_only=True, frozen=True):
     route_reason: str = ""
     answers: dict[str, str] = {}
     crm_url: str = ""
+    alert: str = ""  # said first and loudly: nobody was available ("No rep available — assigned to ...")
 
 
 def _name(decision: Decision) -> str:
@@ -53,6 +55,16 @@ def _answer(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+def alert_of(assignment: Assignment, owner_name: str) -> str:
+    """The alert a notice opens with, when routing found nobody: the fallback owner took it, or it sits in a
+    queue because nobody was available ("" for a lead routed as usual, or sent to a queue on purpose)."""
+    if assignment.strategy == FALLBACK_OWNER:
+        return f"No rep available — assigned to the fallback owner {owner_name}"
+    if assignment.queue and assignment.strategy == "fallback":
+        return f"No rep available — left in queue {assignment.queue}, nobody assigned"
+    return ""
+
+
 def notice_from_decision(decision: Decision, crm_url: str = "", *, owner_name: str | None = None,
                          answers: tuple[str, ...] | None = None, top: int = TOP_REASONS) -> Notice:
     """The notice for ``decision``. ``answers`` picks the form answers that matter (all of them when None);
@@ -60,6 +72,7 @@ def notice_from_decision(decision: Decision, crm_url: str = "", *, owner_name: s
     lead, score, assignment = decision.lead, decision.score, decision.route.assignment
     hits = sorted((h for h in score.hits if h.points > 0), key=lambda h: -h.points)[:top]
     chosen = {k: v for k, v in lead.answers.items() if answers is None or k in answers}
+    owner_name = owner_name or assignment.owner or ""
     return Notice(
         lead_id=lead.id or "",
         name=_name(decision),
@@ -70,11 +83,12 @@ def notice_from_decision(decision: Decision, crm_url: str = "", *, owner_name: s
         grade=score.grade,
         action=score.action,
         owner_id=assignment.owner or "",
-        owner_name=owner_name or assignment.owner or "",
+        owner_name=owner_name,
         queue=assignment.queue or "",
         rule=assignment.rule,
         reasons=tuple(Reason(rule=h.rule, points=h.points, text=h.reason) for h in hits),
         route_reason=assignment.reason,
         answers={str(k): _answer(v) for k, v in chosen.items() if _answer(v)},
         crm_url=crm_url,
+        alert=alert_of(assignment, owner_name),
     )

@@ -1,8 +1,9 @@
 """Slack incoming-webhook notifications with Block Kit (https://api.slack.com/messaging/webhooks).
 
-The message: a header (name — company), the score and grade with what the grade implies, the owner and the
-routing rule, the top reasons it scored, why it was routed to this rep, the form answers that matter, and a
-button to the CRM record. ``text`` is the fallback shown in notifications and by clients without blocks.
+The message: a header (name — company), the alert when nobody was available to take the lead, the score and
+grade with what the grade implies, the owner and the routing rule, the top reasons it scored, why it was routed to
+this rep, the form answers that matter, and a button to the CRM record. ``text`` is the fallback shown in
+notifications and by clients without blocks.
 
 Everything from the lead is escaped (``&``, ``<``, ``>``), so a form answer can neither ping ``<!channel>`` nor
 forge a link; texts are cut to Slack's limits (header 150, section text 3000, field 2000, at most 10 fields).
@@ -65,8 +66,10 @@ def blocks(notice: Notice) -> list[dict[str, Any]]:
     """The Block Kit blocks for ``notice``."""
     out: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": _cut(_headline(notice), HEADER_MAX)}},
-        {"type": "section", "fields": _fields(notice)},
     ]
+    if notice.alert:
+        out.append(_section(f":rotating_light: *{escape(notice.alert)}*"))
+    out.append({"type": "section", "fields": _fields(notice)})
     if notice.reasons:
         lines = [f"• {escape(r.text or r.rule)} ({_points(r.points)})" for r in notice.reasons]
         out.append(_section("*Why it scored*\n" + "\n".join(lines)))
@@ -85,7 +88,8 @@ def blocks(notice: Notice) -> list[dict[str, Any]]:
 def fallback_text(notice: Notice) -> str:
     grade = f" ({notice.grade})" if notice.grade else ""
     owner = f" → {notice.owner_name}" if notice.owner_name else ""
-    return escape(_cut(f"New lead: {_headline(notice)}, score {notice.score:g}{grade}{owner}", TEXT_MAX))
+    alert = f"{notice.alert}. " if notice.alert else ""
+    return escape(_cut(f"{alert}New lead: {_headline(notice)}, score {notice.score:g}{grade}{owner}", TEXT_MAX))
 
 
 def payload(notice: Notice) -> dict[str, Any]:

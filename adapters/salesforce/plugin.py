@@ -151,5 +151,12 @@ class SalesforcePlugin:
 
         return fields.manual_steps(check)
 
+    def record_url(self, settings: Settings, record_id: str) -> str:
+        """{instance}/{record id}: Salesforce opens any record from its id, in Lightning or Classic, whichever the
+        person uses (a Lead or the matched Contact alike)."""
+        if not settings.salesforce_instance_url or not record_id:
+            return ""
+        return f"{settings.salesforce_instance_url.rstrip('/')}/{record_id}"
+
 
 PLUGIN = SalesforcePlugin()

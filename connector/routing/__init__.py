@@ -16,6 +16,7 @@ After the last rule, the file's ``fallback_queue`` takes the lead.
 from connector.routing.config import (
     Account,
     Fallback,
+    FallbackOwner,
     Named,
     PostalRange,
     RoundRobin,
@@ -37,6 +38,7 @@ from connector.routing.strategies import route
 __all__ = [
     "Account",
     "Fallback",
+    "FallbackOwner",
     "Named",
     "PostalRange",
     "RoundRobin",

@@ -172,10 +172,28 @@ class ToQueue(RuleBase, tag="queue"):
 Rule = Named | RoundRobin | Weighted | Skill | TerritoryRule | Account | Vip | ToQueue
 
 
+class FallbackOwner(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """Who takes a lead of ``grades`` that no rule could give to a rep, instead of the fallback queue: a manager
+    (``rep``) or an on-call rotation (``pool``). Applies where the lead would otherwise go to a queue because nobody
+    was available (the end of the rules, or an ``on_unavailable: {queue: ...}``), not to a rule that sends leads to
+    a queue on purpose. Daily caps and working hours do not hold it back (someone must hear of a hot lead now);
+    an inactive or out-of-office rep does, and then the lead goes to the queue as before."""
+
+    grades: tuple[str, ...] = ("hot",)
+    rep: str | None = None
+    pool: str | None = None
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if (self.pool is None) == (self.rep is None):
+            raise ValueError("fallback_owner goes to exactly one of `rep` or `pool`")
+
+
 class RoutingConfig(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
     territories: dict[str, Territory] = {}
     rules: list[Rule]
     fallback_queue: str
+    fallback_owner: FallbackOwner | None = None
 
 
 def _check(config: RoutingConfig, team: Team | None, where: Where) -> None:
@@ -222,6 +240,9 @@ def _check(config: RoutingConfig, team: Team | None, where: Where) -> None:
         if isinstance(rule, ToQueue):
             queue(f"{at}.queue", rule.queue)
     queue("fallback_queue", config.fallback_queue)
+    if config.fallback_owner is not None:
+        rep("fallback_owner.rep", config.fallback_owner.rep)
+        pool("fallback_owner.pool", config.fallback_owner.pool)
 
 
 def routing_from_text(text: str, *, file: str, team: Team | None = None) -> RoutingConfig:

@@ -2,7 +2,9 @@
 
 A rule matches when its ``when`` holds and its strategy applies (the lead is in a territory, is a target account,
 has an owner on the roster...). When nobody is left, ``on_unavailable`` says what next: ``next_rule``, or a
-fallback pool, rep or queue. After the last rule, the file's ``fallback_queue`` takes the lead.
+fallback pool, rep or queue. After the last rule, the file's ``fallback_queue`` takes the lead — unless a
+``fallback_owner`` is named for the lead's grade: then a lead nobody could take goes to that manager or on-call
+pool, not silently to a queue.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from connector.routing.candidates import Ctx, Need, to_pool, to_queue, to_rep, v
 from connector.routing.config import (
     Account,
     Fallback,
+    FallbackOwner,
     Named,
     RoundRobin,
     RoutingConfig,
@@ -30,6 +33,8 @@ from connector.routing.config import (
 )
 from connector.routing.state import RoutingState
 from connector.team import Team
+
+FALLBACK_OWNER = "fallback_owner"  # the rule and strategy of an assignment to the fallback owner
 
 
 def _strategy(rule: Rule) -> str:
@@ -94,6 +99,27 @@ def _try(
     return f"unknown strategy {s}"  # unreachable: the union is closed
 
 
+def _fallback_owner(ctx: Ctx, fo: FallbackOwner | None, grade: str,
+                    why: str) -> tuple[Assignment, list[StateChange]] | None:
+    """The fallback owner's assignment of a lead nobody could take, if one is named for ``grade`` and available."""
+    if fo is None or grade not in fo.grades:
+        return None
+    reason = f"no rep available ({why}) — assigned to the fallback owner"
+    if fo.rep is not None:
+        got = to_rep(ctx, Named(name=FALLBACK_OWNER, rep=fo.rep, enforce_capacity=False), fo.rep, reason,
+                     FALLBACK_OWNER)
+    else:
+        assert fo.pool is not None
+        got = to_pool(ctx, RoundRobin(name=FALLBACK_OWNER, pool=fo.pool, enforce_capacity=False), fo.pool, reason,
+                      strategy=FALLBACK_OWNER)
+    ctx.trace.append(f"{FALLBACK_OWNER}: {got[0].reason}" if got else f"{FALLBACK_OWNER}: unavailable as well")
+    return got
+
+
+def _result(ctx: Ctx, got: tuple[Assignment, list[StateChange]]) -> RouteResult:
+    return RouteResult(assignment=got[0], skipped=tuple(ctx.skipped), changes=tuple(got[1]), trace=tuple(ctx.trace))
+
+
 def route(
     lead: Lead,
     *,
@@ -131,6 +157,9 @@ def route(
             fb = rule.on_unavailable
             if isinstance(fb, Fallback):
                 if fb.queue is not None:
+                    owner = _fallback_owner(ctx, config.fallback_owner, score.grade, f"{rule.name}: nobody available")
+                    if owner is not None:
+                        return _result(ctx, owner)
                     ctx.trace.append(f"{rule.name}: nobody available -> queue {fb.queue}")
                     a = to_queue(ctx, fb.queue, rule.name, "fallback", f"{rule.name}: nobody available")
                     return RouteResult(assignment=a, skipped=tuple(ctx.skipped), trace=tuple(ctx.trace))
@@ -140,10 +169,11 @@ def route(
             if got is None:
                 ctx.trace.append(f"{rule.name}: nobody available, next rule")
                 continue
-        assignment, changes = got
-        ctx.trace.append(f"{rule.name}: {assignment.reason}")
-        return RouteResult(assignment=assignment, skipped=tuple(ctx.skipped), changes=tuple(changes),
-                           trace=tuple(ctx.trace))
+        ctx.trace.append(f"{rule.name}: {got[0].reason}")
+        return _result(ctx, got)
+    owner = _fallback_owner(ctx, config.fallback_owner, score.grade, "no rule assigned the lead")
+    if owner is not None:
+        return _result(ctx, owner)
     ctx.trace.append(f"fallback: no rule assigned the lead -> queue {config.fallback_queue}")
     a = to_queue(ctx, config.fallback_queue, "fallback", "fallback", "no rule assigned the lead")
     return RouteResult(assignment=a, skipped=tuple(ctx.skipped), trace=tuple(ctx.trace))

@@ -131,7 +131,8 @@ def row_of(email: str, info: dict[str, Any]) -> dict[str, Any]:
     a = d["route"]["assignment"]
     ms = (info["written_at"] - info["received_at"]) * 1000 if info["written_at"] and info["received_at"] else None
     return {"email": email, "lead_id": info["lead_id"], "owner": a.get("owner") or f"queue:{a.get('queue')}",
-            "rule": a.get("rule"), "score": d["score"]["total"], "grade": d["score"]["grade"],
+            "rule": a.get("rule"), "hold_until": a.get("hold_until"), "score": d["score"]["total"],
+            "grade": d["score"]["grade"],
             "stage": d["score"]["stage"], "tags": d["tags"].get("tags", []), "crm_record_id": w.get("record_id"),
             "ms_webhook_to_crm": round(ms, 1) if ms is not None else None}
 
@@ -215,6 +216,40 @@ async def _feed(url: str, api: str, rows: list[dict[str, Any]], form_secret: str
     return missing, dead
 
 
+async def settle(url: str, timeout: float) -> int:
+    """Wait until the worker has nothing left to do but its cron jobs: the notifications go out after the CRM
+    write lands. Returns how many jobs are still queued at the timeout."""
+    from redis.asyncio import Redis
+
+    from worker.store.keys import Keys
+
+    k = Keys(DEMO_PREFIX)
+    r = Redis.from_url(url)
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            busy = [i for i in await r.zrange(k.queue, 0, -1) if not i.decode().startswith(k.cron_job(""))]
+            if not busy or time.monotonic() > deadline:
+                return len(busy)
+            await asyncio.sleep(0.1)
+    finally:
+        await r.aclose()
+
+
+async def notification_counts(url: str) -> dict[str, float]:
+    """{"channel outcome": how many} of this run's notifications (leadrelay_notifications_total)."""
+    from redis.asyncio import Redis
+
+    from worker.store.keys import Keys
+
+    r = Redis.from_url(url)
+    try:
+        raw = await r.hgetall(Keys(DEMO_PREFIX).metric("leadrelay_notifications_total"))
+    finally:
+        await r.aclose()
+    return {k.decode().replace("\x1f", " "): float(v) for k, v in sorted(raw.items())}
+
+
 async def run_demo(*, once: bool, as_json: bool, leads: int | None, crm: str, rules: Path, timeout: float,
                    keep: bool, rate: float = 40.0, embedded_redis: bool = False) -> int:
     from adapters.crm import load_config
@@ -252,12 +287,17 @@ async def run_demo(*, once: bool, as_json: bool, leads: int | None, crm: str, ru
                       f"{api}/api/leads/<lead_id>", soft_wrap=True, markup=False, highlight=False)
             missing, dead = await _feed(url, api, rows, form_secret, crm=crm, as_json=as_json, rate=rate,
                                         timeout=timeout)
+            left = await settle(url, timeout=60.0)  # the notifications, sent once each lead's write landed
             if not once and not missing:
                 err.print(f"serving: API {api} (GET /api/leads/<id>, /metrics, /schema with the token above) — "
                           "Ctrl-C to stop", soft_wrap=True)
                 with contextlib.suppress(asyncio.CancelledError, KeyboardInterrupt):
                     await asyncio.Event().wait()
-            await running.stop()
+            await running.stop()  # its metrics are written on the way out
+            told = await notification_counts(url)
+            if told:
+                err.print("notifications: " + " · ".join(f"{k} {v:g}" for k, v in told.items())
+                          + (f" ({left} jobs still queued)" if left else ""), soft_wrap=True, highlight=False)
             if not keep:
                 await clear_prefix(url, DEMO_PREFIX)
             return 0 if not missing and not dead else 1

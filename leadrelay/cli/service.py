@@ -179,15 +179,14 @@ def dlq_show(dl_id: Annotated[str, typer.Argument(help="dead letter id from `dlq
     import msgspec
 
     async def go(settings: Settings, store: Any) -> int:
-        from worker.queue import decode_delivery
-        from worker.store import decode_task
+        from worker.dead_letters import data_of
 
         e = await store.get_dead_letter(dl_id)
         if e is None:
             err.print(f"[red]no dead letter {escape(repr(dl_id))}[/] (see `leadrelay dlq list`)")
             return 1
         out = msgspec.to_builtins(e)
-        out["data"] = msgspec.to_builtins(decode_delivery(e.data) if e.kind == "delivery" else decode_task(e.data))
+        out["data"] = data_of(e)
         console.print_json(msgspec.json.encode(out).decode())
         return 0
 

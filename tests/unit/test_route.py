@@ -318,12 +318,20 @@ def nw(northwind: tuple[Team, RoutingConfig], lead: Lead, **kw):
     return run(lead, cfg, team=team, **kw)
 
 
-def test_northwind_lead_in_no_territory_goes_to_the_fallback_queue(northwind) -> None:
+def test_northwind_hot_lead_in_no_territory_goes_to_the_manager_on_call(northwind) -> None:
     result = nw(northwind, Lead(company=Company(country="BR", size=300)))
+    a = result.assignment
+    assert (a.owner, a.queue, a.rule, a.strategy) == ("dana_whitfield", None, "fallback_owner", "fallback_owner")
+    assert a.owner_ids == {"hubspot": "51200001", "salesforce": "0058d000001DwAAAA0"}
+    assert "hot_by_territory: in no territory" in " ".join(result.trace)
+    assert a.reason.startswith("no rep available (no rule assigned the lead) — assigned to the fallback owner")
+
+
+def test_northwind_ungraded_lead_in_no_territory_goes_to_the_fallback_queue(northwind) -> None:
+    result = nw(northwind, Lead(company=Company(country="BR", size=300)), score=ScoreResult(total=0, grade=""))
     a = result.assignment
     assert (a.owner, a.queue, a.rule) == (None, "unassigned", "fallback")
     assert a.owner_ids == {"hubspot": "51200092", "salesforce": "00G8d000004UnaAEAS"}
-    assert "hot_by_territory: in no territory" in " ".join(result.trace)
 
 
 def test_northwind_enterprise_lead_whose_territory_rep_is_at_cap_goes_to_the_enterprise_pod(northwind) -> None:

@@ -17,6 +17,8 @@ All keys start with ``Settings.key_prefix`` (``p``), so two installations can sh
   p+"writes:{crm}"                 list: write tasks waiting for a batch
   p+"writes:{crm}:batch:{job}"     list: the tasks one write_back job holds (survives a killed worker)
   p+"writes:{crm}:batches"         set: the jobs holding a batch list (the sweep adopts one whose job is gone)
+  p+"writes:{crm}:landed:{job}"    list: leads a write_back job wrote with a new owner, whose notifications it
+                                   queues next (kept if the worker is killed between: the job's next run does)
   p+"parked:{crm}"                 list: deliveries put aside while the CRM is down, queued again when it answers
   p+"breaker:{crm}"                hash: the CRM's circuit breaker (state, failures in a row, until, reason)
   p+"payloads:{source}"            sorted set: recent raw payloads of one source mapping by time (JSON: id and
@@ -42,7 +44,8 @@ All keys start with ``Settings.key_prefix`` (``p``), so two installations can sh
                                    ``ratelimit`` and ``allocation_exhausted`` below name the shapes.
 
 arq's own keys hold our job ids: "arq:job:{job id}", "arq:result:{job id}", ... where every job id starts with
-``p`` ("p+delivery:{source}:{id}", "p+write_back:{crm}:{slot}"), so ``everything`` finds them too.
+``p`` ("p+delivery:{source}:{id}", "p+write_back:{crm}:{slot}", "p+notify:{lead}:{event}:{channel}:{audience}:
+{target}"), so ``everything`` finds them too.
 """
 
 from __future__ import annotations
@@ -128,6 +131,9 @@ class Keys:
 
     def write_batches(self, crm: str) -> str:
         return self._k("writes", crm, "batches")
+
+    def write_landed(self, crm: str, job_id: str) -> str:
+        return self._k("writes", crm, "landed", job_id)
 
     # ---- CRM outages ----------------------------------------------------------------------------------------------
     def parked(self, crm: str) -> str:
@@ -239,6 +245,20 @@ class Keys:
 
     def config_draft(self, name: str) -> str:
         return self._k("config", "draft", name)
+
+    def notify_job(self, lead_id: str, event: str, channel: str, audience: str, target: str) -> str:
+        """One notification (a lead's event, on one channel, to one person or channel): one job, however often the
+        lead's write lands."""
+        return self._k("notify", lead_id, event, channel, audience, target)
+
+    @property
+    def notify_jobs(self) -> str:
+        """What every notification's job id starts with (the demo waits until none is queued)."""
+        return self._k("notify", "")
+
+    def notify_replay_job(self, dl_id: str, at: float) -> str:
+        """A fresh id for a dead-lettered notification sent again (arq keeps the old job's result)."""
+        return self._k("notify", "replay", dl_id, repr(at))
 
     # ---- whole installation ---------------------------------------------------------------------------------------
     @property

@@ -28,15 +28,17 @@ class WriteTask(msgspec.Struct, kw_only=True, frozen=True):
 
 
 class DeadLetter(msgspec.Struct, kw_only=True, frozen=True):
-    """A delivery or write that will not succeed by waiting. ``kind`` says how to replay it."""
+    """A delivery, write or notification that will not succeed by waiting. ``kind`` says how to replay it."""
 
     id: str
-    kind: str  # "delivery" (replay = queue the delivery again) | "write" (replay = queue the write task)
+    # "delivery" (replay = queue the delivery again) | "write" (replay = queue the write task) | "notification"
+    # (replay = queue the notify job again)
+    kind: str
     reason: str
     at: float
     source: str = ""
     lead_id: str | None = None
-    data: bytes = b""  # msgpack Delivery or WriteTask
+    data: bytes = b""  # msgpack Delivery, WriteTask or worker.notify.NotifyJob
     error_code: str | None = None
     attempts: int = 0
 

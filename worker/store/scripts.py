@@ -195,3 +195,27 @@ if now < due then return 'open' end
 redis.call('HSET', KEYS[1], 'state', 'half_open', 'probe_until', now + tonumber(ARGV[2]))
 return 'probe'
 """
+
+# Queue the notifications of leads a write_back job wrote, each once: a notification is queued only if its field on
+# the lead (the lead's record of it: "queued", later "sent ..." or "failed ...") is not there yet, so a write that
+# lands twice (a retried job, a second form) tells nobody twice. Then the ids read leave the job's landed list.
+#   KEYS: landed list, queue; then per notification: lead hash, job key, result key
+#   ARGV: job expiry (ms), score (ms), ids read; then per notification: field, job id, job bytes
+# Returns one 1/0 per notification: queued now, or already (or the lead is gone).
+NOTIFY = """
+local out = {}
+local n = (#KEYS - 2) / 3
+for d = 1, n do
+  local lead, job, result = KEYS[3*d], KEYS[3*d + 1], KEYS[3*d + 2]
+  out[d] = 0
+  if redis.call('EXISTS', lead) == 1 and redis.call('HSETNX', lead, ARGV[3*d + 1], 'queued') == 1 then
+    if redis.call('EXISTS', job, result) == 0 then
+      redis.call('PSETEX', job, ARGV[1], ARGV[3*d + 3])
+      redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3*d + 2])
+      out[d] = 1
+    end
+  end
+end
+redis.call('LTRIM', KEYS[1], tonumber(ARGV[3]), -1)
+return out
+"""

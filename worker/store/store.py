@@ -18,6 +18,7 @@ from worker.store import scripts
 from worker.store.decisions import DecisionIndex, day_of
 from worker.store.keys import DEFAULT_PREFIX, Keys, arq_in_progress, arq_job, arq_result
 from worker.store.records import (
+    DELIVERY_TTL_S,
     CommitConflict,
     Committed,
     DeadLetter,
@@ -52,6 +53,7 @@ class Store(DecisionIndex):
         self._breaker_fail = redis.register_script(scripts.BREAKER_FAIL)
         self._breaker_ok = redis.register_script(scripts.BREAKER_OK)
         self._breaker_probe = redis.register_script(scripts.BREAKER_PROBE)
+        self._notify = redis.register_script(scripts.NOTIFY)
 
     # ---- delivery idempotency (the API's inbound keys: worker.queue.accept_deliveries) ----------------------------
     async def is_done(self, source: str, delivery_id: str) -> str | None:
@@ -281,11 +283,15 @@ class Store(DecisionIndex):
 
     async def finish_batch(
         self, crm: str, job_id: str, keep: Sequence[WriteTask] = (),
-        results: Iterable[tuple[WriteTask, bytes, str | None]] = (),
+        results: Iterable[tuple[WriteTask, bytes, str | None]] = (), landed: Sequence[str] = (),
     ) -> None:
         """Record the written leads' results and replace a job's list with the tasks still to try (none: the batch
-        is done), in one transaction: one round trip per batch, and a crash leaves both or neither."""
+        is done), in one transaction: one round trip per batch, and a crash leaves both or neither. ``landed``
+        (lead ids) go to the job's landed list: their notifications are queued next (``queue_notices``)."""
         pipe = self.r.pipeline(transaction=True)
+        if landed:
+            pipe.rpush(self.keys.write_landed(crm, job_id), *landed)
+            pipe.expire(self.keys.write_landed(crm, job_id), DELIVERY_TTL_S)
         now = repr(time.time())
         lead_s = self.retention.lead_s
         for task, result, record_id in results:
@@ -301,6 +307,30 @@ class Store(DecisionIndex):
             pipe.rpush(key, *[encode_task(t) for t in keep])
         else:
             pipe.srem(self.keys.write_batches(crm), job_id)
+        await pipe.execute()
+
+    # ---- notifications (worker.notify) ------------------------------------------------------------------------
+    async def landed_leads(self, crm: str, job_id: str) -> list[str]:
+        return [x.decode() for x in await self.r.lrange(self.keys.write_landed(crm, job_id), 0, -1)]
+
+    async def queue_notices(self, crm: str, job_id: str, read: int,
+                            jobs: Sequence[tuple[str, str, str, bytes]]) -> list[bool]:
+        """Queue each (lead id, the lead's field for it, job id, job bytes) unless its field is set, and drop the
+        ``read`` ids from the job's landed list, in one step; per job, whether it was queued now."""
+        keys = [self.keys.write_landed(crm, job_id), self.keys.queue]
+        argv: list[Any] = [DELIVERY_TTL_S * 1000, int(time.time() * 1000), read]
+        for lead_id, field, job, data in jobs:
+            keys += [self.keys.lead(lead_id), arq_job(job), arq_result(job)]
+            argv += [field, job, data]
+        return [bool(x) for x in await self._notify(keys=keys, args=argv)]
+
+    async def mark_notice(self, lead_id: str, field: str, status: str, *, notified_at: float | None = None) -> None:
+        """Record how a notification went on the lead; the first one sent also sets ``notified_at``."""
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hset(self.keys.lead(lead_id), field, status)
+        if notified_at is not None:
+            pipe.hsetnx(self.keys.lead(lead_id), "notified_at", repr(notified_at))
+        pipe.expire(self.keys.lead(lead_id), self.retention.lead_s)
         await pipe.execute()
 
     # ---- dead letters ------------------------------------------------------------------------------------------
