@@ -15,12 +15,13 @@ import msgspec
 from connector.errors import ConfigError
 from connector.mapping import CrmMapping, SourceMapping, load_crm_mapping, load_source_mapping
 from connector.match import MatchConfig, load_match_config
+from connector.recycle import RecyclingConfig, load_recycling
 from connector.routing import RoutingConfig, load_routing
 from connector.score import ScoringConfig, load_scoring
 from connector.tags import TagsConfig, load_tags
 from connector.team import Team, load_team
 
-RULE_FILES = ("team.yaml", "scoring.yaml", "tags.yaml", "routing.yaml", "matching.yaml")
+RULE_FILES = ("team.yaml", "scoring.yaml", "tags.yaml", "routing.yaml", "matching.yaml", "recycling.yaml")
 
 
 class Config(msgspec.Struct, kw_only=True, frozen=True, dict=True):
@@ -34,6 +35,7 @@ class Config(msgspec.Struct, kw_only=True, frozen=True, dict=True):
     routing: RoutingConfig
     team: Team
     matching: MatchConfig
+    recycling: RecyclingConfig = RecyclingConfig()  # optional file: without it nothing is recycled
 
 
 def resolve_dirs(path: str | Path, mappings: str | Path | None = None) -> tuple[Path, Path]:
@@ -79,6 +81,8 @@ def load_config(
             raise ConfigError(f"missing {name}", file=str(rules_dir / name))
     team = load_team(rules_dir / "team.yaml")
     matching_file = rules_dir / "matching.yaml"
+    recycling_file = rules_dir / "recycling.yaml"
+    routing = load_routing(rules_dir / "routing.yaml", team)
     sources = {m.name: m for m in (load_source_mapping(f) for f in sorted((mappings_dir / "sources").glob("*.yaml")))}
     crm = {f.stem: load_crm_mapping(f, read_only=crm_read_only) for f in sorted((mappings_dir / "crm").glob("*.yaml"))}
     return Config(
@@ -87,7 +91,8 @@ def load_config(
         crm=crm,
         scoring=load_scoring(rules_dir / "scoring.yaml"),
         tags=load_tags(rules_dir / "tags.yaml"),
-        routing=load_routing(rules_dir / "routing.yaml", team),
+        routing=routing,
         team=team,
         matching=load_match_config(matching_file) if matching_file.exists() else MatchConfig(),
+        recycling=load_recycling(recycling_file, team, routing) if recycling_file.exists() else RecyclingConfig(),
     )

@@ -123,11 +123,13 @@ class HubSpotPlugin:
         ours = source == "INTEGRATION" and settings.hubspot_app_id is not None and \
             str(source_id) == str(settings.hubspot_app_id)
         prop = ev.get("property_name") or ev.get("propertyName")
+        value = ev.get("property_value", ev.get("propertyValue"))
         change = None
         if prop == OWNER_FIELD:
-            change = OwnerChange(owner=str(ev.get("property_value") or ev.get("propertyValue")),
-                                 by=f"hubspot user {source_id}")
-        return CrmEvent(record_id=object_id, echo=ours, owner_change=change)
+            change = OwnerChange(owner=str(value), by=f"hubspot user {source_id}")
+        # any other property change (a page-view count, the lead status) is the worker's to follow or not
+        changes = {str(prop): value} if prop and prop != OWNER_FIELD else {}
+        return CrmEvent(record_id=object_id, echo=ours, owner_change=change, changes=changes)
 
     def read_record(self, record: CrmRecord, settings: Settings) -> CrmEvent:
         """HubSpot's webhooks are signed, so ``read_event`` never asks for a re-read; a fetched contact is new."""
