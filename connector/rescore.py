@@ -23,7 +23,7 @@ from connector.decision import Decision, ScoreResult, WritePlan
 from connector.model import Event, Lead
 from connector.pipeline import explain, plan_write
 from connector.ports import WriteItem
-from connector.score import ScoringConfig, Stage, _behaviour_hit, score
+from connector.score import ScoringConfig, Stage, _BehaviourPlan, score
 
 STAGES: tuple[str, ...] = get_args(Stage)  # earliest first
 MAX_EVENTS = 200  # events kept on a lead (the newest): behaviour older than every rule's window gives nothing
@@ -106,14 +106,29 @@ def changed(before: ScoreResult, after: ScoreResult) -> bool:
     return (before.total, before.grade, before.stage) != (after.total, after.grade, after.stage)
 
 
-def _total_at(lead: Lead, config: ScoringConfig, base: ScoreResult, at: datetime) -> float:
-    """The total at ``at``: fit and intent as in ``base``, behaviour as ``score`` adds it up."""
-    events = [(e.kind, (at - e.at).total_seconds() / _DAY) for e in lead.events]
+def _points(plan: _BehaviourPlan, events: Sequence[tuple[str, float]]) -> float:
+    """A behaviour rule's points for ``(kind, age in days)`` events: ``score``'s arithmetic, in the same order (so
+    the same float), without the reason text it writes."""
+    rule = plan.rule
+    ages = [age for kind, age in events if kind in plan.kinds and age <= rule.within_days]
+    if len(ages) < rule.min_count:
+        return 0.0
+    half_life, points = plan.half_life, rule.points
+    total = (sum(float(points * 0.5 ** (max(a, 0.0) / half_life)) for a in ages) if half_life is not None
+             else sum(points for _ in ages))
+    if rule.max_points is not None and total > rule.max_points:
+        total = rule.max_points
+    return round(total, 2)
+
+
+def _total_after(events: Sequence[tuple[str, float]], plans: Sequence[_BehaviourPlan], base: ScoreResult,
+                 days: float) -> float:
+    """The total ``days`` after ``events`` were ``(kind, age in days)`` old: fit and intent as in ``base``, behaviour
+    as ``score`` adds it up (``plans``: the behaviour rules of the events' kinds, in file order)."""
+    aged = [(kind, age + days) for kind, age in events]
     behaviour = 0.0
-    for plan in config.behaviour_plan:
-        hit = _behaviour_hit(plan, events)
-        if hit is not None:
-            behaviour += hit.points
+    for plan in plans:
+        behaviour += _points(plan, aged)
     return round(base.fit + round(behaviour, 2) + base.intent, 2)
 
 
@@ -130,21 +145,21 @@ def next_crossing(lead: Lead, config: ScoringConfig, *, now: datetime, current: 
     if not below:
         return None
     target = below[0]
-    windows = {kind: max((p.rule.within_days for p in config.behaviour_plan if kind in p.kinds), default=0.0)
-               for kind in {e.kind for e in lead.events}}
-    horizon = max(e.at + timedelta(days=windows[e.kind]) for e in lead.events) + timedelta(seconds=_STEP_S)
-    if horizon <= now:
-        return None
-    lo, hi = now, horizon  # total(lo) >= target > total(hi)
-    if _total_at(lead, config, current, hi) >= target:
-        return None  # a rule that never decays keeps it up
-    while (hi - lo).total_seconds() > _STEP_S:
-        mid = lo + (hi - lo) / 2
-        if _total_at(lead, config, current, mid) < target:
+    events = [(e.kind, (now - e.at).total_seconds() / _DAY) for e in lead.events]
+    kinds = {kind for kind, _ in events}
+    plans = [p for p in config.behaviour_plan if not p.kinds.isdisjoint(kinds)]
+    windows = {kind: max((p.rule.within_days for p in plans if kind in p.kinds), default=0.0) for kind in kinds}
+    step = _STEP_S / _DAY
+    lo, hi = 0.0, max(windows[kind] - age for kind, age in events) + step  # days from now: all out of window
+    if hi <= step or _total_after(events, plans, current, hi) >= target:
+        return None  # nothing left to decay, or a rule that never decays keeps it up
+    while hi - lo > step:  # total(lo) >= target > total(hi)
+        mid = (lo + hi) / 2
+        if _total_after(events, plans, current, mid) < target:
             hi = mid
         else:
             lo = mid
-    return hi
+    return now + timedelta(days=hi)
 
 
 def rescored_decision(decision: Decision, rescored: Rescored) -> Decision:

@@ -73,11 +73,17 @@ CONTACT_PROPERTIES = _props(
     Prop("hubspot_owner_id", "enumeration"),  # options are the portal's owners (checked when owners are seeded)
     Prop("lifecyclestage", "enumeration", LIFECYCLE_STAGES),
     Prop("hs_lead_status", "enumeration", LEAD_STATUSES),
+    # web analytics and email information HubSpot itself counts (read-only through the API; they change as the
+    # contact browses and clicks: ``HubSpotSandbox.track``)
+    # https://knowledge.hubspot.com/properties/hubspots-default-contact-properties
+    Prop("hs_analytics_num_page_views", "number", read_only=True),
+    Prop("hs_email_click", "number", read_only=True),
     # leadrelay's own custom properties (created by `leadrelay crm setup`); leadrelay_id has unique values.
     Prop("leadrelay_score", "number"),
     *(Prop(n) for n in ("leadrelay_grade", "leadrelay_tags", "leadrelay_segments", "leadrelay_reason",
                         "leadrelay_rule", "leadrelay_config_version")),
     Prop("leadrelay_id", unique=True),
+    Prop("leadrelay_lost_reason", "enumeration", ("no_budget", "timing", "competitor", "no_response")),
 )
 
 COMPANY_PROPERTIES = _props(

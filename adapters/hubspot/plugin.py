@@ -39,7 +39,8 @@ WRITE_WINDOW_MS = 200
 # Properties HubSpot computes itself: writing one is refused (READ_ONLY_VALUE), so a mapping may not.
 READ_ONLY = frozenset(
     {"hs_object_id", "createdate", "lastmodifieddate", "hs_createdate", "hs_lastmodifieddate", "hs_all_owner_ids",
-     "hs_analytics_source", "hs_is_contact", "hs_lifecyclestage_lead_date", "num_associated_deals"}
+     "hs_analytics_source", "hs_is_contact", "hs_lifecyclestage_lead_date", "num_associated_deals",
+     "hs_analytics_num_page_views", "hs_email_click"}
 )
 # the API objects of HubSpotCrm whose HTTP layer is counted (each wraps one RESTClientObject)
 _API_OBJECTS = ("_contacts_basic", "_contacts_batch", "_companies_search", "_owners", "_assoc_batch")
