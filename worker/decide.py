@@ -22,7 +22,7 @@ from connector.errors import FatalError, RetryableError
 from connector.match import identity_keys
 from connector.model import CrmRecord, Lead
 from connector.pipeline import decide, plan_write
-from connector.ports import Delivery
+from connector.ports import Delivery, WriteItem
 from connector.rescore import forward, merge_events
 from connector.routing import RoutingState, apply_changes
 from connector.settings import Settings
@@ -65,6 +65,14 @@ def _matched(decision: Decision, candidates: Sequence[CrmRecord]) -> CrmRecord |
     if m is None or m.kind == "account":
         return None
     return next((c for c in candidates if c.id == m.record_id and c.crm == m.crm), None)
+
+
+def assigned(decision: Decision, item: WriteItem, owner_field: str) -> str:
+    """Who a write makes the lead's owner (a rep id, or "queue:<name>"); "" when it writes no owner."""
+    if not item.fields.get(owner_field):
+        return ""
+    a = decision.route.assignment
+    return a.owner or f"queue:{a.queue}"
 
 
 def strong_keys(keys: Sequence[str]) -> list[str]:
@@ -185,7 +193,8 @@ class Decider:
         item, plan = plan_write(decision, self.config, crm, record=target, lane=delivery.lane)
         decision = msgspec.structs.replace(decision, write=plan)
         task = WriteTask(crm=crm, lead_id=lead.id, item=item, received_at=delivery.received_at.timestamp(),
-                         delivery=f"{delivery.source}:{delivery.delivery_id}")
+                         delivery=f"{delivery.source}:{delivery.delivery_id}", rep=assigned(decision, item,
+                                                                                          self.owner_field))
         try:
             committed = await self.store.commit(
                 lead_id=lead.id, decision=decision_to_json(decision), changes=decision.route.changes,

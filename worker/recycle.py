@@ -28,7 +28,7 @@ from connector.pipeline import decide, plan_write
 from connector.ports import Delivery
 from connector.rescore import forward, merge_events
 from connector.settings import Settings
-from worker.decide import Flush, Outcome, strong_keys
+from worker.decide import Flush, Outcome, assigned, strong_keys
 from worker.metrics import Recorder
 from worker.store import CommitConflict, Store, WriteTask
 from worker.store.followup import RECYCLE_FIELDS, FollowUps
@@ -180,7 +180,8 @@ class Recycler:
             item, plan = plan_write(decision, self.config, crm, update=True, lane=delivery.lane)
             decision = msgspec.structs.replace(decision, write=plan)
             task = WriteTask(crm=crm, lead_id=lead_id, item=item, received_at=delivery.received_at.timestamp(),
-                             delivery=f"{delivery.source}:{delivery.delivery_id}")
+                             delivery=f"{delivery.source}:{delivery.delivery_id}",
+                             rep=assigned(decision, item, self.owner_field))
             try:
                 committed = await self.store.commit(
                     lead_id=lead_id, decision=decision_to_json(decision), changes=decision.route.changes,

@@ -98,7 +98,7 @@ class Rescorer:
             crm = self.settings.crm
             item, _plan = score_write(decision, self.config, crm)
             task = WriteTask(crm=crm, lead_id=lead_id, item=item, received_at=now.timestamp(),
-                             delivery=f"rescore:{lead_id}")
+                             delivery=f"rescore:{lead_id}", kind="rescore")
         waiting = await self.follow.update(lead_id, decision=decision_to_json(decision), task=task,
                                            rescore_at=self._next(decision, now), done=done)
         await self.metrics.inc("leadrelay_rescored_total", {"why": "behaviour" if events else "decay",

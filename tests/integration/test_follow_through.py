@@ -32,6 +32,7 @@ from sandbox.server import SandboxServer
 from tests.integration.harness import PREFIX, config_dir, form_delivery, hubspot_contacts, sandbox_for, settings_for
 from worker import lead_ids
 from worker.decide import Outcome
+from worker.metrics import Metrics, render_async
 from worker.rescore import rescore_job
 from worker.service import Service
 from worker.store import Store
@@ -113,6 +114,11 @@ class World:
     async def decision(self, lead_id: str) -> Decision:
         return decision_from_json((await self.svc.store.lead(lead_id))["decision"])
 
+    async def metric(self, prefix: str) -> list[str]:
+        """The Prometheus lines starting with ``prefix``."""
+        text = (await render_async(self.redis, PREFIX, {})).decode()
+        return [line for line in text.splitlines() if line.startswith(prefix)]
+
     async def due(self, which: str, lead_id: str) -> float | None:
         key = self.svc.store.keys.rescore_due if which == "rescore" else self.svc.store.keys.recycle_due
         return await self.redis.zscore(key, lead_id)
@@ -132,7 +138,8 @@ async def world(redis_url: str, tmp_path: Path) -> AsyncIterator[World]:
         async def later(crm: str, job_id: str, at: float | None) -> None:
             """The write_back jobs are run by ``World.write``."""
 
-        svc = Service(settings, registry.load_config(cfg), Store(redis, PREFIX), crm, enqueue_write_back=later)
+        svc = Service(settings, registry.load_config(cfg), Store(redis, PREFIX), crm, enqueue_write_back=later,
+                      metrics=Metrics(redis, PREFIX))
         yield World(svc, sandbox, receiver, redis)
         lead_ids.use_secret(before)
         await redis.aclose()
@@ -187,6 +194,14 @@ async def test_a_decayed_hot_lead_is_rescored_warm_by_the_job_and_its_stage_stay
     (line,) = d.history
     assert "hot -> warm" in line and "stage sql kept" in line and "behaviour points decayed" in line
     assert await world.due("rescore", lead_id) is None  # nothing left between 74.5 and its floor (70)
+    assert await world.metric('leadrelay_rescored_total{grade="warm",why="decay"}') != []
+    # received -> assigned: once, for the decision (the re-score writes no owner, and is no lead arriving)
+    assert await world.metric("leadrelay_speed_to_lead_seconds_count") == [
+        'leadrelay_speed_to_lead_seconds_count{crm="hubspot"} 1.0']
+    (assigned,) = await world.metric("leadrelay_assigned_seconds_count")
+    assert 'source="form"' in assigned and f'rep="{d.route.assignment.owner}"' in assigned and 'hour="14"' in assigned
+    stored = await world.svc.store.lead(lead_id)
+    assert stored["assigned_to"].decode() == d.route.assignment.owner and float(stored["assigned_at"]) < due
 
 
 async def test_page_views_and_email_clicks_from_hubspot_rescore_the_lead(world: World, clock: Any) -> None:
@@ -263,6 +278,9 @@ async def test_a_lead_lost_for_timing_comes_back_after_90_days_and_is_routed_aga
         "lost in the CRM", "entered re-engagement", "routed again after re-engagement"]
     stored = await world.svc.store.lead(lead_id)
     assert "recycle_ready" not in stored and "recycle_reason" not in stored
+    assert stored["assigned_to"].decode() == a.owner  # received -> assigned, for the new routing
+    steps = {line.split("step=")[1].split('"')[1] for line in await world.metric("leadrelay_recycle_total{")}
+    assert steps == {"recycle_scheduled", "entered", "rerouted"}
     assert len(hubspot_contacts(world.sandbox)) == 1
 
 
