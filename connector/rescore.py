@@ -175,7 +175,8 @@ def score_write(decision: Decision, config: Config, crm: str, *,
     where the CRM mapping lets it move forward. Nothing a rep or a person owns (the owner, the lead status) is sent."""
     mapping = config.crm[crm]
     item, plan = plan_write(decision, config, crm, record_id=record_id, update=True)
-    keep = {f.to for f in mapping.fields if f.from_ in SCORE_SOURCES or f.to == mapping.upsert_key}
+    specs = [*mapping.fields, *(f for section in mapping.matched.values() for f in section.fields)]
+    keep = {f.to for f in specs if f.from_ in SCORE_SOURCES or f.to == mapping.upsert_key}
     if mapping.stage_field is not None:
         keep.add(mapping.stage_field)
     fields = {k: v for k, v in item.fields.items() if k in keep}

@@ -23,6 +23,7 @@ from connector.decision import Decision, decision_from_json, decision_to_json
 from connector.model import Event
 from connector.ports import Delivery
 from connector.rescore import changed, next_crossing, rescore, rescored_decision, score_write
+from connector.score import score
 from connector.settings import Settings
 from worker.decide import Flush, Outcome
 from worker.metrics import Recorder
@@ -57,8 +58,12 @@ class Rescorer:
         self.recycler = Recycler(settings, config, store, flush=flush, metrics=metrics, now=self.now,
                                  index=self.index)
 
-    def _next(self, decision: Decision, now: datetime) -> float | None:
-        at = next_crossing(decision.lead, self.config.scoring, now=now, current=decision.score)
+    def _next(self, decision: Decision, now: datetime, *, rescored: bool = True) -> float | None:
+        """When the lead's score next crosses a threshold (unix time); ``rescored=False``: its score is older
+        than ``now``, so it is worked out again first."""
+        current = decision.score if rescored else score(decision.lead, self.config.scoring, now=now,
+                                                        match=decision.match)
+        at = next_crossing(decision.lead, self.config.scoring, now=now, current=current)
         return at.timestamp() if at is not None else None
 
     async def index(self, lead_id: str, decision: Decision) -> None:
@@ -90,7 +95,7 @@ class Rescorer:
         """Re-score one lead (its lock held) and queue the write; the writes waiting, or None when none was queued."""
         rescored = rescore(prior, self.config.scoring, now=now, events=events)
         if rescored is None:  # nothing crossed (a run early, or the config changed): file it again
-            await self.follow.schedule_rescore(lead_id, self._next(prior, now))
+            await self.follow.schedule_rescore(lead_id, self._next(prior, now, rescored=False))
             return None
         decision = rescored_decision(prior, rescored)
         task = None

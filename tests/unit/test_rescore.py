@@ -9,7 +9,7 @@ import pytest
 import time_machine
 
 from connector.config import load_config
-from connector.decision import Assignment, Decision, RouteResult, TagResult
+from connector.decision import Assignment, Decision, MatchResult, RouteResult, TagResult
 from connector.model import Company, Event, Identity, Intent, Lead
 from connector.pipeline import decide
 from connector.rescore import (
@@ -167,3 +167,15 @@ def test_the_crm_write_of_a_rescore_is_the_score_grade_and_stage_only() -> None:
     # Salesforce's Status is not moved unless its current value is known (the mapping's rule): not sent
     assert set(sf_item.fields) == {"Leadrelay_Id__c", "Leadrelay_Score__c", "Rating"}
     assert "Status" in sf_plan.kept and "OwnerId" in sf_plan.kept
+
+
+def test_a_rescore_of_a_matched_salesforce_contact_writes_the_contact_not_a_lead() -> None:
+    config = load_config(ROOT)
+    lead = Lead(id="ld_7", identity=Identity(email="kim@acme.example"), company=Company(size=800),
+                intent=Intent(requests=("demo",)))
+    d = msgspec.structs.replace(decide(lead, config, state=RoutingState(), now=T0), match=MatchResult(
+        record_id="003000000000001AAA", crm="salesforce", kind="contact", rule="email_exact", confidence=1.0))
+    item, plan = score_write(d, config, "salesforce")
+    assert (item.object_type, item.record_id, set(item.fields)) == ("Contact", "003000000000001AAA",
+                                                                   {"Leadrelay_Score__c"})
+    assert plan.summary.startswith("re-score: updates the matched Contact")
