@@ -12,7 +12,6 @@ parts run in this process (``Service``) and the job function is called directly.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -307,6 +306,3 @@ async def test_a_new_form_after_the_delay_routes_a_recycled_lead_again(world: Wo
     clock(T0 + timedelta(days=93))
     assert (await world.submit(row(email, at=T0 + timedelta(days=93)), 2)).status == "duplicate"
 
-
-def test_the_payloads_behind_these_tests_are_json() -> None:
-    assert json.loads(json.dumps(row("a@b.example", pricing_visits=1)))["events"][0]["kind"] == "pricing_visit"
