@@ -20,13 +20,15 @@ from connector.mapping.sources import source_mapping_from_text
 from connector.match import MatchConfig
 from connector.match.config import match_config_from_text
 from connector.notify import NotifyConfig, notify_from_text
+from connector.recycle import RecyclingConfig, recycling_from_text
 from connector.routing import RoutingConfig
 from connector.routing.config import routing_from_text
 from connector.score import ScoringConfig, scoring_from_text
 from connector.tags import TagsConfig, tags_from_text
 from connector.team import Team, team_from_text
 
-RULE_FILES = ("team.yaml", "scoring.yaml", "tags.yaml", "routing.yaml", "matching.yaml", "notify.yaml")
+RULE_FILES = ("team.yaml", "scoring.yaml", "tags.yaml", "routing.yaml", "matching.yaml", "notify.yaml",
+              "recycling.yaml")
 REQUIRED = RULE_FILES[:4]
 SOURCES, CRMS = "mappings/sources/", "mappings/crm/"
 
@@ -45,6 +47,7 @@ class Config(msgspec.Struct, kw_only=True, frozen=True, dict=True):
     team: Team
     matching: MatchConfig
     notify: NotifyConfig = NotifyConfig()  # who is told of a routed lead (rules/notify.yaml, optional)
+    recycling: RecyclingConfig = RecyclingConfig()  # optional file: without it nothing is recycled
 
 
 def resolve_dirs(path: str | Path, mappings: str | Path | None = None) -> tuple[Path, Path]:
@@ -122,6 +125,8 @@ def config_from_texts(
 
     text, file = rule("team.yaml")
     team = team_from_text(text, file=file)
+    routing_text, routing_file = rule("routing.yaml")
+    routing = routing_from_text(routing_text, file=routing_file, team=team)
     sources = {}
     for key in sorted(k for k in files if k.startswith(SOURCES)):
         mapping = source_mapping_from_text(files[key], file=label(key))
@@ -136,7 +141,10 @@ def config_from_texts(
     if "rules/notify.yaml" in files:
         text, file = rule("notify.yaml")
         notify = notify_from_text(text, file=file)
-    routing_text, routing_file = rule("routing.yaml")
+    recycling = RecyclingConfig()
+    if "rules/recycling.yaml" in files:
+        text, file = rule("recycling.yaml")
+        recycling = recycling_from_text(text, file=file, team=team, routing=routing)
     scoring_text, scoring_file = rule("scoring.yaml")
     tags_text, tags_file = rule("tags.yaml")
     return Config(
@@ -145,10 +153,11 @@ def config_from_texts(
         crm=crm,
         scoring=scoring_from_text(scoring_text, file=scoring_file),
         tags=tags_from_text(tags_text, file=tags_file),
-        routing=routing_from_text(routing_text, file=routing_file, team=team),
+        routing=routing,
         team=team,
         matching=matching,
         notify=notify,
+        recycling=recycling,
     )
 
 

@@ -113,6 +113,8 @@ class Decision(msgspec.Struct, kw_only=True, frozen=True):
     explanation: str = ""  # one line a human reads
     write: WritePlan | None = None  # what the CRM write does (set when the write is queued)
     crm_result: dict[str, Any] = {}  # filled after write-back
+    # what happened to the lead after it was decided, oldest first: re-scored, recycled, routed again (one line each)
+    history: tuple[str, ...] = ()
 
 
 _encoder = msgspec.json.Encoder()

@@ -154,6 +154,13 @@ class HubSpotSandbox(HubSpotWrites, HubSpotReads, HubSpotAssociations, HubSpotPr
             rec = self._objects["contacts"][object_id]
             self._apply("contacts", rec, properties, creating=False, source=("CRM_UI", f"userId:{user_id}"))
 
+    def track(self, object_id: str, properties: dict[str, Any]) -> None:
+        """HubSpot's own tracking changes a contact's analytics properties (page views, email clicks): webhooks carry
+        changeSource ANALYTICS. https://developers.hubspot.com/docs/api/webhooks (changeSource)"""
+        with self._lock:
+            rec = self._objects["contacts"][object_id]
+            self._apply("contacts", rec, properties, creating=False, source=("ANALYTICS", ""))
+
     def _owner(self, o: dict[str, Any], i: int) -> dict[str, Any]:
         # PublicOwner: id, type (PERSON | QUEUE), createdAt, updatedAt, archived are required (see hubspot_routes)
         if o.get("type", "PERSON") not in OWNER_TYPES:

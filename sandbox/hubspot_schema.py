@@ -79,6 +79,11 @@ CONTACT_PROPERTIES = _props(
     Prop("hubspot_owner_id", "enumeration", owner=True),  # options are the portal's owners
     Prop("lifecyclestage", "enumeration", LIFECYCLE_STAGES),
     Prop("hs_lead_status", "enumeration", LEAD_STATUSES),
+    # web analytics and email information HubSpot itself counts (read-only through the API; they change as the
+    # contact browses and clicks: ``HubSpotSandbox.track``)
+    # https://knowledge.hubspot.com/properties/hubspots-default-contact-properties
+    Prop("hs_analytics_num_page_views", "number", read_only=True),
+    Prop("hs_email_click", "number", read_only=True),
 )
 # leadrelay's own custom properties, as `leadrelay crm setup` creates them: a fresh portal has none of them
 # (``HubSpotSandbox(leadrelay_fields=True)``: a portal where setup has run). leadrelay_id has unique values.
@@ -88,6 +93,9 @@ LEADRELAY_CONTACT_PROPERTIES = _props(
            group="leadrelay", hubspot_defined=False, label=n.replace("_", " ").capitalize())
       for n in ("leadrelay_score", "leadrelay_grade", "leadrelay_tags", "leadrelay_segments", "leadrelay_reason",
                 "leadrelay_id")),
+    # why a rep lost the lead (the recycling reason the HubSpot mapping reads; an admin creates it)
+    Prop("leadrelay_lost_reason", "enumeration", ("no_budget", "timing", "competitor", "no_response"),
+         group="leadrelay", hubspot_defined=False, label="Leadrelay lost reason"),
 )
 
 COMPANY_PROPERTIES = _props(

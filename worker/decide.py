@@ -24,7 +24,8 @@ from connector.errors import FatalError, RetryableError
 from connector.match import identity_keys
 from connector.model import CrmRecord, Lead
 from connector.pipeline import decide, plan_write
-from connector.ports import Delivery
+from connector.ports import Delivery, WriteItem
+from connector.rescore import forward, merge_events
 from connector.routing import RoutingState, apply_changes
 from connector.settings import Settings
 from worker import lead_ids
@@ -39,12 +40,16 @@ from worker.store.keys import anonymous_identity
 log = structlog.get_logger("leadrelay.worker")
 
 Flush = Callable[[str, int | None], Awaitable[None]]  # (crm, writes waiting): see write_back.WriteBack.request_flush
+AfterCommit = Callable[[str, Decision], Awaitable[None]]  # (lead id, decision): see rescore.Rescorer.index
+# (delivery, lead, known lead id) -> the outcome when the person is in re-engagement: see recycle.Recycler.renewed
+Renewed = Callable[[Delivery, Lead, str], Awaitable["Outcome | None"]]
 
 
 class Outcome(msgspec.Struct, kw_only=True, frozen=True):
     """What processing a delivery came to (the job's result, and what the demo prints)."""
 
     status: str  # "decided" | "duplicate" | "echo" | "owner_change" | "ignored" | "dead_letter" | "done_before"
+    # | "rescored" | "rerouted" | "recycle_scheduled" | "recycle_cancelled" (worker.rescore, worker.recycle)
     lead_id: str | None = None
     detail: str = ""
 
@@ -69,6 +74,13 @@ def worker_identity() -> str:
     """Who decides in this process (``decided_by`` on every lead it assigns): host name and process id."""
     return f"{socket.gethostname()}:{os.getpid()}"
 
+def assigned(decision: Decision, item: WriteItem, owner_field: str) -> str:
+    """Who a write makes the lead's owner (a rep id, or "queue:<name>"); "" when it writes no owner."""
+    if not item.fields.get(owner_field):
+        return ""
+    a = decision.route.assignment
+    return a.owner or f"queue:{a.queue}"
+
 
 def strong_keys(keys: Sequence[str]) -> list[str]:
     """Keys that identify one person for sure: the email, else the phone."""
@@ -91,7 +103,8 @@ class Decider:
 
     def __init__(self, settings: Settings, config: Config, store: Store, *, lookup: LookupBatcher,
                  accounts: AccountIndex, metrics: Recorder, flush: Flush,
-                 now: Callable[[], datetime] | None = None) -> None:
+                 now: Callable[[], datetime] | None = None, after_commit: AfterCommit | None = None,
+                 renewed: Renewed | None = None) -> None:
         self.settings = settings
         self.config = config
         self.store = store
@@ -102,6 +115,9 @@ class Decider:
         self.owner_field = registry.plugin(settings.crm).owner_field
         self._now = now or (lambda: datetime.now(UTC))
         self.identity = worker_identity()
+
+        self.after_commit = after_commit
+        self.renewed = renewed
         self._route_lock = asyncio.Lock()
         self._state: RoutingState | None = None  # the routing state as of our last commit
         self._state_version = -1
@@ -119,7 +135,10 @@ class Decider:
         lock = _Held(lock_name, token)
         try:
             if known is not None:
-                done = await self._duplicate(delivery, lead, known, record)
+                # a person in re-engagement (recycling) is routed again; anyone else keeps their owner
+                done = await self.renewed(delivery, lead, known) if self.renewed is not None else None
+                if done is None:
+                    done = await self._duplicate(delivery, lead, known, record)
                 if done is not None:
                     return done
                 # the lead's record expired (retention) while its identity is remembered: decide afresh, same id
@@ -157,6 +176,8 @@ class Decider:
             if committed is None:
                 continue  # another worker moved the pointer or load first: decide on a fresh snapshot
             decision, waiting = committed
+            if self.after_commit is not None:
+                await self.after_commit(lead.id, decision)
             await self.metrics.inc("leadrelay_leads_decided_total", {"rule": decision.route.assignment.rule or ""})
             await self.flush(crm, waiting)
             log.info("lead_decided", lead=lead.id, email=lead.identity.email, owner=decision.route.assignment.owner,
@@ -182,7 +203,8 @@ class Decider:
         item, plan = plan_write(decision, config, crm, record=target, lane=delivery.lane)
         decision = msgspec.structs.replace(decision, write=plan)
         task = WriteTask(crm=crm, lead_id=lead.id, item=item, received_at=delivery.received_at.timestamp(),
-                         delivery=f"{delivery.source}:{delivery.delivery_id}")
+                         delivery=f"{delivery.source}:{delivery.delivery_id}", rep=assigned(decision, item,
+                                                                                          self.owner_field))
         try:
             committed = await self.store.commit(
                 lead_id=lead.id, decision=decision_to_json(decision), changes=decision.route.changes,
@@ -216,10 +238,14 @@ class Decider:
             await self.store.mark_done(delivery.source, delivery.delivery_id, known)
             return Outcome(status="duplicate", lead_id=known, detail="already routed; the CRM's record stands")
         prior = decision_from_json(stored["decision"])
+        # behaviour the CRM reported since counts too (and keeps decaying)
+        lead = msgspec.structs.replace(lead, events=merge_events(prior.lead.events, lead.events))
         state = self._state or RoutingState()  # the route is the prior one: the state does not matter
         fresh = decide(lead, self.config, state=state, now=self._now())
         # the same record as before (the match too: a matched Contact stays the one written, no Lead is made)
-        decision = msgspec.structs.replace(fresh, route=prior.route, match=prior.match,
+        fresh = msgspec.structs.replace(fresh, score=msgspec.structs.replace(
+            fresh.score, stage=forward(prior.score.stage, fresh.score.stage)))  # stages never move back
+        decision = msgspec.structs.replace(fresh, route=prior.route, match=prior.match, history=prior.history,
                                            explanation=prior.explanation + "; updated by "
                                            f"{delivery.source} delivery {delivery.delivery_id}")
         item, plan = plan_write(decision, self.config, crm, update=True, lane=delivery.lane)
@@ -233,5 +259,7 @@ class Decider:
                          delivery=f"{delivery.source}:{delivery.delivery_id}")
         committed = await self.store.commit(lead_id=known, decision=decision_to_json(decision), changes=(),
                                             ident_keys=(), task=task, done=(delivery.source, delivery.delivery_id))
+        if self.after_commit is not None:
+            await self.after_commit(known, decision)
         await self.flush(crm, committed.waiting)
         return Outcome(status="duplicate", lead_id=known, detail="fields updated; owner kept")

@@ -10,7 +10,7 @@ record is read from the CRM by id, and only what the CRM answers is used.
 from __future__ import annotations
 
 import asyncio
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import msgspec
 
@@ -30,7 +30,9 @@ class Incoming(NamedTuple):
 
     lead: Lead | None
     record: CrmRecord | None = None
-    status: str = ""  # without a lead: "echo" | "owner_change" | "ignored"
+    status: str = ""  # without a lead: "echo" | "owner_change" | "ignored" | "changed"
+    lead_id: str | None = None  # "changed": the lead we routed whose record changed
+    changes: dict[str, Any] | None = None  # "changed": the fields the CRM says changed, with their new values
 
 
 class Intake:
@@ -62,7 +64,11 @@ class Intake:
             return Incoming(None, status="echo")
         known = await self.store.record_lead(plugin.name, ev.record_id) if ev.record_id else None
         if known:
-            return Incoming(None, status=await self._known(known, ev))
+            status = await self._known(known, ev)
+            followed = self._followed(plugin.name, ev.changes)
+            if status == "ignored" and followed:  # behaviour or a lost status: worker.rescore follows it
+                return Incoming(None, status="changed", lead_id=known, changes=followed)
+            return Incoming(None, status=status)
         record, payload = ev.record, ev.mapping_input
         if record is None:  # the event carries the id only: ask the CRM (when it is the one we write to)
             fetched = await asyncio.to_thread(self.crm.get, ev.record_id) if self.crm.name == plugin.name else None
@@ -70,6 +76,16 @@ class Intake:
                 return Incoming(None, status="ignored")
             record, payload = fetched, plugin.mapping_input(fetched)
         return Incoming(self._crm_lead(d, record, payload or {}), record)
+
+    def _followed(self, crm: str, changes: dict[str, Any]) -> dict[str, Any]:
+        """The changes the CRM mapping follows: its ``behaviour`` fields and its ``recycle`` status and reason."""
+        mapping = self.config.crm.get(crm)
+        if mapping is None or not changes:
+            return {}
+        names = {b.field for b in mapping.behaviour}
+        if mapping.recycle is not None:
+            names |= {mapping.recycle.status_field, mapping.recycle.reason_field or ""}
+        return {k: v for k, v in changes.items() if k in names}
 
     async def _known(self, lead_id: str, ev: CrmEvent) -> str:
         """A record we routed changed in the CRM: keep a person's owner change; any other edit stands as it is."""

@@ -58,6 +58,16 @@ METRICS: dict[str, MetricSpec] = {
     "leadrelay_speed_to_lead_seconds": MetricSpec(
         "histogram", "Time from delivery received to lead written in the CRM.", ("crm",),
         (0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)),
+    "leadrelay_assigned_seconds": MetricSpec(
+        "histogram", "Time from delivery received to its owner written in the CRM, by source, rep (or queue:<name>) "
+        "and the UTC hour it was received.", ("source", "rep", "hour"),
+        (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0)),
+    "leadrelay_rescored_total": MetricSpec(
+        "counter", "Leads re-scored after their decision: their behaviour decayed across a threshold, or the CRM "
+        "reported new behaviour; by the new grade.", ("why", "grade")),
+    "leadrelay_recycle_total": MetricSpec(
+        "counter", "Recycling steps: recycle_scheduled | recycle_cancelled | entered (re-engagement) | rerouted.",
+        ("step", "reason")),
     "leadrelay_crm_calls_total": MetricSpec(
         "counter", "CRM API calls by endpoint and status.", ("crm", "endpoint", "status")),
     "leadrelay_leads_decided_total": MetricSpec(

@@ -9,7 +9,7 @@ notify:  once a write lands, who is told is queued, one job each (``worker.notif
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 
 from connector.config import Config
 from connector.errors import InputError
@@ -23,6 +23,7 @@ from worker.intake import Intake
 from worker.lookup import LookupBatcher
 from worker.metrics import Metrics, Recorder
 from worker.notify import Notifier
+from worker.rescore import Rescorer
 from worker.store import Store
 from worker.write_back import Enqueue, WriteBack
 
@@ -44,16 +45,22 @@ class Service:
         self.write_back = WriteBack(settings, store, crm, enqueue=enqueue_write_back, metrics=self.metrics,
                                     landed=self.notifier.landed if self.notifier.enabled else None)
         self.breaker = Breaker(store, settings)
+        self.now = now or (lambda: datetime.now(UTC))
+        self.rescorer = Rescorer(settings, config, store, flush=self.write_back.request_flush, metrics=self.metrics,
+                                 now=self.now)
         lookup = LookupBatcher(lambda e, d: crm.find(e, d), window_s=settings.lookup_window_ms / 1000,
                                max_inflight=settings.lookup_inflight)
         self.decider = Decider(settings, config, store, lookup=lookup, accounts=self.accounts, metrics=self.metrics,
-                               flush=self.write_back.request_flush, now=now)
+                               flush=self.write_back.request_flush, now=self.now,
+                               after_commit=self.rescorer.index, renewed=self.rescorer.recycler.renewed)
 
     def use_config(self, config: Config) -> None:
         """Decide the next lead under ``config`` (a published version; see ``worker.configs.ConfigFollower``)."""
         self.config = self.intake.config = self.decider.config = config
         self.accounts.use_config(config)
         self.notifier.use_config(config)
+        self.write_back.landed = self.notifier.landed if self.notifier.enabled else None  # a channel set up now
+        self.rescorer.config = self.rescorer.recycler.config = config
 
     async def process(self, delivery: Delivery) -> Outcome:
         """Decide about one delivery, exactly once however often it is delivered."""
@@ -66,6 +73,8 @@ class Service:
             await self.dead_letter_delivery(delivery, f"bad input: {exc.field or '?'}: {exc.message}")
             return Outcome(status="dead_letter", detail=str(exc))
         if incoming.lead is None:
+            if incoming.changes and incoming.lead_id:  # a lead we routed changed in the CRM
+                return await self.rescorer.crm_change(delivery, incoming.lead_id, incoming.changes)
             await self.store.mark_done(delivery.source, delivery.delivery_id, "")
             return Outcome(status=incoming.status or "ignored")
         return await self.decider.decide(delivery, incoming.lead, incoming.record)

@@ -27,7 +27,7 @@ from adapters.crm import registry
 from connector.config import read_files
 from connector.normalize import warm_up
 from connector.settings import Settings, load_settings
-from worker import jobs, lead_ids
+from worker import jobs, lead_ids, rescore
 from worker.configs import ConfigFollower, ConfigStore
 from worker.queue import (
     NOTIFY,
@@ -132,6 +132,8 @@ def worker_settings(settings: Settings, **ctx: Any) -> dict[str, Any]:
             # no longer timeout than the jobs': arq lets a killed worker's jobs run again only after the longest timeout
             cron(jobs.sync_accounts, name=keys.cron_job("sync_accounts"), minute=set(range(0, 60, 5)), second=0,
                  unique=True),
+            # scores decayed across a threshold are re-scored and written; lost leads enter re-engagement
+            cron(rescore.rescore_job, name=keys.cron_job("rescore"), second=30, unique=True),
         ],
         "queue_name": queue_name(settings.key_prefix),
         "health_check_key": keys.health_check,

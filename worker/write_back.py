@@ -100,8 +100,13 @@ class WriteBack:
             o = by_key.get(t.item.key) or WriteOutcome(key=t.item.key, status="retryable", message="no outcome")
             if o.status == "written":
                 results.append((t, _json.encode(o), o.record_id))
-                await self.metrics.observe("leadrelay_speed_to_lead_seconds", max(0.0, now - t.received_at),
-                                           {"crm": crm})
+                if t.kind != "rescore":  # a re-score is no lead arriving
+                    await self.metrics.observe("leadrelay_speed_to_lead_seconds", max(0.0, now - t.received_at),
+                                               {"crm": crm})
+                if t.rep:
+                    await self.metrics.observe("leadrelay_assigned_seconds", max(0.0, now - t.received_at), {
+                        "source": t.delivery.partition(":")[0], "rep": t.rep,
+                        "hour": f"{time.gmtime(t.received_at).tm_hour:02d}"})
             elif o.status == "retryable":
                 keep.append(msgspec.structs.replace(t, attempts=t.attempts + 1,
                                                     last_error=o.message or o.error_code or "refused for now"))

@@ -83,6 +83,9 @@ class CrmEvent(msgspec.Struct, kw_only=True, frozen=True):
     record: CrmRecord | None = None
     mapping_input: dict[str, Any] | None = None  # what the CRM's source mapping reads, with ``record``
     reread: bool = False  # believe nothing but the id: read the record from the CRM first
+    # fields the event says changed, with their new values (a property change): for a record we routed, the worker
+    # follows those the CRM mapping names (``behaviour``, ``recycle``)
+    changes: dict[str, Any] = {}
 
 
 class CrmPlugin(Protocol):

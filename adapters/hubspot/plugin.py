@@ -40,7 +40,8 @@ WRITE_WINDOW_MS = 200
 # Properties HubSpot computes itself: writing one is refused (READ_ONLY_VALUE), so a mapping may not.
 READ_ONLY = frozenset(
     {"hs_object_id", "createdate", "lastmodifieddate", "hs_createdate", "hs_lastmodifieddate", "hs_all_owner_ids",
-     "hs_analytics_source", "hs_is_contact", "hs_lifecyclestage_lead_date", "num_associated_deals"}
+     "hs_analytics_source", "hs_is_contact", "hs_lifecyclestage_lead_date", "num_associated_deals",
+     "hs_analytics_num_page_views", "hs_email_click"}
 )
 # the API objects of HubSpotCrm whose HTTP layer is counted (each wraps one RESTClientObject)
 _API_OBJECTS = ("_contacts_basic", "_contacts_batch", "_companies_search", "_owners", "_assoc_batch",
@@ -125,11 +126,13 @@ class HubSpotPlugin:
         ours = source == "INTEGRATION" and settings.hubspot_app_id is not None and \
             str(source_id) == str(settings.hubspot_app_id)
         prop = ev.get("property_name") or ev.get("propertyName")
+        value = ev.get("property_value", ev.get("propertyValue"))
         change = None
         if prop == OWNER_FIELD:
-            change = OwnerChange(owner=str(ev.get("property_value") or ev.get("propertyValue")),
-                                 by=f"hubspot user {source_id}")
-        return CrmEvent(record_id=object_id, echo=ours, owner_change=change)
+            change = OwnerChange(owner=str(value), by=f"hubspot user {source_id}")
+        # any other property change (a page-view count, the lead status) is the worker's to follow or not
+        changes = {str(prop): value} if prop and prop != OWNER_FIELD else {}
+        return CrmEvent(record_id=object_id, echo=ours, owner_change=change, changes=changes)
 
     def read_record(self, record: CrmRecord, settings: Settings) -> CrmEvent:
         """HubSpot's webhooks are signed, so ``read_event`` never asks for a re-read; a fetched contact is new."""

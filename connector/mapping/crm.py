@@ -117,6 +117,34 @@ class MatchedObject(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fi
     fields: list[CrmField] = []
 
 
+class BehaviourField(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """A CRM field whose change is something the lead did: each change reported is one ``event`` (a behaviour
+    event kind of ``rules/scoring.yaml``, such as page_view or email_click) at the time it was reported."""
+
+    field: Annotated[str, msgspec.Meta(min_length=1)]
+    event: Annotated[str, msgspec.Meta(min_length=1)]
+
+
+class RecycleFields(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """Where the CRM says a lead was lost or disqualified, and why (``rules/recycling.yaml`` says when it comes
+    back). The reason is ``reason_field``'s value, else the status itself, read through ``reasons``."""
+
+    status_field: Annotated[str, msgspec.Meta(min_length=1)]
+    lost: list[str]  # status values that mean disqualified / closed lost
+    reason_field: str | None = None
+    reasons: dict[str, str] = {}  # CRM value (of the reason field, or a status) -> reason code (timing, no_budget)
+
+    def reason(self, status: str | None, reason: str | None) -> str | None:
+        """The reason code a lead with this status and reason was lost for; None when it is not lost (or for a
+        reason that is not recycled)."""
+        if status is None or status not in self.lost:
+            return None
+        for value in (reason, status):
+            if value and value in self.reasons:
+                return self.reasons[value]
+        return None
+
+
 # the person match kinds a `matched` section may name (an account match is lead-to-account: the lead is written)
 MATCH_KINDS = ("lead", "contact")
 
@@ -136,6 +164,8 @@ class CrmMapping(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_field
     read_only: list[str] = []  # fields never to send, beyond those the CRM's adapter names
     fields: list[CrmField] = []
     matched: dict[str, MatchedObject] = {}  # match kind -> what a matched record of that kind gets instead
+    behaviour: list[BehaviourField] = []  # CRM fields whose changes are the lead's behaviour (re-score it)
+    recycle: RecycleFields | None = None  # lost / disqualified status and reason (recycling)
 
     def __post_init__(self) -> None:
         self.refuse_read_only(self.read_only)

@@ -24,11 +24,13 @@ TYPEFORM_SECRET = "typeform-secret-for-tests"
 
 
 def config_dir(tmp: Path, *, team: dict[str, Any] | None = None, routing: dict[str, Any] | None = None) -> Path:
-    """A copy of rules/ and mappings/, with team.yaml / routing.yaml replaced when given."""
+    """A copy of rules/ and mappings/, with team.yaml / routing.yaml replaced when given (a team of its own: without
+    recycling.yaml, whose re-engagement rule names the shipped roster's pool)."""
     shutil.copytree(ROOT / "rules", tmp / "rules")
     shutil.copytree(ROOT / "mappings", tmp / "mappings")
     if team is not None:
         (tmp / "rules" / "team.yaml").write_text(yaml.safe_dump(team), encoding="utf-8")
+        (tmp / "rules" / "recycling.yaml").unlink(missing_ok=True)  # its re-engagement rule names a shipped pool
     if routing is not None:
         (tmp / "rules" / "routing.yaml").write_text(yaml.safe_dump(routing), encoding="utf-8")
     load_config(tmp)  # fail here, loudly, if the test's config is wrong

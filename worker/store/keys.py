@@ -26,6 +26,8 @@ All keys start with ``Settings.key_prefix`` (``p``), so two installations can sh
                                    mapping preview picks one)
   p+"dlq" / p+"dlq:{id}"           sorted set of dead-letter ids by time / one entry (JSON)
   p+"lock:{identity key}"          per-identity lock
+  p+"rescore:due"                  sorted set: lead id by when its score next falls below a grade or stage threshold
+  p+"recycle:due"                  sorted set: lead id (lost for a recycled reason) by when it enters re-engagement
   p+"accounts" / "accounts:version" / "accounts:tmp:{token}"   the account index (CRM id -> record JSON),
                                    its version (bumped by every sync) and a sync's private copy
   p+"metrics:{name}"               hash: one Prometheus metric (worker.metrics)
@@ -110,6 +112,17 @@ class Keys:
 
     def lock(self, name: str) -> str:
         return self._k("lock", name)
+
+    # ---- follow-through: re-scoring and recycling (worker.rescore, worker.recycle) ---------------------------------
+    @property
+    def rescore_due(self) -> str:
+        """Lead id -> unix time its score next falls below a threshold: the re-score job reads only the due ones."""
+        return self._k("rescore", "due")
+
+    @property
+    def recycle_due(self) -> str:
+        """Lead id -> unix time a lead lost for a recycled reason enters re-engagement."""
+        return self._k("recycle", "due")
 
     # ---- deliveries -----------------------------------------------------------------------------------------------
     def inbound(self, source: str, delivery_id: str) -> str:

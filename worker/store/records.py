@@ -25,6 +25,8 @@ class WriteTask(msgspec.Struct, kw_only=True, frozen=True):
     delivery: str = ""  # source:delivery id, for the dead-letter list
     attempts: int = 0
     last_error: str = ""  # the CRM's words the last time it was refused for now (retryable)
+    rep: str = ""  # who the write makes the lead's owner (a rep id, or "queue:<name>"); "": it sets no owner
+    kind: str = "decision"  # "decision" (a delivery decided: speed to lead) | "rescore" (a later re-score)
 
 
 class DeadLetter(msgspec.Struct, kw_only=True, frozen=True):

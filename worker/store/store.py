@@ -296,6 +296,8 @@ class Store(DecisionIndex):
         lead_s = self.retention.lead_s
         for task, result, record_id in results:
             fields: dict[str, Any] = {"write": result, "written_at": now}
+            if task.rep:  # the owner is in the CRM now: received -> assigned
+                fields |= {"assigned_at": now, "assigned_to": task.rep}
             if record_id:
                 fields["record"] = f"{task.crm}:{record_id}"
                 pipe.set(self.keys.record(task.crm, record_id), task.lead_id, ex=lead_s)
