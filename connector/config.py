@@ -17,10 +17,11 @@ from connector.mapping import CrmMapping, SourceMapping, load_crm_mapping, load_
 from connector.match import MatchConfig, load_match_config
 from connector.routing import RoutingConfig, load_routing
 from connector.score import ScoringConfig, load_scoring
+from connector.sla import SlaConfig, load_sla
 from connector.tags import TagsConfig, load_tags
 from connector.team import Team, load_team
 
-RULE_FILES = ("team.yaml", "scoring.yaml", "tags.yaml", "routing.yaml", "matching.yaml")
+RULE_FILES = ("team.yaml", "scoring.yaml", "tags.yaml", "routing.yaml", "matching.yaml", "sla.yaml")
 
 
 class Config(msgspec.Struct, kw_only=True, frozen=True, dict=True):
@@ -34,6 +35,7 @@ class Config(msgspec.Struct, kw_only=True, frozen=True, dict=True):
     routing: RoutingConfig
     team: Team
     matching: MatchConfig
+    sla: SlaConfig | None = None  # rules/sla.yaml: first-contact deadlines and escalation (none: no SLA)
 
 
 def resolve_dirs(path: str | Path, mappings: str | Path | None = None) -> tuple[Path, Path]:
@@ -90,4 +92,5 @@ def load_config(
         routing=load_routing(rules_dir / "routing.yaml", team),
         team=team,
         matching=load_match_config(matching_file) if matching_file.exists() else MatchConfig(),
+        sla=load_sla(rules_dir / "sla.yaml", team) if (rules_dir / "sla.yaml").exists() else None,
     )

@@ -24,6 +24,7 @@ from connector import transforms as tf
 from connector.decision import Decision
 from connector.mapping.paths import KEYED, target_kind
 from connector.model import Lead
+from connector.worked import WorkedWhen
 from connector.yamlconf import Where, load_yaml
 
 _DECISION_GETTERS: dict[str, Callable[[Decision, str | None], Any]] = {
@@ -110,6 +111,7 @@ class CrmMapping(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_field
     read_only: list[str] = []  # fields never to send, beyond those the CRM's adapter names
     fields: list[CrmField] = []
     matched: dict[str, MatchedObject] = {}  # match kind -> what a matched record of that kind gets instead
+    worked_when: WorkedWhen | None = None  # the fields that say a rep worked the lead (first contact, rules/sla.yaml)
 
     def __post_init__(self) -> None:
         self.refuse_read_only(self.read_only)
