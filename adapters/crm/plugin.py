@@ -20,6 +20,7 @@ from connector.config import Config
 from connector.model import CrmRecord
 from connector.ports import CrmClient, Delivery
 from connector.settings import Settings
+from connector.worked import WorkedWhen
 
 CallObserver = Callable[[str, str, int], None]
 """Told of every CRM call: (crm, endpoint such as ``POST /crm/v3/objects/contacts/batch/upsert``, HTTP status)."""
@@ -80,6 +81,10 @@ class CrmEvent(msgspec.Struct, kw_only=True, frozen=True):
     record: CrmRecord | None = None
     mapping_input: dict[str, Any] | None = None  # what the CRM's source mapping reads, with ``record``
     reread: bool = False  # believe nothing but the id: read the record from the CRM first
+    # field -> its value now, for the fields the event says changed (all of a re-read record's): the worker tells
+    # first contact (a lead status moved on, ``worked_when``) from them; ``occurred_at``: when, if the CRM says
+    changed: dict[str, Any] = {}
+    occurred_at: datetime | None = None
 
 
 class CrmPlugin(Protocol):
@@ -128,4 +133,9 @@ class CrmPlugin(Protocol):
 
     def mapping_input(self, record: CrmRecord) -> dict[str, Any]:
         """A record fetched with ``get``, in the shape the CRM's source mapping reads."""
+        ...
+
+    def was_worked(self, client: CrmClient, record_id: str, spec: WorkedWhen, since: datetime) -> datetime | None:
+        """When a rep first worked the record since ``since`` (its status moved on, an activity was logged: the
+        fields ``spec`` names), read through ``client`` (blocking: the worker runs it in a thread); None if not."""
         ...

@@ -120,6 +120,19 @@ class CrmMapping(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_field
         for kind in self.matched:
             if kind not in MATCH_KINDS:
                 raise ValueError(f"matched: {kind!r} is not a person match kind; use {' or '.join(MATCH_KINDS)}")
+        self._check_worked_when()
+
+    def _check_worked_when(self) -> None:
+        """A status leadrelay writes itself must be an initial one, or every lead would count as worked at once."""
+        spec = self.worked_when
+        if spec is None or spec.status_field is None:
+            return
+        for f in self.fields:
+            written = [v for v in (f.map or {}).values() if v is not None] if f.to == spec.status_field else []
+            for value in written:
+                if str(value) not in spec.initial:
+                    raise ValueError(f"worked_when.initial: leadrelay writes {value!r} to {spec.status_field}; list "
+                                     "it as initial, or every lead would count as worked as soon as it is written")
 
     def refuse_read_only(self, read_only: Collection[str]) -> None:
         """ValueError when a field writes one of ``read_only`` (the CRM would refuse the whole record)."""

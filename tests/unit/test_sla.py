@@ -14,6 +14,7 @@ import pytest
 from connector.config import load_config
 from connector.decision import Assignment, Decision, RouteResult, ScoreResult, TagResult
 from connector.errors import ConfigError
+from connector.mapping.crm import CrmMapping
 from connector.model import Company, Identity, Lead
 from connector.pipeline import decide, plan_write
 from connector.routing import RoutingState, routing_from_text
@@ -27,6 +28,7 @@ from connector.sla import (
 )
 from connector.team import team_from_text
 from connector.worked import WorkedWhen, activity_since, status_moved, worked_at
+from connector.yamlconf import from_text
 
 ROOT = Path(__file__).resolve().parents[2]
 NY = ZoneInfo("America/New_York")
@@ -219,3 +221,9 @@ def test_only_activity_since_the_clock_started_counts() -> None:
     assert activity_since(SPEC, {"LastActivityDate": date(2026, 3, 3)}, SINCE) is None
     with pytest.raises(ValueError):
         WorkedWhen()
+
+
+def test_a_mapping_whose_own_status_is_not_initial_is_refused() -> None:
+    text = (ROOT / "mappings" / "crm" / "hubspot.yaml").read_text().replace("initial: [NEW, OPEN]", "initial: [NEW]")
+    with pytest.raises(ConfigError, match="leadrelay writes 'OPEN' to hs_lead_status"):
+        from_text(text, CrmMapping, file="hubspot.yaml")
