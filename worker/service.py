@@ -21,6 +21,7 @@ from worker.decide import Decider, Outcome
 from worker.intake import Intake
 from worker.lookup import LookupBatcher
 from worker.metrics import Metrics, Recorder
+from worker.sla import Notifier, SlaClock
 from worker.store import Store
 from worker.write_back import Enqueue, WriteBack
 
@@ -30,7 +31,7 @@ class Service:
 
     def __init__(self, settings: Settings, config: Config, store: Store, crm: CrmClient, *,
                  enqueue_write_back: Enqueue, metrics: Metrics | None = None,
-                 now: Callable[[], datetime] | None = None) -> None:
+                 now: Callable[[], datetime] | None = None, notifier: Notifier | None = None) -> None:
         self.settings = settings
         self.config = config
         self.store = store
@@ -44,6 +45,10 @@ class Service:
                                max_inflight=settings.lookup_inflight)
         self.decider = Decider(settings, config, store, lookup=lookup, accounts=self.accounts, metrics=self.metrics,
                                flush=self.write_back.request_flush, now=now)
+        # follow-through: first-contact clocks start when a write lands; CRM events say first contact
+        self.sla = SlaClock(settings, config, store, crm, metrics=self.metrics, flush=self.write_back.request_flush,
+                            notifier=notifier, now=now)
+        self.write_back.sla = self.intake.sla = self.sla
 
     async def process(self, delivery: Delivery) -> Outcome:
         """Decide about one delivery, exactly once however often it is delivered."""

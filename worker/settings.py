@@ -30,6 +30,8 @@ from worker import jobs, lead_ids
 from worker.queue import PROCESS_DELIVERY, WRITE_BACK, job_deserializer, job_serializer, queue_name, write_back_enqueuer
 from worker.redis_server import WORKER_RETRIES, arq_redis_settings, redis_options
 from worker.service import Service
+from worker.sla import HOLD_RELEASE, SLA_STEP
+from worker.sla import jobs as sla_jobs
 from worker.store import Retention, Store
 from worker.store.keys import Keys
 
@@ -96,6 +98,8 @@ def worker_settings(settings: Settings, **ctx: Any) -> dict[str, Any]:
         "functions": [
             func(jobs.process_delivery, name=PROCESS_DELIVERY),
             func(jobs.write_back, name=WRITE_BACK),
+            func(sla_jobs.sla_step, name=SLA_STEP),
+            func(sla_jobs.hold_release, name=HOLD_RELEASE),
         ],
         # arq ids a cron run "<name>:<time>": the name carries the key prefix, or a second installation on the same
         # Redis finds each run's id taken and never runs its own

@@ -8,7 +8,8 @@ forever.
 - a delivery parked longer than the payload retention goes to the dead-letter list;
 - the dead-letter list is trimmed to its retention and its cap (drops counted, a warning while it grows past
   ``dead_letter_warn_at``);
-- identities still in the one-hash index of before move to expiring keys.
+- identities still in the one-hash index of before move to expiring keys;
+- follow-through jobs (first-contact steps, hold releases) due soon go from the schedule to arq (``worker.sla``).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ async def sweep(svc: Service) -> None:
     await expire_parked(svc.store, crm, svc.store.retention.payload_s)
     await trim_dead_letters(svc.store, svc.settings, svc.metrics)
     await svc.store.migrate_identities()
+    await svc.sla.queue.hand_over()
 
 
 async def probe(svc: Service) -> bool:

@@ -23,6 +23,8 @@ All keys start with ``Settings.key_prefix`` (``p``), so two installations can sh
   p+"sla:due"                      sorted set: lead id -> its first-contact deadline (unix time), while not worked
                                    (the overdue gauge counts those past it; worker.sla)
   p+"sla:held"                     sorted set: lead id -> when its after-hours hold is released (unix time)
+  p+"sla:schedule"                 sorted set: follow-through jobs (function, job id, arguments as JSON) -> when
+                                   they run; the sweep hands each to arq shortly before (worker.sla.queue)
   p+"metrics:{name}"               hash: one Prometheus metric (worker.metrics)
   p+"queue"                        sorted set: the arq queue; p+"queue:health-check" its workers' health line
   p+"cron:{name}"                  the name of a cron job (arq ids its runs "{name}:{time}": prefixed, so two
@@ -145,6 +147,10 @@ class Keys:
     @property
     def held(self) -> str:
         return self._k("sla", "held")
+
+    @property
+    def sla_schedule(self) -> str:
+        return self._k("sla", "schedule")
 
     def sla_job(self, lead_id: str, clock: int, step: str) -> str:
         """The arq job of one step of one lead's first-contact clock (``clock`` counts its restarts): once each."""
