@@ -135,9 +135,10 @@ def form(row: dict[str, Any], n: int) -> Delivery:
 
 
 class Receiver:
-    """Where the HubSpot sandbox posts its webhooks: records each request (method, URL, headers, body)."""
+    """Where a sandbox posts its webhooks (HubSpot) or Outbound Messages (Salesforce, answered with ``answer``, the
+    Ack): records each request's headers and body."""
 
-    def __init__(self) -> None:
+    def __init__(self, answer: bytes = b"", path: str = "/webhooks/hubspot") -> None:
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
         self.requests: list[tuple[dict[str, str], bytes]] = []
@@ -147,14 +148,16 @@ class Receiver:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
-                self.send_response(204)
+                self.send_response(200 if answer else 204)
+                self.send_header("Content-Length", str(len(answer)))
                 self.end_headers()
+                self.wfile.write(answer)
 
             def log_message(self, *args: object) -> None:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/webhooks/hubspot"
+        self.url = f"http://127.0.0.1:{self.server.server_port}{path}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def take(self) -> list[tuple[dict[str, str], bytes]]:
