@@ -265,3 +265,17 @@ async def test_leads_held_friday_night_are_released_at_the_pools_next_business_h
                       warm: released_at + timedelta(hours=2)}
     assert any(f"after-hours hold released {release:%Y-%m-%dT%H:%M}Z: owner bob written" in line
                for line in stored["decision"]["route"]["trace"])
+
+
+async def test_a_step_due_within_seconds_goes_to_arq_at_once_and_only_once(redis_url: str, tmp_path: Path,
+                                                                        receiver: Receiver) -> None:
+    cfg = _setup(tmp_path)
+    with _sandbox(cfg, receiver) as sandbox, time_machine.travel(T0, tick=False):
+        async with Rig(_settings(sandbox, redis_url, cfg)) as rig:
+            queue, job_id = rig.svc.sla.queue, rig.keys.sla_job("ld_x", 1, "remind")
+            soon, later = T0 + timedelta(seconds=10), T0 + timedelta(minutes=10)
+            assert await queue.defer("sla_step", ("ld_x", 1, "remind"), job_id, soon)
+            assert not await queue.defer("sla_step", ("ld_x", 1, "remind"), job_id, soon)  # arq holds it
+            assert await queue.defer("hold_release", (later.timestamp(),), "later", later)
+            assert await rig.queued() == [(job_id, "sla_step", ("ld_x", 1, "remind"), soon)]
+            assert [(f, at) for f, _, _, at in await rig.scheduled()] == [("hold_release", later)]

@@ -77,14 +77,15 @@ class SlaClock:
 
     async def _written(self, lead_id: str) -> None:
         t = await self.tracked(lead_id)
-        if t is None or t.decision.route.assignment.owner is None:
+        owner = t.decision.route.assignment.owner if t is not None else None
+        if t is None or owner is None:
             return  # a queue's lead: nobody's clock
-        a = t.decision.route.assignment
-        if a.hold_until is not None and "released_at" not in t.fields:
-            await hold.hold(self, t, a.hold_until)
+        held = t.decision.route.assignment.hold_until
+        if held is not None and "released_at" not in t.fields:
+            await hold.hold(self, t, held)
             return
         if await self.store.r.hsetnx(self.store.keys.lead(lead_id), "sla_clock", "1"):  # once: not on a later write
-            await self.start(t, a.owner, 1, self.now())
+            await self.start(t, owner, 1, self.now())
 
     # ---- one clock -------------------------------------------------------------------------------------------
     async def start(self, t: Tracked, owner: str, clock: int, start: datetime, trace: str = "") -> None:
