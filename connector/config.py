@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
+from typing import TypeVar
 
 import msgspec
 
@@ -24,15 +25,17 @@ from connector.recycle import RecyclingConfig, recycling_from_text
 from connector.routing import RoutingConfig
 from connector.routing.config import routing_from_text
 from connector.score import ScoringConfig, scoring_from_text
+from connector.sla import SlaConfig, sla_from_text
 from connector.tags import TagsConfig, tags_from_text
 from connector.team import Team, team_from_text
 
 RULE_FILES = ("team.yaml", "scoring.yaml", "tags.yaml", "routing.yaml", "matching.yaml", "notify.yaml",
-              "recycling.yaml")
+              "recycling.yaml", "sla.yaml")
 REQUIRED = RULE_FILES[:4]
 SOURCES, CRMS = "mappings/sources/", "mappings/crm/"
 
 Files = Mapping[str, str]
+T = TypeVar("T")
 
 
 class Config(msgspec.Struct, kw_only=True, frozen=True, dict=True):
@@ -48,6 +51,7 @@ class Config(msgspec.Struct, kw_only=True, frozen=True, dict=True):
     matching: MatchConfig
     notify: NotifyConfig = NotifyConfig()  # who is told of a routed lead (rules/notify.yaml, optional)
     recycling: RecyclingConfig = RecyclingConfig()  # optional file: without it nothing is recycled
+    sla: SlaConfig | None = None  # rules/sla.yaml: first-contact deadlines and escalation (none: no SLA)
 
 
 def resolve_dirs(path: str | Path, mappings: str | Path | None = None) -> tuple[Path, Path]:
@@ -158,7 +162,14 @@ def config_from_texts(
         matching=matching,
         notify=notify,
         recycling=recycling,
+        sla=_optional(files, "sla.yaml", label, lambda text, file: sla_from_text(text, file=file, team=team)),
     )
+
+
+def _optional(files: Files, name: str, label: Callable[[str], str], parse: Callable[[str, str], T]) -> T | None:
+    """An optional rules file, parsed when the bundle has it."""
+    key = f"rules/{name}"
+    return parse(files[key], label(key)) if key in files else None
 
 
 def load_config(

@@ -27,6 +27,7 @@ from connector.normalize import normalize
 from connector.ports import Delivery, WriteItem
 from connector.routing import RoutingState, route
 from connector.score import score
+from connector.sla import held_owner_id
 from connector.tags import tag
 
 # Which source mapping reads a delivery from these sources when the delivery does not name one.
@@ -125,8 +126,11 @@ def decide(
 
 
 def owner_id_for(decision: Decision, config: Config, crm: str) -> str | None:
-    """The CRM owner id to write: the rep's id in that CRM, else the queue's, else none."""
+    """The CRM owner id to write: the rep's id in that CRM, else the queue's, else none. A lead held after hours
+    gets no owner (or the SLA's hold queue's) until its release writes the rep (``worker.sla``)."""
     a = decision.route.assignment
+    if a.hold_until is not None:
+        return held_owner_id(config.sla, config.team, crm)
     if a.owner_ids.get(crm):
         return a.owner_ids[crm]
     if a.owner and a.owner in config.team.by_id:
@@ -218,6 +222,11 @@ def plan_write(
         known = target or _Target(record_id=None, kind=None, current={}, owner=None)
         spec = section.fields if section is not None else mapping.fields
         kept = _keep_existing(fields, spec, mapping, known, obj, section is not None)
+    held = decision.route.assignment.hold_until
+    if held is not None and owner_id is None:  # the owner waits for the release (owner_id: the release's write)
+        for f in (section.fields if section is not None else mapping.fields):
+            if f.from_ == "decision.owner_id" and f.to not in fields:
+                kept[f.to] = f"held after hours: the owner is written at {held.isoformat(timespec='minutes')}"
     rid = target.record_id if target is not None else None
     m = decision.match
     item = WriteItem(key=decision.lead.id or decision.lead.identity.email or "", fields=fields, record_id=rid,

@@ -26,6 +26,10 @@ Cross-cutting behaviour, here:
   clear it (empty string) first, then set it. https://knowledge.hubspot.com/records/use-lifecycle-stages
 - Property values read back as ``null`` when a requested property has no value: the spec's ``SimplePublicObject``
   types ``properties`` values as nullable strings (PublicApiSpecs/CRM/Contacts/Rollouts/424/v3/contacts.json).
+- Every change of a property is kept in its history, newest first, as ``propertiesWithHistory`` answers it: a
+  ``ValueWithTimestamp`` (value, timestamp, sourceType, sourceId) per change; the spec's
+  ``SimplePublicObjectWithAssociations.propertiesWithHistory`` and the ``propertiesWithHistory`` query parameter of
+  https://developers.hubspot.com/docs/api-reference/latest/crm/objects/contacts/get-contact
 - 401 body (category INVALID_AUTHENTICATION): https://developers.hubspot.com/docs/api-reference/latest/error-handling
 """
 
@@ -161,6 +165,15 @@ class HubSpotSandbox(HubSpotWrites, HubSpotReads, HubSpotAssociations, HubSpotPr
             rec = self._objects["contacts"][object_id]
             self._apply("contacts", rec, properties, creating=False, source=("ANALYTICS", ""))
 
+    def log_call(self, object_id: str, *, user_id: int = 1) -> None:
+        """A rep logs a call on a contact in the UI: HubSpot sets the contact's calculated "last contacted" and
+        "last engagement" dates (the call itself, an engagement object, is not kept)."""
+        with self._lock:
+            rec = self._objects["contacts"][object_id]
+            now = _now()
+            self._apply("contacts", rec, {"notes_last_contacted": now, "hs_last_sales_activity_timestamp": now},
+                        creating=False, source=("CALCULATED", f"userId:{user_id}"))
+
     def _owner(self, o: dict[str, Any], i: int) -> dict[str, Any]:
         # PublicOwner: id, type (PERSON | QUEUE), createdAt, updatedAt, archived are required (see hubspot_routes)
         if o.get("type", "PERSON") not in OWNER_TYPES:
@@ -193,11 +206,16 @@ class HubSpotSandbox(HubSpotWrites, HubSpotReads, HubSpotAssociations, HubSpotPr
         return {"id": rec["id"], "properties": dict(rec["properties"]), "createdAt": rec["createdAt"],
                 "updatedAt": rec["updatedAt"], "archived": False}
 
-    def _public(self, object_type: str, rec: dict[str, Any], wanted: Iterable[str] | None) -> dict[str, Any]:
+    def _public(self, object_type: str, rec: dict[str, Any], wanted: Iterable[str] | None,
+                with_history: Iterable[str] = ()) -> dict[str, Any]:
         names = list(DEFAULT_PROPERTIES[object_type]) + [n for n in (wanted or ()) if n]
         props = {n: rec["properties"].get(n) for n in dict.fromkeys(names)}
-        return {"id": rec["id"], "properties": props, "createdAt": rec["createdAt"], "updatedAt": rec["updatedAt"],
-                "archived": False}
+        out = {"id": rec["id"], "properties": props, "createdAt": rec["createdAt"], "updatedAt": rec["updatedAt"],
+               "archived": False}
+        asked = [n for n in with_history if n in SCHEMAS[object_type]]  # unknown properties are ignored
+        if asked:
+            out["propertiesWithHistory"] = {n: list(rec.get("history", {}).get(n, [])) for n in asked}
+        return out
 
     def _apply(
         self, object_type: str, rec: dict[str, Any], props: dict[str, Any], *, creating: bool,
@@ -229,6 +247,11 @@ class HubSpotSandbox(HubSpotWrites, HubSpotReads, HubSpotAssociations, HubSpotPr
                 stored.pop(name, None)
             changed.append((name, value))
         now = _now()
+        kind, by = source or ("INTEGRATION", str(self.app_id))
+        history = rec.setdefault("history", {})
+        for name, value in changed:  # newest first, as propertiesWithHistory lists them
+            history.setdefault(name, []).insert(0, {"value": value, "timestamp": now, "sourceType": kind,
+                                                    "sourceId": by})
         rec["updatedAt"] = now
         stored["lastmodifieddate" if object_type == "contacts" else "hs_lastmodifieddate"] = now
         if object_type == "contacts":

@@ -4,7 +4,8 @@ Static paths per object type, so calls are counted per type. Shapes follow HubSp
 specification (github.com/HubSpot/HubSpot-public-api-spec-collection, PublicApiSpecs/CRM/Contacts/Rollouts/424/v3/
 contacts.json; companies.json alike):
 
-- ``GET /crm/v3/objects/{type}/{id}``: 200 ``SimplePublicObjectWithAssociations``; an id (or ``idProperty`` value)
+- ``GET /crm/v3/objects/{type}/{id}``: 200 ``SimplePublicObjectWithAssociations`` (with ``propertiesWithHistory`` for
+  the properties that parameter names, each change newest first); an id (or ``idProperty`` value)
   that matches nothing is 404 with the spec's ``Error`` body (``default`` response), as the live API answers it:
   ``{"status":"error","message":"Object not found.  objectId are usually numeric.","correlationId":...,
   "context":{"id":[...]},"category":"OBJECT_NOT_FOUND"}`` (https://github.com/HubSpot/hubspot-api-nodejs/issues/669).
@@ -72,11 +73,12 @@ def _read_handlers(sb: HubSpotSandbox, t: str) -> list[Any]:
             return denied
         q = request.query_params
         wanted = [p for v in q.getall("properties", []) for p in v.split(",")]
+        history = [p for v in q.getall("propertiesWithHistory", []) for p in v.split(",")]
         with sb._lock:
             rec = sb._find(t, q.get("idProperty") or "hs_object_id", object_id)
             if rec is None:
                 return sb._respond(404, error_body("OBJECT_NOT_FOUND", OBJECT_NOT_FOUND, context={"id": [object_id]}))
-            out = sb._public(t, rec, wanted)
+            out = sb._public(t, rec, wanted, history)
             assoc = [a for v in q.getall("associations", []) for a in v.split(",")]
             for other in filter(None, (sb._type(a) for a in assoc)):
                 ids = sorted(d for a, b, c, d in sb._assoc if a == t and b == rec["id"] and c == other)

@@ -71,6 +71,10 @@ CONTACT_PROPERTIES = _props(
     *_READ_ONLY_COMMON,
     Prop("hs_is_contact", read_only=True),
     Prop("hs_lifecyclestage_lead_date", "datetime", read_only=True),
+    # set by HubSpot when a call, email, meeting... is logged on the contact ("Last contacted", "Last engagement";
+    # https://knowledge.hubspot.com/properties/hubspots-default-contact-properties): calculated, read-only
+    Prop("notes_last_contacted", "datetime", read_only=True),
+    Prop("hs_last_sales_activity_timestamp", "datetime", read_only=True),
     Prop("email", unique=True),
     *(Prop(n) for n in ("firstname", "lastname", "phone", "mobilephone", "company", "website", "jobtitle",
                         "country", "state", "zip", "city", "address", "industry", "hs_language")),

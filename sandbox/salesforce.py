@@ -49,6 +49,7 @@ import re
 import secrets
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from litestar import Request, Response, post, route
@@ -180,6 +181,14 @@ class SalesforceSandbox(RecordOps, CollectionOps, CompositeOps, OAuthOps, Metada
             result = self.org.update(sobject, record_id, coerced, user_id, auto_assign=False)
         self._commit()
         return result
+
+    def log_activity(self, record_id: str, day: str | None = None) -> None:
+        """A rep logs a completed call or email (a closed Task on the Lead) in the UI: Salesforce sets the Lead's
+        LastActivityDate to the task's date (the Lead's LastModifiedDate stays; the Task is not kept)."""
+        found = self.org.find(record_id)
+        if found is None:
+            raise KeyError(record_id)
+        found[1]["LastActivityDate"] = day or datetime.now(UTC).date().isoformat()
 
     def seed(self, sobject: str, fields: dict[str, Any]) -> str:
         """A record that was in the org before leadrelay came: created by its owner (or the first user who is not

@@ -122,6 +122,8 @@ SCHEMA: dict[str, dict[str, F]] = {
         "NumberOfEmployees": F("int"),
         "OwnerId": _OWNER,
         "IsConverted": F("boolean", writable=False, default=False),
+        # the due date of the latest event or closed task (a logged call or email) on the Lead; set by Salesforce
+        "LastActivityDate": F("date", writable=False),
         "HasOptedOutOfEmail": F("boolean", default=False),
     },
     "Contact": {

@@ -10,7 +10,7 @@ record is read from the CRM by id, and only what the CRM answers is used.
 from __future__ import annotations
 
 import asyncio
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import msgspec
 
@@ -23,6 +23,9 @@ from connector.ports import CrmClient, Delivery
 from connector.settings import Settings
 from worker.metrics import Recorder
 from worker.store import Store
+
+if TYPE_CHECKING:
+    from worker.sla import SlaClock
 
 
 class Incoming(NamedTuple):
@@ -42,6 +45,7 @@ class Intake:
         self.store = store
         self.crm = crm
         self.metrics = metrics
+        self.sla: SlaClock | None = None  # follow-through: told of first contact and owner changes (worker.sla)
 
     async def incoming(self, delivery: Delivery) -> Incoming:
         """The canonical lead of a delivery (InputError when its payload cannot be one)."""
@@ -64,10 +68,12 @@ class Intake:
             return Incoming(None, status="echo")
         known = await self.store.record_lead(plugin.name, ev.record_id) if ev.record_id else None
         if known:
-            status = await self._known(known, ev)
+            status = await self._known(plugin.name, known, ev)
             followed = self._followed(plugin.name, ev.changes)
-            if status == "ignored" and followed:  # behaviour or a lost status: worker.rescore follows it
-                return Incoming(None, status="changed", lead_id=known, changes=followed)
+            # behaviour or a lost status: worker.rescore follows it (first contact, if it was one, is noted)
+            if status in ("ignored", "first_contact") and followed:
+                return Incoming(None, status=status if status == "first_contact" else "changed", lead_id=known,
+                                changes=followed)
             return Incoming(None, status=status)
         record, payload = ev.record, ev.mapping_input
         if record is None:  # the event carries the id only: ask the CRM (when it is the one we write to)
@@ -87,16 +93,20 @@ class Intake:
             names |= {mapping.recycle.status_field, mapping.recycle.reason_field or ""}
         return {k: v for k, v in changes.items() if k in names}
 
-    async def _known(self, lead_id: str, ev: CrmEvent) -> str:
-        """A record we routed changed in the CRM: keep a person's owner change; any other edit stands as it is."""
+    async def _known(self, crm: str, lead_id: str, ev: CrmEvent) -> str:
+        """A record we routed changed in the CRM: keep a person's owner change (their clock starts); note first
+        contact (a lead status moved on); any other edit stands as it is."""
+        worked = self.sla is not None and await self.sla.crm_event(crm, lead_id, ev)
         change = ev.owner_change
         if change is None:
-            return "ignored"
+            return "first_contact" if worked else "ignored"
         if change.unless_written:
             stored = await self.store.lead(lead_id)
             if stored.get("owner_written", b"").decode() == change.owner:
-                return "ignored"
+                return "first_contact" if worked else "ignored"
         await self.store.set_lead_fields(lead_id, owner_locked=change.by, owner_in_crm=change.owner)
+        if self.sla is not None:
+            await self.sla.owner_changed(crm, lead_id, change.owner)
         return "owner_change"
 
     def _crm_lead(self, d: Delivery, record: CrmRecord, payload: dict[str, object]) -> Lead:

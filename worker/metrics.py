@@ -81,6 +81,15 @@ METRICS: dict[str, MetricSpec] = {
     "leadrelay_notifications_total": MetricSpec(
         "counter", "Notifications by channel and outcome (queued|sent|retried|failed|unconfigured|held).",
         ("channel", "outcome")),
+
+    "leadrelay_sla_steps_total": MetricSpec(
+        "counter", "First-contact SLA steps taken for leads not worked in time (remind|manager|reassign|"
+        "reassign_nobody).", ("step",)),
+    "leadrelay_first_contact_seconds": MetricSpec(
+        "histogram", "Time from a lead received to its first contact, as the CRM tells it.", ("source", "grade"),
+        (60.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0, 28800.0, 86400.0, 259200.0)),
+    "leadrelay_sla_overdue": MetricSpec("gauge", "Leads past their first-contact deadline and not worked."),
+    "leadrelay_leads_held": MetricSpec("gauge", "Leads held after hours, waiting for their pool's next business hour."),
     "leadrelay_parked_total": MetricSpec(
         "counter", "Leads parked while their CRM was down (delivery: not decided yet; write: decided).", ("kind",)),
 }

@@ -48,6 +48,8 @@ from worker.store.keys import Keys
 log = structlog.get_logger("leadrelay.worker")
 
 ROUTED = "routed"  # the event of a lead's first assignment
+HOLD_RELEASED = "hold_released"
+FOLLOW_THROUGH = "follow-through"  # queue_notices' landed list for notices no write queued (its trim is a no-op)
 METRIC = "leadrelay_notifications_total"
 
 
@@ -62,6 +64,7 @@ class NotifyJob(msgspec.Struct, kw_only=True, frozen=True):
     route: str = ""  # the rules/notify.yaml route that asked for it
     rep: str | None = None
     queue: str | None = None
+    detail: str = ""  # follow-through (an SLA step, a release): said first, before the lead's card
 
     @property
     def target(self) -> str:
@@ -218,6 +221,40 @@ class Notifier:
         for channel, outcome in skipped:
             await self.metrics.inc(METRIC, {"channel": channel, "outcome": outcome})
 
+    # ---- follow-through: the SLA clock's and the hold release's port (``worker.sla.Notifier``) ---------------
+    async def tell(self, lead_id: str, event: str, who: str, detail: str) -> None:
+        """Tell the lead's owner (``owner``/``new_owner``) or the owner's manager (``manager``) about ``event``,
+        on the channels rules/notify.yaml gives the lead's grade and rule; once per event and person."""
+        if not self.enabled or event == HOLD_RELEASED:
+            return  # a released lead's owner write lands like any other: its "routed" notice says it
+        stored = await self.store.lead(lead_id)
+        if "decision" not in stored:
+            return
+        decision = decision_from_json(stored["decision"])
+        owner = decision.route.assignment.owner
+        rep = self.config.team.by_id.get(owner) if owner else None
+        target = (rep.manager if rep is not None else None) if who == "manager" else owner
+        if target is None:
+            log.info("follow_through_nobody_to_tell", lead=lead_id, event=event, who=who)
+            return
+        audience = "manager" if who == "manager" else "owner"
+        found = recipients(self.config.notify, decision, self.config.team)
+        # the channels meant for that audience; a manager with no channel of their own hears where the owner does
+        chosen = [r for r in found if r.audience == audience] or [r for r in found if r.audience == "owner"]
+        jobs = [NotifyJob(lead_id=lead_id, event=event, channel=r.channel, kind=r.kind, audience=audience,
+                          route=r.route, rep=target, detail=detail)
+                for r in chosen if self.configured(msgspec.structs.replace(r, rep=target))]
+        if not jobs:
+            return
+        now_ms = int(time.time() * 1000)
+        k = self.store.keys
+        queued = await self.store.queue_notices(FOLLOW_THROUGH, lead_id, 0, [
+            (j.lead_id, j.field, job_id_of(k, j),
+             serialize_job(NOTIFY, (encode_job(j),), {}, None, now_ms, serializer=job_serializer)) for j in jobs])
+        for j, q in zip(jobs, queued, strict=True):
+            if q:
+                await self.metrics.inc(METRIC, {"channel": j.channel, "outcome": "queued"})
+
     # ---- sending: the notify job ------------------------------------------------------------------------------
     def notice(self, decision: Decision, record: str) -> Notice:
         """The notice of ``decision``; ``record`` is the lead's "crm:id" (its CRM link), "" before it is written."""
@@ -233,6 +270,8 @@ class Notifier:
         if "decision" not in stored:
             raise FatalError("the lead is no longer stored (its retention ended)")
         notice = self.notice(decision_from_json(stored["decision"]), stored.get("record", b"").decode())
+        if job.detail:
+            notice = msgspec.structs.replace(notice, alert=job.detail)
         channel = self.channels.get(job.channel)
         if isinstance(channel, SlackChannel | WebhookChannel):
             url = env_value(self.settings, channel.url_env)

@@ -24,6 +24,7 @@ from worker.lookup import LookupBatcher
 from worker.metrics import Metrics, Recorder
 from worker.notify import Notifier
 from worker.rescore import Rescorer
+from worker.sla import SlaClock
 from worker.store import Store
 from worker.write_back import Enqueue, WriteBack
 
@@ -33,7 +34,7 @@ class Service:
 
     def __init__(self, settings: Settings, config: Config, store: Store, crm: CrmClient, *,
                  enqueue_write_back: Enqueue, metrics: Metrics | None = None,
-                 now: Callable[[], datetime] | None = None) -> None:
+                 now: Callable[[], datetime] | None = None, notifier: Notifier | None = None) -> None:
         self.settings = settings
         self.config = config
         self.store = store
@@ -53,6 +54,10 @@ class Service:
         self.decider = Decider(settings, config, store, lookup=lookup, accounts=self.accounts, metrics=self.metrics,
                                flush=self.write_back.request_flush, now=self.now,
                                after_commit=self.rescorer.index, renewed=self.rescorer.recycler.renewed)
+        # follow-through: first-contact clocks start when a write lands; CRM events say first contact
+        self.sla = SlaClock(settings, config, store, crm, metrics=self.metrics, flush=self.write_back.request_flush,
+                            notifier=notifier or self.notifier, now=self.now)
+        self.write_back.sla = self.intake.sla = self.sla
 
     def use_config(self, config: Config) -> None:
         """Decide the next lead under ``config`` (a published version; see ``worker.configs.ConfigFollower``)."""
@@ -61,6 +66,7 @@ class Service:
         self.notifier.use_config(config)
         self.write_back.landed = self.notifier.landed if self.notifier.enabled else None  # a channel set up now
         self.rescorer.config = self.rescorer.recycler.config = config
+        self.sla.use_config(config)
 
     async def process(self, delivery: Delivery) -> Outcome:
         """Decide about one delivery, exactly once however often it is delivered."""
@@ -74,7 +80,10 @@ class Service:
             return Outcome(status="dead_letter", detail=str(exc))
         if incoming.lead is None:
             if incoming.changes and incoming.lead_id:  # a lead we routed changed in the CRM
-                return await self.rescorer.crm_change(delivery, incoming.lead_id, incoming.changes)
+                outcome = await self.rescorer.crm_change(delivery, incoming.lead_id, incoming.changes)
+                if incoming.status == "first_contact" and outcome.status == "status_kept":
+                    return Outcome(status="first_contact")  # what the change meant here (as without recycling)
+                return outcome
             await self.store.mark_done(delivery.source, delivery.delivery_id, "")
             return Outcome(status=incoming.status or "ignored")
         return await self.decider.decide(delivery, incoming.lead, incoming.record)

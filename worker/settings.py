@@ -40,6 +40,8 @@ from worker.queue import (
 )
 from worker.redis_server import WORKER_RETRIES, arq_redis_settings, redis_options
 from worker.service import Service
+from worker.sla import HOLD_RELEASE, SLA_STEP
+from worker.sla import jobs as sla_jobs
 from worker.store import Retention, Store
 from worker.store.keys import Keys
 
@@ -123,6 +125,9 @@ def worker_settings(settings: Settings, **ctx: Any) -> dict[str, Any]:
             func(jobs.write_back, name=WRITE_BACK),
             # its own limit (ours, then arq's above it, as for the others): a channel down for minutes is retried
             func(jobs.notify, name=NOTIFY, max_tries=settings.notify_max_tries + jobs.ARQ_EXTRA_TRIES),
+
+            func(sla_jobs.sla_step, name=SLA_STEP),
+            func(sla_jobs.hold_release, name=HOLD_RELEASE),
         ],
         # arq ids a cron run "<name>:<time>": the name carries the key prefix, or a second installation on the same
         # Redis finds each run's id taken and never runs its own

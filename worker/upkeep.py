@@ -10,6 +10,8 @@ forever.
   ``dead_letter_warn_at``);
 - identities still in the one-hash index of before move to expiring keys;
 - the decisions index drops leads decided longer ago than the lead retention.
+
+- follow-through jobs (first-contact steps, hold releases) due soon go from the schedule to arq (``worker.sla``).
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ async def sweep(svc: Service) -> None:
     await trim_dead_letters(svc.store, svc.settings, svc.metrics)
     await svc.store.migrate_identities()
     await svc.store.trim_decisions()
+
+    await svc.sla.queue.hand_over()
 
 
 async def probe(svc: Service) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING
 
 import msgspec
 
@@ -22,6 +23,9 @@ from connector.settings import Settings
 from worker.dead_letters import dead_letter_write
 from worker.metrics import Recorder
 from worker.store import Store, WriteTask
+
+if TYPE_CHECKING:
+    from worker.sla import SlaClock
 
 # (crm, arq job id, when to run it: unix time, or None for now) -> queue a write_back job
 Enqueue = Callable[[str, str, float | None], Awaitable[None]]
@@ -55,6 +59,7 @@ class WriteBack:
         self.metrics = metrics
         self.landed = landed
         self._flush_slot: dict[str, int] = {}
+        self.sla: SlaClock | None = None  # follow-through: told of every batch that landed (worker.sla)
 
     async def request_flush(self, crm: str, waiting: int | None = None) -> None:
         """Make sure a write_back job will take the waiting writes: now when a batch is full, else at the window."""
@@ -116,6 +121,8 @@ class WriteBack:
         owner = registry.plugin(crm).owner_field
         landed = [t.lead_id for t, _, _ in results if owner in t.item.fields] if self.landed is not None else []
         await self.store.finish_batch(crm, job_id, keep, results=results, landed=landed)
+        if self.sla is not None:  # first-contact clocks and after-hours holds start when the owner is written
+            await self.sla.start_clock(crm, results)
         return len(results), keep
 
     async def give_up(self, crm: str, job_id: str, reason: str, tries: int) -> int:

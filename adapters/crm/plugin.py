@@ -23,6 +23,7 @@ from connector.mapping.fields import CrmFieldInfo, FieldCheck, FieldSpec
 from connector.model import CrmRecord
 from connector.ports import CrmClient, Delivery
 from connector.settings import Settings
+from connector.worked import WorkedWhen
 
 CallObserver = Callable[[str, str, int], None]
 """Told of every CRM call: (crm, endpoint such as ``POST /crm/v3/objects/contacts/batch/upsert``, HTTP status)."""
@@ -83,9 +84,11 @@ class CrmEvent(msgspec.Struct, kw_only=True, frozen=True):
     record: CrmRecord | None = None
     mapping_input: dict[str, Any] | None = None  # what the CRM's source mapping reads, with ``record``
     reread: bool = False  # believe nothing but the id: read the record from the CRM first
-    # fields the event says changed, with their new values (a property change): for a record we routed, the worker
-    # follows those the CRM mapping names (``behaviour``, ``recycle``)
+    # field -> its value now, for the fields the event says changed (all of a re-read record's): the worker
+    # follows those the CRM mapping names (``behaviour``, ``recycle``) and tells first contact from them (a lead
+    # status moved on, ``worked_when``); ``occurred_at``: when, if the CRM says
     changes: dict[str, Any] = {}
+    occurred_at: datetime | None = None
 
 
 class CrmPlugin(Protocol):
@@ -152,4 +155,9 @@ class CrmPlugin(Protocol):
     def record_url(self, settings: Settings, record_id: str) -> str:
         """Where a person opens this record in the CRM's own app (a notification's link); "" when the settings do
         not say enough to build it."""
+        ...
+
+    def was_worked(self, client: CrmClient, record_id: str, spec: WorkedWhen, since: datetime) -> datetime | None:
+        """When a rep first worked the record since ``since`` (its status moved on, an activity was logged: the
+        fields ``spec`` names), read through ``client`` (blocking: the worker runs it in a thread); None if not."""
         ...

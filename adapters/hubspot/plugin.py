@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -30,6 +30,7 @@ from connector.mapping.fields import CrmFieldInfo, FieldCheck, FieldSpec
 from connector.model import CrmRecord
 from connector.ports import CrmClient
 from connector.settings import Settings
+from connector.worked import WorkedWhen
 
 NAME = "hubspot"
 OWNER_FIELD = "hubspot_owner_id"
@@ -41,7 +42,8 @@ WRITE_WINDOW_MS = 200
 READ_ONLY = frozenset(
     {"hs_object_id", "createdate", "lastmodifieddate", "hs_createdate", "hs_lastmodifieddate", "hs_all_owner_ids",
      "hs_analytics_source", "hs_is_contact", "hs_lifecyclestage_lead_date", "num_associated_deals",
-     "hs_analytics_num_page_views", "hs_email_click"}
+     "hs_analytics_num_page_views", "hs_email_click", "notes_last_contacted",
+     "hs_last_sales_activity_timestamp"}
 )
 # the API objects of HubSpotCrm whose HTTP layer is counted (each wraps one RESTClientObject)
 _API_OBJECTS = ("_contacts_basic", "_contacts_batch", "_companies_search", "_owners", "_assoc_batch",
@@ -126,13 +128,15 @@ class HubSpotPlugin:
         ours = source == "INTEGRATION" and settings.hubspot_app_id is not None and \
             str(source_id) == str(settings.hubspot_app_id)
         prop = ev.get("property_name") or ev.get("propertyName")
-        value = ev.get("property_value", ev.get("propertyValue"))
+        value = ev.get("property_value") if "property_value" in ev else ev.get("propertyValue")
         change = None
         if prop == OWNER_FIELD:
             change = OwnerChange(owner=str(value), by=f"hubspot user {source_id}")
+        millis = ev.get("occurred_at") or ev.get("occurredAt")
+        occurred = datetime.fromtimestamp(int(millis) / 1000, UTC) if isinstance(millis, int) else None
         # any other property change (a page-view count, the lead status) is the worker's to follow or not
         changes = {str(prop): value} if prop and prop != OWNER_FIELD else {}
-        return CrmEvent(record_id=object_id, echo=ours, owner_change=change, changes=changes)
+        return CrmEvent(record_id=object_id, echo=ours, owner_change=change, changes=changes, occurred_at=occurred)
 
     def read_record(self, record: CrmRecord, settings: Settings) -> CrmEvent:
         """HubSpot's webhooks are signed, so ``read_event`` never asks for a re-read; a fetched contact is new."""
@@ -162,6 +166,13 @@ class HubSpotPlugin:
         if not settings.hubspot_portal_id or not record_id:
             return ""
         return f"{settings.hubspot_app_url.rstrip('/')}/contacts/{settings.hubspot_portal_id}/record/0-1/{record_id}"
+
+    def was_worked(self, client: CrmClient, record_id: str, spec: WorkedWhen, since: datetime) -> datetime | None:
+        from adapters.hubspot.client import HubSpotCrm
+        from adapters.hubspot.worked import was_worked
+
+        assert isinstance(client, HubSpotCrm)
+        return was_worked(client, record_id, spec, since)
 
 
 PLUGIN = HubSpotPlugin()

@@ -32,6 +32,7 @@ from connector.mapping.fields import CrmFieldInfo, FieldCheck, FieldSpec
 from connector.model import CrmRecord
 from connector.ports import CrmClient
 from connector.settings import Settings
+from connector.worked import WorkedWhen, status_moved, when, worked_at
 
 NAME = "salesforce"
 OWNER_FIELD = "OwnerId"
@@ -131,7 +132,8 @@ class SalesforcePlugin:
         if record.owner_id:
             change = OwnerChange(owner=str(record.owner_id), by=f"salesforce user {by}", unless_written=True)
         return CrmEvent(record_id=record.id, echo=_is_integration_user(by, settings), owner_change=change,
-                        record=record, mapping_input=self.mapping_input(record))
+                        record=record, mapping_input=self.mapping_input(record), changes=dict(record.fields),
+                        occurred_at=when(record.fields.get("LastModifiedDate")))
 
     def mapping_input(self, record: CrmRecord) -> dict[str, Any]:
         return {k: v for k, v in record.fields.items() if v is not None}
@@ -157,6 +159,19 @@ class SalesforcePlugin:
         if not settings.salesforce_instance_url or not record_id:
             return ""
         return f"{settings.salesforce_instance_url.rstrip('/')}/{record_id}"
+
+    def was_worked(self, client: CrmClient, record_id: str, spec: WorkedWhen, since: datetime) -> datetime | None:
+        """One read of the record (``GET sobjects/Lead/{id}`` answers every field): its Status, LastActivityDate
+        (the latest event or closed task: a logged call or email) and LastModifiedDate. Without field history the
+        time a Status moved is not known: the last modification is the latest it can have been."""
+        record = client.get(record_id)
+        if record is None:
+            return None
+        fields = record.fields
+        moved_at = None
+        if spec.status_field and status_moved(spec, fields.get(spec.status_field)):
+            moved_at = when(fields.get("LastModifiedDate")) or since
+        return worked_at(spec, fields, since, status_changed_at=moved_at)
 
 
 PLUGIN = SalesforcePlugin()

@@ -24,6 +24,7 @@ from connector import transforms as tf
 from connector.decision import Decision
 from connector.mapping.paths import KEYED, target_kind
 from connector.model import Lead
+from connector.worked import WorkedWhen
 from connector.yamlconf import Where, from_text, load_yaml
 
 _DECISION_GETTERS: dict[str, Callable[[Decision, str | None], Any]] = {
@@ -167,6 +168,8 @@ class CrmMapping(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_field
     behaviour: list[BehaviourField] = []  # CRM fields whose changes are the lead's behaviour (re-score it)
     recycle: RecycleFields | None = None  # lost / disqualified status and reason (recycling)
 
+    worked_when: WorkedWhen | None = None  # the fields that say a rep worked the lead (first contact, rules/sla.yaml)
+
     def __post_init__(self) -> None:
         self.refuse_read_only(self.read_only)
         if self.upsert_key not in [f.to for f in self.fields]:
@@ -174,6 +177,19 @@ class CrmMapping(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_field
         for kind in self.matched:
             if kind not in MATCH_KINDS:
                 raise ValueError(f"matched: {kind!r} is not a person match kind; use {' or '.join(MATCH_KINDS)}")
+        self._check_worked_when()
+
+    def _check_worked_when(self) -> None:
+        """A status leadrelay writes itself must be an initial one, or every lead would count as worked at once."""
+        spec = self.worked_when
+        if spec is None or spec.status_field is None:
+            return
+        for f in self.fields:
+            written = [v for v in (f.map or {}).values() if v is not None] if f.to == spec.status_field else []
+            for value in written:
+                if str(value) not in spec.initial:
+                    raise ValueError(f"worked_when.initial: leadrelay writes {value!r} to {spec.status_field}; list "
+                                     "it as initial, or every lead would count as worked as soon as it is written")
 
     def refuse_read_only(self, read_only: Collection[str]) -> None:
         """ValueError when a field writes one of ``read_only`` (the CRM would refuse the whole record)."""

@@ -67,6 +67,7 @@ async def metrics(request: Req) -> Response[bytes]:
 
     from worker.metrics import CONTENT_TYPE, render_async
     from worker.queue import queue_name
+    from worker.sla import follow_gauges
 
     st = request.app.state
     if st.get("metrics") is not None:
@@ -75,7 +76,8 @@ async def metrics(request: Req) -> Response[bytes]:
     depth = await r.zcard(queue_name(st.settings.key_prefix))
     dead = await st.store.dead_letter_count()
     body = await render_async(r, st.settings.key_prefix, {"leadrelay_queue_depth": float(depth),
-                                                          "leadrelay_dead_letters": float(dead)})
+                                                          "leadrelay_dead_letters": float(dead),
+                                                          **await follow_gauges(st.store)})
     return Response(body, media_type=CONTENT_TYPE)
 
 

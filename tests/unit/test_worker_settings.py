@@ -17,7 +17,7 @@ def test_every_worker_setting_is_an_arq_parameter() -> None:
 
 def test_job_names_match_what_the_api_and_worker_enqueue() -> None:
     names = {f.name for f in worker_settings(load_settings({}, redis_url="redis://127.0.0.1:1/0"))["functions"]}
-    assert names == {"process_delivery", "write_back", "notify"}
+    assert names == {"process_delivery", "write_back", "notify", "sla_step", "hold_release"}
 
 
 def test_tries_fit_the_job_timeout() -> None:

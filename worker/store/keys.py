@@ -30,6 +30,11 @@ All keys start with ``Settings.key_prefix`` (``p``), so two installations can sh
   p+"recycle:due"                  sorted set: lead id (lost for a recycled reason) by when it enters re-engagement
   p+"accounts" / "accounts:version" / "accounts:tmp:{token}"   the account index (CRM id -> record JSON),
                                    its version (bumped by every sync) and a sync's private copy
+  p+"sla:due"                      sorted set: lead id -> its first-contact deadline (unix time), while not worked
+                                   (the overdue gauge counts those past it; worker.sla)
+  p+"sla:held"                     sorted set: lead id -> when its after-hours hold is released (unix time)
+  p+"sla:schedule"                 sorted set: follow-through jobs (function, job id, arguments as JSON) -> when
+                                   they run; the sweep hands each to arq shortly before (worker.sla.queue)
   p+"metrics:{name}"               hash: one Prometheus metric (worker.metrics)
   p+"queue"                        sorted set: the arq queue; p+"queue:health-check" its workers' health line
   p+"cron:{name}"                  the name of a cron job (arq ids its runs "{name}:{time}": prefixed, so two
@@ -47,7 +52,7 @@ All keys start with ``Settings.key_prefix`` (``p``), so two installations can sh
 
 arq's own keys hold our job ids: "arq:job:{job id}", "arq:result:{job id}", ... where every job id starts with
 ``p`` ("p+delivery:{source}:{id}", "p+write_back:{crm}:{slot}", "p+notify:{lead}:{event}:{channel}:{audience}:
-{target}"), so ``everything`` finds them too.
+{target}", "p+sla:{lead}:{clock}:{step}", "p+hold_release:{unix time}"), so ``everything`` finds them too.
 """
 
 from __future__ import annotations
@@ -174,6 +179,27 @@ class Keys:
 
     def accounts_tmp(self, token: str) -> str:
         return self._k("accounts", "tmp", token)
+
+    # ---- follow-through: first-contact clocks and after-hours holds (worker.sla) ----------------------------------
+    @property
+    def sla_due(self) -> str:
+        return self._k("sla", "due")
+
+    @property
+    def held(self) -> str:
+        return self._k("sla", "held")
+
+    @property
+    def sla_schedule(self) -> str:
+        return self._k("sla", "schedule")
+
+    def sla_job(self, lead_id: str, clock: int, step: str) -> str:
+        """The arq job of one step of one lead's first-contact clock (``clock`` counts its restarts): once each."""
+        return self._k("sla", lead_id, str(clock), step)
+
+    def hold_release_job(self, at: float) -> str:
+        """The arq job releasing every lead held until ``at`` (unix time): one per moment, however many leads."""
+        return self._k("hold_release", str(int(at)))
 
     # ---- metrics, queue, limiters ---------------------------------------------------------------------------------
     def metric(self, name: str) -> str:

@@ -133,7 +133,7 @@ def test_hubspot_owner_change_by_a_person_and_a_new_contact() -> None:
     hs = plugin("hubspot")
     change = hs.read_event(hubspot_event(changeSource="CRM_UI", sourceId="userId:42",
                                          propertyName="hubspot_owner_id", propertyValue="7002"), settings())
-    assert change == CrmEvent(record_id="501", owner_change=change.owner_change)
+    assert change == CrmEvent(record_id="501", owner_change=change.owner_change, occurred_at=change.occurred_at)
     assert change.owner_change is not None
     assert (change.owner_change.owner, change.owner_change.by) == ("7002", "hubspot user userId:42")
     assert not change.owner_change.unless_written
