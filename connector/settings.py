@@ -73,6 +73,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     payload_retention_days: int = 30  # a sender's raw payload kept aside: a delivery parked longer goes to the
     # dead-letter list, a dead-lettered delivery lives at most this long (the arq job of a queued delivery lives as
     # long as its idempotency key, 7 days)
+    # the console's mapping preview: the last raw payloads of each source, kept this long (at most
+    # payload_retention_days) and at most this many per source
+    recent_payload_retention_days: int = 7
+    recent_payloads_max: int = 50  # 0: keep none
     dead_letter_retention_days: int = 30  # a dead letter: replay it (or let it go) within this
     dead_letter_max: int = 10_000  # the newest kept; older ones are dropped and counted
     dead_letter_warn_at: int = 1_000  # a warning is logged while the list grows past this

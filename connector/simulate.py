@@ -6,7 +6,7 @@ Shared by `leadrelay simulate`, the console's preview and backtest: pure, no I/O
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -16,7 +16,7 @@ import msgspec
 from connector.config import Config
 from connector.decision import Decision
 from connector.match import IdentityIndex
-from connector.model import CrmRecord
+from connector.model import CrmRecord, Lead
 from connector.pipeline import decide, ingest
 from connector.routing import RoutingState, apply_changes
 
@@ -53,11 +53,19 @@ class Run:
 def run(config: Config, leads: list[tuple[int, dict[str, Any]]], records: list[CrmRecord], *, mapping: str,
         now: datetime | None, on_lead: Callable[[], object] | None = None) -> Run:
     """Decide every lead in order, carrying the routing state from one lead to the next."""
+    canonical = [msgspec.structs.replace(ingest(payload, config, mapping=mapping), id=f"L{i + 1:05d}")
+                 for i, (_, payload) in enumerate(leads)]
+    return run_leads(config, canonical, records, now=now, on_lead=on_lead)
+
+
+def run_leads(config: Config, leads: Iterable[Lead], records: list[CrmRecord], *, now: datetime | None,
+              state: RoutingState | None = None, on_lead: Callable[[], object] | None = None) -> Run:
+    """``run`` over canonical leads (stored ones: the console's backtest and preview), from ``state`` (default:
+    a fresh routing state)."""
     index = IdentityIndex(records, config=config.matching)
-    state = RoutingState()
+    state = state or RoutingState()
     result = Run(config)
-    for i, (_, payload) in enumerate(leads):
-        lead = msgspec.structs.replace(ingest(payload, config, mapping=mapping), id=f"L{i + 1:05d}")
+    for lead in leads:
         # replay each lead at the moment it was submitted: working hours and decay as they were
         at = now or lead.origin.submitted_at or datetime.now(UTC)
         if at.tzinfo is None:
@@ -81,4 +89,27 @@ def changes_between(base: Run, new: Run) -> list[dict[str, Any]]:
                 "after": new.owner(n), "after_rule": n.route.assignment.rule,
                 "why": n.explanation,
             })
+    return out
+
+
+def stage_changes(base: Run, new: Run) -> list[dict[str, Any]]:
+    """Leads whose stage or grade differs between the two runs."""
+    out = []
+    for b, n in zip(base.decisions, new.decisions, strict=True):
+        if (b.score.stage, b.score.grade) != (n.score.stage, n.score.grade):
+            out.append({"lead": n.lead.id, "email": n.lead.identity.email, "before": b.score.stage,
+                        "after": n.score.stage, "before_grade": b.score.grade, "after_grade": n.score.grade,
+                        "before_score": b.score.total, "after_score": n.score.total})
+    return out
+
+
+def tag_changes(base: Run, new: Run) -> list[dict[str, Any]]:
+    """Leads whose tags or segments differ between the two runs: what was added and what was removed."""
+    out = []
+    for b, n in zip(base.decisions, new.decisions, strict=True):
+        before = set(b.tags.tags) | {f"segment:{s}" for s in b.tags.segments}
+        after = set(n.tags.tags) | {f"segment:{s}" for s in n.tags.segments}
+        if before != after:
+            out.append({"lead": n.lead.id, "email": n.lead.identity.email, "added": sorted(after - before),
+                        "removed": sorted(before - after)})
     return out

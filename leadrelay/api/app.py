@@ -20,6 +20,7 @@ from adapters.crm import registry
 from connector.config import Config, read_files
 from connector.ports import CrmClient
 from connector.settings import Settings
+from leadrelay.api.admin import router as admin_router
 from leadrelay.api.auth import parse_tokens, request_role, viewer
 from leadrelay.api.problems import EXCEPTION_HANDLERS, NotFound, problem, problem_responses
 from leadrelay.api.ready import checks as ready_checks
@@ -104,6 +105,7 @@ def _lifespan(settings: Settings, redis: Any, crm: CrmClient | bool | None) -> A
         from redis.asyncio import Redis
 
         from worker.metrics import Metrics
+        from worker.recent import RecentPayloads, keep_seconds
         from worker.store import Store
 
         own: list[Any] = []
@@ -131,8 +133,10 @@ def _lifespan(settings: Settings, redis: Any, crm: CrmClient | bool | None) -> A
             route = next(iter(handler.paths)) if handler is not None and handler.paths else "unmatched"
             await metrics.inc("leadrelay_http_errors_total", {"route": route, "status": "500"})
 
+        recent = RecentPayloads(r, settings.key_prefix, keep_s=keep_seconds(settings),
+                                max_per_source=settings.recent_payloads_max)
         app.state.update(store=Store(r, settings.key_prefix), crm=client, count=count, metrics=metrics,
-                         count_error=count_error)
+                         count_error=count_error, recent=recent)
         follower = await _follow_config(app, settings, r)
         try:
             yield
@@ -217,7 +221,7 @@ def create_app(
     handlers[Exception] = _rejected
     tokens = parse_tokens(settings.api_tokens)
     return Litestar(
-        route_handlers=[*WEBHOOKS, health, ready, metrics, lead_detail, *CONSOLE_ROUTES],
+        route_handlers=[*WEBHOOKS, health, ready, metrics, lead_detail, admin_router(), *CONSOLE_ROUTES],
         lifespan=[_lifespan(settings, redis, crm)],
         middleware=[SessionMiddleware],  # the console's session: a role for the guards, CSRF on unsafe methods
         state=State({"settings": settings, "config": config, "api_tokens": tokens,

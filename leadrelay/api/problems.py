@@ -10,15 +10,26 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException
 from litestar.openapi.datastructures import ResponseSpec
 
-from connector.errors import AuthError, InputError, LeadrelayError, RetryableError, SignatureError
+from connector.errors import AuthError, ConfigError, InputError, LeadrelayError, RetryableError, SignatureError
 from leadrelay.api.auth import Forbidden
+from worker.configs import PublishConflict
 
 PROBLEM_JSON = "application/problem+json"
 log = structlog.get_logger("leadrelay.api")
 
 
+class FieldProblem(msgspec.Struct, kw_only=True):
+    """One invalid config field: where it is and what was expected (the words `leadrelay config validate` prints)."""
+
+    file: str
+    line: int | None = None
+    field: str | None = None
+    message: str
+
+
 class Problem(msgspec.Struct, kw_only=True, omit_defaults=True):
-    """RFC 9457 body. ``field`` names the offending input; ``hint`` says what to do next."""
+    """RFC 9457 body. ``field`` names the offending input; ``hint`` says what to do next; ``errors`` lists the
+    invalid config fields (422)."""
 
     type: str = "about:blank"
     title: str
@@ -26,6 +37,7 @@ class Problem(msgspec.Struct, kw_only=True, omit_defaults=True):
     detail: str | None = None
     field: str | None = None
     hint: str | None = None
+    errors: list[FieldProblem] | None = None
 
 
 class PayloadTooLarge(LeadrelayError):
@@ -38,7 +50,10 @@ class NotFound(LeadrelayError):
 
 _WHY = {400: "Malformed input; `field` names what is wrong", 401: "Signature, timestamp, sender or token refused",
         403: "The token's role may not do this",
-        404: "No such form or lead", 413: "Body over LEADRELAY_MAX_BODY_BYTES",
+        404: "No such form, lead, version or dead letter",
+        409: "Another config version was published since the draft's base version",
+        413: "Body over LEADRELAY_MAX_BODY_BYTES",
+        422: "The config is invalid; `errors` names each file, line and field (nothing was published)",
         503: "Not ready or storage unavailable; try again after Retry-After"}
 
 
@@ -62,6 +77,8 @@ _STATUS: tuple[tuple[type[LeadrelayError], int, str], ...] = (
     (PayloadTooLarge, 413, "Payload too large"),
     (NotFound, 404, "Not found"),
     (InputError, 400, "Malformed input"),
+    (ConfigError, 422, "Invalid config"),
+    (PublishConflict, 409, "Publish conflict"),
     (RetryableError, 503, "Try again shortly"),
 )
 
@@ -72,10 +89,15 @@ def _status(exc: LeadrelayError) -> tuple[int, str]:
 
 def domain_error(request: Request[Any, Any, Any], exc: LeadrelayError) -> Response[bytes]:
     status, title = _status(exc)
-    field = exc.field if isinstance(exc, InputError) else None
+    field = exc.field if isinstance(exc, InputError | ConfigError) else None
     kind = type(exc).__name__
-    return problem(status, title, exc.message, type=f"https://leadrelay.dev/problems/{kind}", field=field,
-                   hint=exc.hint)
+    extra: dict[str, Any] = {}
+    if isinstance(exc, ConfigError):  # detail: the line `config validate` prints; errors: the same, by part
+        extra["errors"] = [FieldProblem(file=exc.file, line=exc.line, field=exc.field, message=exc.reason)]
+        extra["hint"] = exc.hint or "fix that field and validate again; nothing was published"
+    else:
+        extra["hint"] = exc.hint
+    return problem(status, title, exc.message, type=f"https://leadrelay.dev/problems/{kind}", field=field, **extra)
 
 
 def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:

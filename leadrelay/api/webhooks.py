@@ -73,7 +73,10 @@ async def accept(request: Req, deliveries: list[Delivery]) -> tuple[int, int]:
 
     # one round trip and one atomic step for up to 100 HubSpot events: a delivery is either a redelivery
     # (nothing done) or recorded and queued together, so a crash can neither lose nor double it
-    fresh = await accept_deliveries(app.store.r, deliveries, app.settings.key_prefix)
+    recent = app.get("recent")
+    # the same round trip keeps the raw payloads for the console's mapping preview (capped, kept a few days)
+    also = (lambda pipe: recent.queue_add(pipe, deliveries, app.config)) if recent is not None else None
+    fresh = await accept_deliveries(app.store.r, deliveries, app.settings.key_prefix, also=also)
     accepted = sum(fresh)
     seen = len(fresh) - accepted
     source = deliveries[0].source if deliveries else "unknown"

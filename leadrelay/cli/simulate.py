@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -46,12 +46,19 @@ def read_leads(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                 yield n, row
         return
     with path.open(encoding="utf-8", newline="") as fh:
-        reader = csv.DictReader(fh)
+        yield from csv_rows(fh, str(path))
+
+
+def csv_rows(lines: Iterable[str], label: str = "csv") -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, payload) per CSV row under a header line; cells holding JSON lists are decoded (the
+    console's backtest reads an uploaded CSV with this too)."""
+    reader = csv.DictReader(lines)
+    try:
         for row in reader:
             payload: dict[str, Any] = {}
             for k, v in row.items():
                 if k is None:
-                    raise InputError(f"{path}:{reader.line_num}: more cells than header columns", field="row")
+                    raise InputError(f"{label}:{reader.line_num}: more cells than header columns", field="row")
                 if v and v[:1] == "[":
                     try:
                         payload[k] = json.loads(v)
@@ -60,6 +67,8 @@ def read_leads(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                         pass
                 payload[k] = v
             yield reader.line_num, payload
+    except csv.Error as exc:
+        raise InputError(f"{label}:{reader.line_num}: not CSV: {exc}", field="csv") from exc
 
 
 def read_records(path: Path | None) -> list[CrmRecord]:

@@ -8,6 +8,7 @@ All keys start with ``Settings.key_prefix`` (``p``), so two installations can sh
                                    identity_retention_days, renewed whenever the person is seen)
   p+"ident"                        hash: the same, as kept before it expired per key (moved by the sweep)
   p+"lead:{id}"                    hash: decision (JSON), write (JSON), record (crm:id), owner_locked, ...
+                                   (``lead_pattern`` SCANs them: the admin API's decision search without an index)
   p+"record:{crm}:{id}"            string: lead id of a CRM record we wrote (echo suppression)
   p+"inbound:{source}:{id}"        string: idempotency key of an accepted delivery (API)
   p+"done:{source}:{id}"           string: the delivery was decided (worker; a redelivered job stops here)
@@ -16,6 +17,9 @@ All keys start with ``Settings.key_prefix`` (``p``), so two installations can sh
   p+"writes:{crm}:batches"         set: the jobs holding a batch list (the sweep adopts one whose job is gone)
   p+"parked:{crm}"                 list: deliveries put aside while the CRM is down, queued again when it answers
   p+"breaker:{crm}"                hash: the CRM's circuit breaker (state, failures in a row, until, reason)
+  p+"payloads:{source}"            sorted set: recent raw payloads of one source mapping by time (JSON: id and
+                                   payload), capped and kept LEADRELAY_RECENT_PAYLOAD_RETENTION_DAYS (the console's
+                                   mapping preview picks one)
   p+"dlq" / p+"dlq:{id}"           sorted set of dead-letter ids by time / one entry (JSON)
   p+"lock:{identity key}"          per-identity lock
   p+"accounts" / "accounts:version" / "accounts:tmp:{token}"   the account index (CRM id -> record JSON),
@@ -89,6 +93,11 @@ class Keys:
     def lead(self, lead_id: str) -> str:
         return self._k("lead", lead_id)
 
+    @property
+    def lead_pattern(self) -> str:
+        """SCAN pattern of every lead hash (a search without the decision index walks them)."""
+        return self._k("lead", "*")
+
     def record(self, crm: str, record_id: str) -> str:
         return self._k("record", crm, record_id)
 
@@ -101,6 +110,10 @@ class Keys:
 
     def done(self, source: str, delivery_id: str) -> str:
         return self._k("done", source, delivery_id)
+
+    def recent_payloads(self, source: str) -> str:
+        """The recent raw payloads of one source mapping (``worker.recent``)."""
+        return self._k("payloads", source)
 
     # ---- write batches --------------------------------------------------------------------------------------------
     def writes(self, crm: str) -> str:
