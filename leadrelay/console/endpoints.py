@@ -10,6 +10,7 @@ from typing import Any
 import msgspec
 from litestar import Request, Response, post
 from litestar.datastructures import State
+from litestar.params import JSONBody
 
 from leadrelay.api.auth import viewer
 from leadrelay.console.bundle import context
@@ -43,7 +44,7 @@ async def _published(request: Req) -> dict[str, str]:
 
 
 @post("/admin/yaml", include_in_schema=False, guards=[viewer], status_code=200)
-async def to_yaml(request: Req, data: YamlBody) -> Response[Any]:
+async def to_yaml(request: Req, data: JSONBody[YamlBody]) -> Response[Any]:
     """{"files": {key: document}} -> {"files": {key: YAML text}} (422 naming the input a value did not parse in)."""
     published = await _published(request)
     out = {}
@@ -57,7 +58,7 @@ async def to_yaml(request: Req, data: YamlBody) -> Response[Any]:
 
 
 @post("/admin/fragment", include_in_schema=False, guards=[viewer], status_code=200)
-async def fragment(request: Req, data: FragmentBody) -> Response[Any]:
+async def fragment(request: Req, data: JSONBody[FragmentBody]) -> Response[Any]:
     """Apply one structural change to a document and redraw its section: {"doc", "html"}."""
     try:
         doc = resolve(data.doc)

@@ -13,6 +13,7 @@ from typing import Any
 
 from litestar import Request, Response, get, post
 from litestar.datastructures import Cookie, State
+from litestar.params import FromQuery
 
 from leadrelay.api.auth import role_of
 from leadrelay.console.html import esc, html_response
@@ -61,7 +62,7 @@ def _login_page(request: Req, next_: str, error: str | None = None, status: int 
 
 
 @get("/admin/login", include_in_schema=False, sync_to_thread=False)
-def login_form(request: Req, next: str | None = None) -> Response[str]:  # the query parameter's name
+def login_form(request: Req, next: FromQuery[str | None] = None) -> Response[str]:  # the query parameter's name
     if request.scope.get("leadrelay_session") is not None:
         return Response("", status_code=303, headers={"Location": _safe_next(next)})
     return _login_page(request, _safe_next(next))

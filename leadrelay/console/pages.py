@@ -96,7 +96,7 @@ async def team(request: Req) -> Response[str]:
     bundle = await load(request)
     views = {"rules/team.yaml": "team", "rules/routing.yaml": "territories"}
     return _editor_page(request, title="Team", active="/admin/team", bundle=bundle, views=views,
-                        body="{s0}{s1}", scripts=("team",))
+                        body="{s0}{s1}", scripts=())
 
 
 ROUTES = [mappings, rules, team]

@@ -18,8 +18,9 @@ Req = Request[Any, Any, State]
 
 def _page(request: Req, title: str, active: str, body: str, script: str, data: dict[str, Any] | None = None
           ) -> Response[str]:
+    scripts = ("decisionview", script) if script in ("preview", "decision") else (script,)
     return page(title=title, active=active, body=body, role=request_role(request) or "viewer",
-                session=request.scope.get("leadrelay_session"), scripts=(script,), data=data)
+                session=request.scope.get("leadrelay_session"), scripts=scripts, data=data)
 
 
 def _source_options(request: Req) -> str:
