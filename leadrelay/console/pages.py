@@ -69,7 +69,7 @@ async def mappings(request: Req) -> Response[str]:
 <label class="f"><span>Recent payload</span><select id="pv-recent">
 <option value="">— paste one below —</option></select></label>
 <label class="f"><span>Or paste a payload (JSON)</span>
-<textarea id="pv-payload" rows="6" spellcheck="false"></textarea></label>
+<textarea id="pv-payload" rows="3" spellcheck="false"></textarea></label>
 <p class="error small" id="pv-error" hidden></p>
 <h3>Canonical lead</h3><pre id="pv-lead" class="json">—</pre>
 <h3>CRM payload</h3><div id="pv-crm"><pre class="json">—</pre></div></aside>"""

@@ -29,7 +29,7 @@ def _source_options(request: Req) -> str:
 
 @get("/admin", include_in_schema=False, guards=[viewer])
 async def overview(request: Req) -> Response[str]:
-    body = """<div class="stats" id="stats"><p class="muted">Loading…</p></div>
+    body = """<div class="stats overview-stats" id="stats"><p class="muted">Loading…</p></div>
 <div class="charts"><figure class="chart"><figcaption>Leads today by source</figcaption>
 <div id="by-source"></div></figure>
 <figure class="chart"><figcaption>Leads today by routing rule</figcaption><div id="by-rule"></div></figure>
@@ -61,14 +61,15 @@ async def backtest(request: Req) -> Response[str]:
     body = f"""<form id="backtest-form" class="panel-form">
 <p class="muted">Your draft changes: {esc(changed)}. The backtest runs the draft and version {bundle['number']}
 over the same leads and shows what would change. Nothing is written.</p>
-<div class="row"><label class="f"><span>Stored leads of the last</span>
-<input type="number" id="bt-days" value="7" min="1" max="90" class="narrow"><span>days</span></label>
-<label class="f"><span>or a CSV file</span><input type="file" id="bt-csv" accept=".csv,text/csv"></label>
-<label class="f"><span>CSV source</span><select id="bt-source">{_source_options(request)}</select></label>
+<div class="row"><label class="f inline"><span>Stored leads of the last</span>
+<input type="number" id="bt-days" value="7" min="1" max="90"><span>days</span></label>
+<span class="muted">or</span>
+<label class="f inline"><span>a CSV file</span><input type="file" id="bt-csv" accept=".csv,text/csv"></label>
+<label class="f inline"><span>read by</span><select id="bt-source">{_source_options(request)}</select></label>
 <button type="submit" class="primary">Run backtest</button></div></form>
-<div id="bt-summary" class="stats"></div><figure class="chart wide" id="bt-chart-fig" hidden><figcaption>Leads per rep:
-before (version {bundle['number']}) and after (draft)</figcaption><div id="bt-chart"></div></figure>
-<div id="bt-changes"></div>"""
+<div id="bt-summary" class="stats"></div><div id="bt-changes"></div>
+<figure class="chart wide" id="bt-chart-fig" hidden><figcaption>Leads per rep: before (version {bundle['number']})
+and after (draft)</figcaption><div id="bt-chart"></div></figure>"""
     return _page(request, "Backtest", "/admin/backtest", body, "backtest", {"draft": bundle["draft"]})
 
 

@@ -29,9 +29,9 @@ def _away(path: str, rep: dict[str, Any], today: str) -> str:
                      aria_label="last day away")
         note = field_input(f"{here}.note", o.get("note"), placeholder="note", cls="note")
         remove = op_button("remove", here, "×", title="remove this absence")
-        rows.append(f'<div class="ooo{" now" if now else ""}"><input{first}> – <input{last}>{note}{remove}</div>')
+        rows.append(f'<div class="ooo{" now" if now else ""}"><input{first}><input{last}>{remove}{note}</div>')
     add = op_button("add", f"{path}.out_of_office", "+ dates", arg={"start": today, "end": today}, cls="small")
-    return f'<div class="away"><b>Out of office</b>{"".join(rows)}{add}</div>'
+    return "".join(rows) + add
 
 
 def _is_away(rep: dict[str, Any], today: str) -> bool:
@@ -47,38 +47,46 @@ def local_today(rep: dict[str, Any], fallback: str) -> str:
         return fallback
 
 
-def rep_card(i: int, rep: dict[str, Any], today: str) -> str:
+def _details(here: str, rep: dict[str, Any]) -> str:
+    """Who the rep is, where, and their CRM owner ids: opened when needed."""
+    fields = "".join((
+        field_input(f"{here}.name", rep.get("name"), label="Name", opt=False),
+        field_input(f"{here}.email", rep.get("email"), label="Email", opt=False),
+        field_input(f"{here}.timezone", rep.get("timezone"), label="Time zone", opt=False),
+        field_input(f"{here}.country", rep.get("country"), label="Country", opt=False),
+    ))
+    return (f'<details><summary>details</summary><div class="fields">{fields}</div>'
+            f'{rest_box(here, rep, REP_KEYS, label="Manager, holidays, CRM owner ids")}</details>')
+
+
+def rep_row(i: int, rep: dict[str, Any], today: str) -> str:
+    """One rep: the things changed most (caps, skills, hours, out of office) in one row; the rest folded away."""
     here = f"reps[{i}]"
     today = local_today(rep, today)
     hours = rep.get("hours") or {}
     away = _is_away(rep, today)
-    badge = '<span class="badge away">out today</span>' if away else ""
-    if rep.get("active") is False:
-        badge += '<span class="badge off">inactive</span>'
+    badges = ('<span class="badge away">out today</span>' if away else "") + (
+        '<span class="badge off">inactive</span>' if rep.get("active") is False else "")
     name = rep.get("name") or rep.get("id")
     one_click = "" if away else op_button("out_today", "reps", "Out today", arg={"id": rep.get("id"), "day": today},
                                           cls="small warn", title=f"{name} is away today: publish now",
                                           data_publish=f"{name} out today")
-    fields = "".join((
-        field_input(f"{here}.name", rep.get("name"), label="Name", opt=False),
-        field_input(f"{here}.email", rep.get("email"), label="Email", opt=False),
-        select(f"{here}.role", rep.get("role"), REP_ROLES, label="Role"),
-        field_input(f"{here}.timezone", rep.get("timezone"), label="Time zone", opt=False),
-        field_input(f"{here}.country", rep.get("country"), label="Country", cls="narrow", opt=False),
-        field_input(f"{here}.weight", rep.get("weight"), "num", label="Weight", cls="narrow"),
-        field_input(f"{here}.daily_cap", rep.get("daily_cap"), "num", label="Daily cap", cls="narrow"),
-        field_input(f"{here}.skills", rep.get("skills"), "list", label="Skills"),
-        field_input(f"{here}.languages", rep.get("languages"), "list", label="Languages", cls="narrow"),
-        field_input(f"{here}.hours.days", hours.get("days"), "list", label="Days", placeholder="mon, tue, wed"),
-        field_input(f"{here}.hours.start", hours.get("start"), label="From", cls="narrow", placeholder="09:00"),
-        field_input(f"{here}.hours.end", hours.get("end"), label="To", cls="narrow", placeholder="17:00"),
-        check_input(f"{here}.active", rep.get("active", True), "Active"),
-    ))
-    return (f'<article class="card rep{" is-away" if away else ""}"{attrs(data_rep=rep.get("id"))}>'
-            f'<header><b>{esc(rep.get("name", ""))}</b> <code>{esc(rep.get("id", ""))}</code>{badge}'
-            f'<span class="ops">{one_click}{op_button("remove", here, "×", title="remove this rep")}</span></header>'
-            f'<div class="fields">{fields}</div>{_away(here, rep, today)}'
-            f'{rest_box(here, rep, REP_KEYS, label="Manager, holidays, CRM owner ids")}</article>')
+    cells = (
+        f'<td class="who"><b>{esc(name)}</b> {badges}<br><code>{esc(rep.get("id", ""))}</code>'
+        f"{_details(here, rep)}</td>",
+        f'<td>{select(f"{here}.role", rep.get("role"), REP_ROLES)}</td>',
+        f'<td>{field_input(f"{here}.weight", rep.get("weight"), "num", placeholder="weight 1")}'
+        f'{field_input(f"{here}.daily_cap", rep.get("daily_cap"), "num", placeholder="no cap")}</td>',
+        f'<td>{field_input(f"{here}.skills", rep.get("skills"), "list", placeholder="no skills")}'
+        f'{field_input(f"{here}.languages", rep.get("languages"), "list", placeholder="en")}</td>',
+        f'<td>{field_input(f"{here}.hours.days", hours.get("days"), "list", placeholder="mon–fri")}'
+        f'<span class="hours">{field_input(f"{here}.hours.start", hours.get("start"), placeholder="09:00")}–'
+        f'{field_input(f"{here}.hours.end", hours.get("end"), placeholder="17:00")}</span></td>',
+        f'<td class="away-cell">{_away(here, rep, today)}</td>',
+        f'<td class="c">{check_input(f"{here}.active", rep.get("active", True), "")}</td>',
+        f'<td class="ops">{one_click}{op_button("remove", here, "×", title="remove this rep")}</td>',
+    )
+    return f'<tr class="rep{" is-away" if away else ""}"{attrs(data_rep=rep.get("id"))}>{"".join(cells)}</tr>'
 
 
 def _pools(pools: dict[str, Any]) -> str:
@@ -99,10 +107,14 @@ def _pools(pools: dict[str, Any]) -> str:
 def team(key: str, doc: dict[str, Any], ctx: Ctx) -> str:
     today = str(ctx.get("today", ""))
     reps = doc.get("reps") or []
-    cards = "".join(rep_card(i, r, today) for i, r in enumerate(reps) if isinstance(r, dict))
+    rows = "".join(rep_row(i, r, today) for i, r in enumerate(reps) if isinstance(r, dict))
     away = sum(1 for r in reps if isinstance(r, dict) and _is_away(r, local_today(r, today)))
     add = op_button("add", "reps", "+ rep", arg=NEW_REP, cls="small")
-    body = (f'<p class="muted">{len(reps)} reps, {away} out today.</p><div class="cards reps">{cards}</div>{add}'
+    head = ("<tr><th>Rep</th><th>Role</th><th>Weight · cap</th><th>Skills · languages</th><th>Working hours</th>"
+            "<th>Out of office</th><th>Active</th><th></th></tr>")
+    body = (f'<p class="muted">{len(reps)} reps, {away} out today. "Out today" publishes at once; other changes '
+            f'are kept as your draft until you publish.</p>'
+            f'<table class="grid reps"><thead>{head}</thead><tbody>{rows}</tbody></table>{add}'
             f'<h3>Pools</h3>{_pools(doc.get("pools") or {})}'
             f'<h3>Queues</h3>{rest_box("", doc, ("reps", "pools"), label="Queues (and new pools)")}')
     return (f'<section class="editor"{attrs(data_key=key, data_view="team")}><h2>Reps '

@@ -45,18 +45,21 @@ def source_mapping(key: str, doc: dict[str, Any], ctx: Ctx) -> str:
     for i, rule in enumerate(doc.get("fields") or []):
         here = f"fields[{i}]"
         to = rule.get("to", "")
-        crm = ", ".join(crm_of.get(str(to), [])) or "—"
+        targets = crm_of.get(str(to), [])
+        crm = "→ " + " · ".join(targets) if targets else ""
+        source = field_input(f"{here}.from", rule.get("from"), "path", opt=True, placeholder="payload path")
+        transform = field_input(f"{here}.transform", rule.get("transform"), "list", placeholder="none")
         rows.append(
             f'<tr{attrs(data_drag=here)}><td class="n" title="drag to reorder">{i + 1}</td>'
-            f'<td>{field_input(f"{here}.from", rule.get("from"), "path", opt=True, placeholder="payload path")}</td>'
-            f'<td>{field_input(f"{here}.transform", rule.get("transform"), "list", placeholder="trim, lower", cls="narrow")}</td>'  # noqa: E501
-            f'<td>{field_input(f"{here}.to", to, list_="canonical-fields", opt=False)}</td>'
-            f'<td>{rest_box(here, rule, ("from", "to", "transform"), label="")}</td>'
-            f'<td class="crm small">{esc(crm)}</td><td class="ops">{_row_ops(here, "row")}</td></tr>')
-    head = ("<tr><th>#</th><th>Source path</th><th>Transforms</th><th>Canonical field</th><th>Map / default</th>"
-            "<th>CRM field</th><th></th></tr>")
-    table = (f'<table class="grid mapping"><thead>{head}</thead><tbody data-list="fields">{"".join(rows)}</tbody>'
-             f"</table>")
+            f'<td class="src">{source}</td><td class="tf">{transform}</td>'
+            f'<td class="to">{field_input(f"{here}.to", to, list_="canonical-fields", opt=False)}'
+            f'<div class="crm"{attrs(title=chr(10).join(targets) or None)}>{esc(crm)}</div></td>'
+            f'<td class="more">{rest_box(here, rule, ("from", "to", "transform"), label="")}</td>'
+            f'<td class="ops">{op_button("remove", here, "×", title="remove this row")}</td></tr>')
+    head = ("<tr><th>#</th><th>Source path</th><th>Transforms</th><th>Canonical field → CRM fields</th>"
+            "<th>Map / default</th><th></th></tr>")
+    table = (f'<table class="grid mapping source"><thead>{head}</thead><tbody data-list="fields">{"".join(rows)}'
+             f"</tbody></table>")
     add = op_button("add", "fields", "+ field", arg={"to": "", "from": ""}, cls="small")
     note = (f"Payloads from {doc.get('source', '?')}. Transforms: {', '.join(TRANSFORMS)}. A source path in [brackets] "
             "is a list: the first with a value wins.")
@@ -71,13 +74,13 @@ def crm_mapping(key: str, doc: dict[str, Any], ctx: Ctx) -> str:
         here = f"fields[{i}]"
         rows.append(
             f'<tr{attrs(data_drag=here)}><td class="n" title="drag to reorder">{i + 1}</td>'
-            f'<td>{field_input(f"{here}.from", rule.get("from"), list_="canonical-fields", opt=False)}</td>'
-            f'<td>{field_input(f"{here}.to", rule.get("to"), list_=f"crm-fields-{crm}", opt=False)}</td>'
-            f'<td>{rest_box(here, rule, ("from", "to"), label="")}</td>'
-            f'<td class="ops">{_row_ops(here, "row")}</td></tr>')
+            f'<td class="to">{field_input(f"{here}.from", rule.get("from"), list_="canonical-fields", opt=False)}</td>'
+            f'<td class="to">{field_input(f"{here}.to", rule.get("to"), list_=f"crm-fields-{crm}", opt=False)}</td>'
+            f'<td class="more">{rest_box(here, rule, ("from", "to"), label="")}</td>'
+            f'<td class="ops">{op_button("remove", here, "×", title="remove this row")}</td></tr>')
     head = "<tr><th>#</th><th>Canonical field</th><th>CRM field</th><th>Map / format / join</th><th></th></tr>"
-    table = (f'<table class="grid mapping"><thead>{head}</thead><tbody data-list="fields">{"".join(rows)}</tbody>'
-             f"</table>")
+    table = (f'<table class="grid mapping crm"><thead>{head}</thead><tbody data-list="fields">{"".join(rows)}'
+             f"</tbody></table>")
     add = op_button("add", "fields", "+ field", arg={"from": "", "to": ""}, cls="small")
     note = f"Written to the {doc.get('object', '?')} object, upserted by {doc.get('upsert_key', '?')}."
     return _section(key, "crm_mapping", f"CRM: {crm}", table + add, note=note)
@@ -97,13 +100,14 @@ def _card(path: str, item: dict[str, Any], spec: Spec, *, what: str, when: bool 
         elif kind == "bool":
             fields.append(check_input(f"{path}.{key}", item.get(key, opts.get("default", False)), label))
         else:
+            cls = opts.get("cls", "") + (" has-value" if item.get(key) not in (None, "", []) else "")
             fields.append(field_input(f"{path}.{key}", item.get(key), kind, label=label, list_=opts.get("list"),
-                                      cls=opts.get("cls", ""), opt=opts.get("opt", True)))
+                                      cls=cls.strip(), opt=opts.get("opt", True)))
     keep = tuple(k for k, *_ in spec) + (("when",) if when else ())
     name = item.get(title_key, "")
     hits = f'<span class="hits"{attrs(data_hits=name)} title="leads this rule decided in the last days">…</span>'
     conds = f'<div class="when"><b>When</b>{conditions(f"{path}.when", item.get("when"))}</div>' if when else ""
-    return (f'<article class="card"{attrs(data_drag=path)}>'
+    return (f'<article class="card"{attrs(data_drag=path, data_strategy=item.get("strategy"))}>'
             f'<header><span class="handle" title="drag to reorder">⋮⋮</span><b>{esc(name)}</b>{hits}'
             f'<span class="ops">{_row_ops(path, what)}</span></header>'
             f'<div class="fields">{"".join(fields)}</div>{conds}{extra}{rest_box(path, item, keep)}</article>')
@@ -156,8 +160,9 @@ def tags(key: str, doc: dict[str, Any], ctx: Ctx) -> str:
 
 ROUTE: Spec = (("name", "text", "Name", {"opt": False}),
                ("strategy", "select", "Strategy", {"options": STRATEGIES}),
-               ("pool", "text", "Pool", {"list": "pool-names"}), ("rep", "text", "Rep", {"list": "rep-ids"}),
-               ("queue", "text", "Queue", {"list": "queue-names"}),
+               ("pool", "text", "Pool", {"list": "pool-names", "cls": "t-pool"}),
+               ("rep", "text", "Rep", {"list": "rep-ids", "cls": "t-rep"}),
+               ("queue", "text", "Queue", {"list": "queue-names", "cls": "t-queue"}),
                ("description", "text", "Description", {"cls": "wide"}))
 
 
@@ -167,7 +172,7 @@ def routing(key: str, doc: dict[str, Any], ctx: Ctx) -> str:
                    {"name": "new_rule", "strategy": "round_robin", "pool": "",
                     "when": {"field": "", "op": "eq", "value": ""}}, what="routing rule")
     fallback = field_input("fallback_queue", doc.get("fallback_queue"), label="Fallback queue (no rule assigns)",
-                           list_="queue-names", opt=False)
+                           list_="queue-names", opt=False, cls="medium")
     return _section(key, "routing", "Routing", f'<div class="fields">{fallback}</div>{rules}',
                     note="Rules are tried top to bottom; the first that matches and finds an available rep wins.")
 

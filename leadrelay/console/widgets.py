@@ -35,7 +35,7 @@ def field_input(path: str, value: Any, kind: str = "text", *, label: str = "", c
         shown = flow(value)
     at = attrs(type="number" if kind == "num" else "text", value=shown, data_k=kind, data_path=path, data_opt=opt,
                list=list_, placeholder=placeholder or None, class_=cls or None, aria_label=label or path,
-               step="any" if kind == "num" else None)
+               step="any" if kind == "num" else None, title=shown if kind == "path" and len(shown) > 30 else None)
     tag = f"<input{at}>"
     return f'<label class="f {cls}"><span>{esc(label)}</span>{tag}</label>' if label else tag
 
@@ -62,7 +62,7 @@ def rest_box(path: str, node: dict[str, Any], keep: tuple[str, ...], label: str 
     text = block(others)
     rows = max(1, min(12, text.count("\n") + 1)) if text else 1
     at = attrs(data_k="rest", data_path=path, data_keep=",".join(keep), rows=rows, spellcheck="false",
-               placeholder="key: value")
+               placeholder="—" if not label else "key: value")
     return f'<label class="f rest"><span>{esc(label)}</span><textarea{at}>{esc(text)}</textarea></label>'
 
 
@@ -107,9 +107,11 @@ def conditions(path: str, when: Any) -> str:
         chips = "".join(op_button("join", path, j, arg=j, cls="chip on" if join == j else "chip")
                         for j in ("all", "any"))
         chooser = f'<span class="join">{chips}<small>of these must hold</small></span>'
-    empty = '<p class="muted small">No condition: applies to every lead.</p>' if not rows else ""
     add = op_button("add_condition", path, "+ condition", cls="small")
-    return f'<div class="conds" data-when="{esc(path)}">{chooser}{empty}{"".join(rows)}{add}</div>'
+    if not rows:
+        return (f'<div class="conds none" data-when="{esc(path)}"><span class="muted small">No condition: applies '
+                f"to every lead.</span>{add}</div>")
+    return f'<div class="conds" data-when="{esc(path)}">{chooser}{"".join(rows)}{add}</div>'
 
 
 def canonical_fields() -> list[str]:

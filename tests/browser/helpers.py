@@ -80,6 +80,11 @@ def start_console(redis_server_url: str, tmp: Path, *, workers: int) -> Iterator
 
 
 def new_page(browser: Any) -> Any:
+    """A page in its own context (its own cookies). Waits use ``expect`` on locators: the console's CSP (no eval)
+    refuses ``wait_for_function`` strings, as it would any injected script."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=15_000)
     context = browser.new_context(viewport=VIEWPORT)
     page = context.new_page()
     page.set_default_timeout(15_000)

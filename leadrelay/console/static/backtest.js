@@ -6,10 +6,11 @@
   const $ = id => document.getElementById(id);
   const {h} = LR;
   const draft = LR.data("draft") || {};
-  const pct = v => `${(100 * (v || 0)).toFixed(1)} %`;
+  const pct = v => { const p = 100 * (v || 0); return `${Number.isInteger(p) ? p : p.toFixed(1)} %`; };
 
   function summary(o) {
-    const stat = (value, label, cls) => h("div", {class: "stat" + (cls ? " " + cls : "")}, h("b", {text: String(value)}), h("span", {text: label}));
+    const stat = (value, label, cls) => h("div", {class: "stat" + (cls ? " " + cls : "")},
+      h("b", {class: String(value).length > 8 ? "long" : null, text: String(value)}), h("span", {text: label}));
     $("bt-summary").replaceChildren(
       stat(o.leads, "leads decided twice"),
       stat(o.changed.length, "change owner", o.changed.length ? "bad" : ""),

@@ -47,7 +47,7 @@ const LR = (() => {
       else if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
       else el.setAttribute(k, v === true ? "" : v);
     }
-    for (const c of children.flat()) {
+    for (const c of children.flat(Infinity)) {
       if (c === null || c === undefined || c === false) continue;
       el.append(c instanceof Node ? c : document.createTextNode(String(c)));
     }
@@ -74,6 +74,22 @@ const LR = (() => {
   }
 
   function json(value) { return JSON.stringify(value, null, 2); }
+
+  // nulls and empty values left out: a lead reads as what was found
+  function prune(value) {
+    if (Array.isArray(value)) return value.map(prune);
+    if (value && typeof value === "object") {
+      const out = {};
+      for (const [k, v] of Object.entries(value)) {
+        const p = prune(v);
+        const empty = p === null || p === "" || (Array.isArray(p) && !p.length) ||
+                      (typeof p === "object" && p && !Array.isArray(p) && !Object.keys(p).length);
+        if (!empty) out[k] = p;
+      }
+      return out;
+    }
+    return value;
+  }
 
   // ---- charts (inline SVG) ----------------------------------------------------------------------------------------
   function svg(tag, attrs, ...children) {
@@ -103,8 +119,9 @@ const LR = (() => {
   // groups: [{label, before, after}] as paired vertical bars (backtest)
   function pairedBars(groups, {width = 1000, height = 240} = {}) {
     if (!groups.length) return h("p", {class: "empty", text: "No leads."});
-    const pad = 28, bottom = 64, max = Math.max(...groups.flatMap(g => [g.before, g.after]), 1);
-    const slot = (width - pad) / groups.length, bw = Math.min(22, slot / 2 - 3);
+    const pad = 28, bottom = 70, max = Math.max(...groups.flatMap(g => [g.before, g.after]), 1);
+    const slot = Math.min(110, (width - pad) / groups.length), bw = Math.min(26, slot / 2 - 3);
+    const rotate = slot < 90;
     const root = svg("svg", {width, height, role: "img", viewBox: `0 0 ${width} ${height}`});
     root.append(svg("line", {class: "axis", x1: pad, x2: width, y1: height - bottom, y2: height - bottom}));
     groups.forEach((g, i) => {
@@ -115,15 +132,16 @@ const LR = (() => {
                         svg("title", {text: `${g.label} ${cls}: ${v}`})),
                     svg("text", {x: bx + bw / 2, y: height - bottom - bh - 3, "text-anchor": "middle", text: String(v)}));
       });
-      root.append(svg("text", {x, y: height - bottom + 12, "text-anchor": "end",
-                               transform: `rotate(-35 ${x} ${height - bottom + 12})`, text: String(g.label).slice(0, 18)}));
+      root.append(svg("text", rotate
+        ? {x, y: height - bottom + 12, "text-anchor": "end", transform: `rotate(-35 ${x} ${height - bottom + 12})`, text: String(g.label).slice(0, 18)}
+        : {x, y: height - bottom + 16, "text-anchor": "middle", text: String(g.label).slice(0, 18)}));
     });
     return root;
   }
 
-  // series: [{label, points: [[x, y], ...], cls}] as lines over a shared x axis (index-based)
+  // series: [{label, points: [[x, y], ...], cls}] as lines over a shared x axis (index-based); a null y is a gap
   function lineChart(series, {width = 1000, height = 200, unit = ""} = {}) {
-    const all = series.flatMap(s => s.points.map(p => p[1]));
+    const all = series.flatMap(s => s.points.map(p => p[1]).filter(v => v !== null && v !== undefined));
     if (!all.length) return h("p", {class: "empty", text: "No data yet."});
     const pad = 40, bottom = 24, max = Math.max(...all, 1), n = Math.max(...series.map(s => s.points.length), 2);
     const root = svg("svg", {width, height, role: "img", viewBox: `0 0 ${width} ${height}`});
@@ -132,8 +150,15 @@ const LR = (() => {
                 svg("text", {x: pad - 4, y: 14, "text-anchor": "end", text: `${Math.round(max)}${unit}`}),
                 svg("text", {x: pad - 4, y: height - bottom, "text-anchor": "end", text: "0"}));
     series.forEach(s => {
-      const d = s.points.map((p, i) => `${i ? "L" : "M"}${X(i).toFixed(1)},${Y(p[1]).toFixed(1)}`).join(" ");
-      root.append(svg("path", {class: "line " + (s.cls || ""), d}, svg("title", {text: s.label})));
+      let d = "", pen = "M";
+      s.points.forEach((p, i) => {
+        if (p[1] === null || p[1] === undefined) { pen = "M"; return; }
+        d += `${pen}${X(i).toFixed(1)},${Y(p[1]).toFixed(1)} `;
+        pen = "L";
+        root.append(svg("circle", {class: "dot " + (s.cls || ""), cx: X(i).toFixed(1), cy: Y(p[1]).toFixed(1), r: 2.5},
+                        svg("title", {text: `${s.label} ${p[0]}: ${p[1]}${unit}`})));
+      });
+      root.append(svg("path", {class: "line " + (s.cls || ""), d: d.trim()}, svg("title", {text: s.label})));
     });
     const first = series[0].points;
     [0, Math.floor((first.length - 1) / 2), first.length - 1].forEach(i => {
@@ -143,7 +168,7 @@ const LR = (() => {
   }
 
   function legend(items) {
-    return h("div", {class: "legend"}, items.map(([cls, label]) => [h("i", {class: "sw " + cls}), label]));
+    return h("div", {class: "legend"}, items.map(([cls, label]) => h("span", {}, h("i", {class: "sw " + cls}), label)));
   }
 
   // ---- tabs --------------------------------------------------------------------------------------------------------
@@ -161,6 +186,6 @@ const LR = (() => {
     if (b) showTab(b);
   });
 
-  return {csrf, role, api, debounce, data, h, svg, problemText, message, fmtTime, json, barChart, pairedBars,
+  return {csrf, role, api, debounce, data, h, svg, problemText, message, fmtTime, json, prune, barChart, pairedBars,
           lineChart, legend, showTab};
 })();

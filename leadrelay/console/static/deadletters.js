@@ -8,7 +8,8 @@
   const r = await LR.api("GET", "/api/admin/dead-letters");
   if (!r.ok) { box.replaceChildren(h("p", {class: "error", text: LR.problemText(r.data)})); return; }
   if (!r.data.length) { box.replaceChildren(h("p", {class: "empty", text: "No dead letters. Everything went through."})); return; }
-  box.replaceChildren(h("table", {class: "list"},
+  const short = text => (text.length > 220 ? text.slice(0, 220) + "…" : text);
+  box.replaceChildren(h("table", {class: "list letters"},
     h("thead", {}, h("tr", {}, ["When", "Kind", "Source", "Reason", "Payload", ""].map(t => h("th", {text: t})))),
     h("tbody", {}, r.data.map(d => {
       const area = h("textarea", {rows: 8, spellcheck: "false", "aria-label": "payload to replay"});
@@ -25,7 +26,8 @@
       });
       return h("tr", {},
         h("td", {text: LR.fmtTime(d.at)}), h("td", {text: d.kind}), h("td", {text: d.source}),
-        h("td", {}, h("b", {text: d.reason}), d.error_code ? h("div", {class: "small muted", text: d.error_code}) : null,
+        h("td", {}, h("b", {text: short(d.reason)}), d.reason.length > 220 ? h("details", {}, h("summary", {class: "small", text: "whole reason"}), h("pre", {class: "json", text: d.reason})) : null,
+          d.error_code ? h("div", {class: "small muted", text: d.error_code}) : null,
           h("div", {class: "small muted", text: `${d.attempts} attempts · ${d.replay_command}`})),
         h("td", {}, h("details", {}, h("summary", {text: "fix the payload"}), area)),
         h("td", {}, btn, h("br"), status));

@@ -63,6 +63,10 @@ const Editor = (() => {
       if (node) node.__rest__ = {text: el.value, keep: (el.dataset.keep || "").split(",")};
     } else {
       setAt(docs[key], el.dataset.path, read(el));
+      const label = el.closest("label.f");
+      if (label) label.classList.toggle("has-value", el.value !== "");
+      const card = el.closest("article.card[data-strategy]");
+      if (card && el.dataset.path.endsWith(".strategy")) card.dataset.strategy = el.value;
     }
     clearError(el);
     changed(key);
@@ -94,11 +98,12 @@ const Editor = (() => {
   }
 
   // ---- errors beside fields ---------------------------------------------------------------------------------------
+  // the message goes right under its input: inside the input's label, else just after the input
   function clearError(el) {
     el.classList.remove("invalid");
-    const holder = el.closest("label") || el;
-    const next = holder.nextElementSibling;
-    if (next && next.classList.contains("field-error")) next.remove();
+    const label = el.closest("label");
+    const old = label ? label.querySelector(".field-error") : el.nextElementSibling;
+    if (old && old.classList.contains("field-error")) old.remove();
   }
 
   function clearErrors() {
@@ -131,8 +136,9 @@ const Editor = (() => {
       const text = (e.field ? e.field + ": " : "") + e.message;
       if (!el) { loose.push(`${e.file}${e.line ? ":" + e.line : ""}: ${text}`); continue; }
       el.classList.add("invalid");
-      const holder = el.closest("label") || el;
-      holder.after(LR.h("span", {class: "field-error", role: "alert", text: e.message + (e.line ? ` (line ${e.line})` : "")}));
+      const note = LR.h("span", {class: "field-error", role: "alert", text: e.message + (e.line ? ` (line ${e.line})` : "")});
+      const label = el.closest("label");
+      if (label) label.append(note); else el.after(note);
       if (!first) first = el;
     }
     if (first) {

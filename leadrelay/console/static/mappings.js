@@ -25,9 +25,17 @@
     run();
   }
 
+  const prune = LR.prune;
+
+  // the first marked line scrolled into view inside its box (not the page)
+  function reveal(box) {
+    const first = box.querySelector(".chg");
+    if (first) box.scrollTop = Math.max(0, first.offsetTop - box.clientHeight / 3);
+  }
+
   // a <pre> of JSON whose lines that were not in the last preview are marked
   function pre(name, value) {
-    const text = value === null || value === undefined ? "—" : LR.json(value);
+    const text = value === null || value === undefined ? "—" : LR.json(prune(value));
     const before = new Set(previous[name] || []);
     const lines = text.split("\n");
     const first = previous[name] === undefined;
@@ -59,10 +67,12 @@
     }
     const problems = (r.data.errors || []).map(e => `${e.field}: ${e.message}`);
     if (problems.length) { err.textContent = problems.join("; "); err.hidden = false; }
-    $("pv-lead").replaceWith(Object.assign(pre("lead", r.data.lead), {id: "pv-lead"}));
+    const lead = Object.assign(pre("lead", r.data.lead), {id: "pv-lead"});
+    $("pv-lead").replaceWith(lead);
     const crm = $("pv-crm");
     crm.replaceChildren(...Object.entries(r.data.crm || {}).flatMap(([name, p]) => [
       LR.h("div", {class: "crm-name", text: `${name} · ${p.object}`}), pre("crm:" + name, p.fields)]));
+    [lead, ...crm.querySelectorAll("pre")].forEach(reveal);
     document.body.dataset.previewed = String(Number(document.body.dataset.previewed || 0) + 1);
   }
 

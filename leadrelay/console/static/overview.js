@@ -10,20 +10,18 @@
   const stat = (value, label, bad) => LR.h("div", {class: "stat" + (bad ? " bad" : "")}, LR.h("b", {text: String(value)}), LR.h("span", {text: label}));
   $("stats").replaceChildren(
     stat(o.leads_today, "leads today"),
-    stat(o.unassigned, "unassigned today", o.unassigned > 0),
+    stat(o.unassigned, "with no rep today (a queue)"),
     stat(o.dead_letters, "dead letters", o.dead_letters > 0),
-    stat(secs(o.speed_p50_hour), `speed p50, last hour (${o.speed_leads_hour} leads)`),
-    stat(secs(o.speed_p95_hour), "speed p95, last hour"),
-    stat(secs(o.speed_p50_day), `speed p50, last day (${o.speed_leads_day} leads)`),
-    stat(secs(o.speed_p95_day), "speed p95, last day"));
+    stat(`${secs(o.speed_p50_hour)} / ${secs(o.speed_p95_hour)}`, `speed to lead p50 / p95, last hour (${o.speed_leads_hour} leads)`),
+    stat(`${secs(o.speed_p50_day)} / ${secs(o.speed_p95_day)}`, `speed to lead p50 / p95, last day (${o.speed_leads_day} leads)`));
   const pairs = obj => Object.entries(obj || {}).sort((a, b) => b[1] - a[1]);
   $("by-source").replaceChildren(LR.barChart(pairs(o.today_by_source)));
   $("by-rule").replaceChildren(LR.barChart(pairs(o.today_by_rule).map(([k, v]) => [k || "(no rule)", v])));
   const hour = s => (s.at || "").slice(11, 16);
   const series = o.series || [];
   $("speed").replaceChildren(
-    LR.lineChart([{label: "p50", points: series.map(s => [hour(s), s.speed_p50 || 0])},
-                  {label: "p95", cls: "p95", points: series.map(s => [hour(s), s.speed_p95 || 0])}], {unit: " s"}),
+    LR.lineChart([{label: "p50", points: series.map(s => [hour(s), s.speed_p50])},
+                  {label: "p95", cls: "p95", points: series.map(s => [hour(s), s.speed_p95])}], {unit: " s"}),
     LR.legend([["after", "p50"], ["warn", "p95"]]));
   $("series").replaceChildren(
     LR.lineChart([{label: "leads", points: series.map(s => [hour(s), s.leads])},
