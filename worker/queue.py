@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
-import structlog
 from arq.connections import ArqRedis, RedisSettings, create_pool
 from arq.jobs import serialize_job
 from redis.asyncio import Redis
@@ -24,7 +23,6 @@ from connector.ports import Delivery
 from worker.store import scripts
 from worker.store.keys import DEFAULT_PREFIX, Keys, arq_job, arq_result
 
-log = structlog.get_logger("leadrelay.api")
 QUEUE_NAME = Keys().queue  # with the default key prefix; see queue_name()
 PROCESS_DELIVERY = "process_delivery"
 WRITE_BACK = "write_back"
@@ -105,13 +103,9 @@ _JOB_EXPIRES_MS = 86_400_000  # arq's default: a queued job's data lives a day
 
 
 async def accept_deliveries(
-    redis: Redis, deliveries: Sequence[Delivery], prefix: str = DEFAULT_PREFIX, *, inbound_ttl_s: int = 7 * 86_400,
-    also: Callable[[Any], None] | None = None,
+    redis: Redis, deliveries: Sequence[Delivery], prefix: str = DEFAULT_PREFIX, *, inbound_ttl_s: int = 7 * 86_400
 ) -> list[bool]:
-    """Record and queue each delivery atomically; False for a redelivery (nothing done for it).
-
-    ``also`` queues more commands on the same round trip (the recent payloads the console previews); their failure
-    is logged, never the delivery's: it is queued either way."""
+    """Record and queue each delivery atomically; False for a redelivery (nothing done for it)."""
     if not deliveries:
         return []
     now_ms = int(time.time() * 1000)
@@ -123,18 +117,7 @@ async def accept_deliveries(
         keys += [k.inbound(d.source, d.delivery_id), arq_job(job_id), arq_result(job_id)]
         argv += [job_id, serialize_job(PROCESS_DELIVERY, (encode_delivery(d),), {}, None, now_ms,
                                        serializer=job_serializer)]
-    if also is None:
-        return [bool(x) for x in await redis.eval(scripts.ACCEPT, len(keys), *keys, *argv)]
-    pipe = redis.pipeline(transaction=False)
-    pipe.eval(scripts.ACCEPT, len(keys), *keys, *argv)
-    also(pipe)
-    accepted, *rest = await pipe.execute(raise_on_error=False)
-    if isinstance(accepted, BaseException):
-        raise accepted
-    failed = next((r for r in rest if isinstance(r, BaseException)), None)
-    if failed is not None:
-        log.warning("accept_extra_failed", error=type(failed).__name__)
-    return [bool(x) for x in accepted]
+    return [bool(x) for x in await redis.eval(scripts.ACCEPT, len(keys), *keys, *argv)]
 
 
 def write_back_enqueuer(pool: ArqRedis) -> Callable[[str, str, float | None], Awaitable[None]]:

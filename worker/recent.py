@@ -36,6 +36,7 @@ class _Entry(msgspec.Struct, kw_only=True, frozen=True):
 
 
 _enc = msgspec.json.Encoder()
+MAX_BYTES = 64 * 1024  # a payload kept as a sample is at most this big (50 per source: a few MB at worst)
 _dec = msgspec.json.Decoder(_Entry)
 
 
@@ -67,9 +68,11 @@ class RecentPayloads:
         now = time.time()
         touched: set[str] = set()
         for d in deliveries:
-            source = source_of(d, config)
-            key = self.keys.recent_payloads(source)
-            pipe.zadd(key, {_enc.encode(_Entry(id=d.delivery_id, payload=d.payload)): d.received_at.timestamp()})
+            member = _enc.encode(_Entry(id=d.delivery_id, payload=d.payload))
+            if len(member) > MAX_BYTES:  # no form sends that much: not worth the memory of a preview sample
+                continue
+            key = self.keys.recent_payloads(source_of(d, config))
+            pipe.zadd(key, {member: d.received_at.timestamp()})
             touched.add(key)
         for key in touched:
             pipe.zremrangebyscore(key, "-inf", now - self.keep_s)

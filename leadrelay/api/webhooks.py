@@ -14,6 +14,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+import structlog
 from litestar import Request, Response, post
 from litestar.datastructures import State
 from litestar.handlers import HTTPRouteHandler
@@ -31,6 +32,7 @@ from connector.settings import Settings
 from leadrelay.api.problems import NotFound, PayloadTooLarge, problem_responses
 
 Req = Request[Any, Any, State]
+log = structlog.get_logger("leadrelay.api")
 
 
 async def read_body(request: Req, settings: Settings) -> bytes:
@@ -73,11 +75,10 @@ async def accept(request: Req, deliveries: list[Delivery]) -> tuple[int, int]:
 
     # one round trip and one atomic step for up to 100 HubSpot events: a delivery is either a redelivery
     # (nothing done) or recorded and queued together, so a crash can neither lose nor double it
-    recent = app.get("recent")
-    # the same round trip keeps the raw payloads for the console's mapping preview (capped, kept a few days)
-    also = (lambda pipe: recent.queue_add(pipe, deliveries, app.config)) if recent is not None else None
-    fresh = await accept_deliveries(app.store.r, deliveries, app.settings.key_prefix, also=also)
+    fresh = await accept_deliveries(app.store.r, deliveries, app.settings.key_prefix)
     accepted = sum(fresh)
+    if accepted and app.get("recent") is not None:
+        await keep_recent(app, [d for d, new in zip(deliveries, fresh, strict=True) if new])
     seen = len(fresh) - accepted
     source = deliveries[0].source if deliveries else "unknown"
     if accepted:
@@ -85,6 +86,15 @@ async def accept(request: Req, deliveries: list[Delivery]) -> tuple[int, int]:
     if seen:
         await app.count(source, "duplicate", "", seen)
     return accepted, seen
+
+
+async def keep_recent(app: State, deliveries: list[Delivery]) -> None:
+    """Keep the accepted payloads for the console's mapping preview (one pipelined round trip, capped, kept a few
+    days). The delivery is queued already: a failure here is logged (never the payload) and the answer stays 2xx."""
+    try:
+        await app.recent.add(deliveries, app.config)
+    except Exception as exc:
+        log.warning("recent_payloads_failed", source=deliveries[0].source, error=type(exc).__name__)
 
 
 def _now() -> datetime:

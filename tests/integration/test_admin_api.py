@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,8 @@ from litestar.testing import AsyncTestClient
 from redis.asyncio import Redis
 
 from adapters.forms.typeform import sign as typeform_sign
+from connector.config import load_config
+from connector.ports import Delivery
 from connector.settings import Settings, load_settings
 from leadrelay.api.app import create_app
 from tests.integration.harness import (
@@ -36,9 +39,12 @@ from tests.integration.harness import (
     settings_for,
 )
 from tests.tokens import ADMIN_TOKEN, API_TOKENS, bearer
-from worker.queue import queue_name
+from worker.dead_letters import dead_letter_delivery
+from worker.queue import decode_delivery, job_deserializer, queue_name
+from worker.recent import RecentPayloads, keep_seconds
 from worker.settings import worker_settings
-from worker.store import Keys
+from worker.store import Keys, Store
+from worker.store.keys import arq_job
 
 ADMIN = bearer(ADMIN_TOKEN)
 VIEWER = bearer()
@@ -85,6 +91,9 @@ async def test_a_token_is_needed_viewers_read_and_only_admins_change(client) -> 
     assert body["number"] == 1 and body["author"] == "seeded from files" and "rules/routing.yaml" in body["files"]
     assert {"ana", "ben"} <= {rep["id"] for rep in body["reps"]} and body["pools"] == ["inbound"]
     assert "company.size" in body["canonical_fields"] and "jobtitle" in body["crm_fields"]["hubspot"]
+    fields = (await client.get("/api/admin/crm/fields", params={"crm": "hubspot"}, headers=VIEWER)).json()
+    assert {"name": "jobtitle", "label": "jobtitle", "type": "unknown", "options": []} in fields  # no CRM client
+    assert (await client.get("/api/admin/crm/fields", params={"crm": "nope"}, headers=VIEWER)).status_code == 404
     refused = await client.post("/api/admin/config/publish", headers=VIEWER,
                                 json={"files": {"rules/routing.yaml": routing_to("ana")}, "base": 1})
     assert refused.status_code == 403 and refused.json()["title"] == "Forbidden"
@@ -159,6 +168,10 @@ async def test_mapping_preview_of_a_recent_payload_shows_the_crm_value_a_changed
                           headers={"content-type": "application/json",
                                    "Typeform-Signature": typeform_sign(TYPEFORM_SECRET, raw)})
     assert r.status_code == 200
+    again = await client.post("/webhooks/typeform/typeform_demo", content=raw,
+                              headers={"content-type": "application/json",
+                                       "Typeform-Signature": typeform_sign(TYPEFORM_SECRET, raw)})
+    assert again.json()["status"] == "duplicate"  # kept once
     recent = (await client.get("/api/admin/payloads", params={"source": "typeform_demo"}, headers=VIEWER)).json()
     assert [p["id"] for p in recent] == [json.loads(raw)["event_id"]] and recent[0]["payload"] == json.loads(raw)
     asked = {"source": "typeform_demo", "recent_id": recent[0]["id"]}
@@ -298,3 +311,48 @@ async def test_a_write_dead_letter_replays_with_the_current_mapping(redis_url: s
     assert "Fixed by hand" in titles
     replanned = next(c for c in contacts.values() if c["jobtitle"] != "Fixed by hand")
     assert replanned["jobtitle"] == replanned["company"]
+
+
+async def test_recent_payloads_are_capped_and_none_is_kept_past_its_retention(redis_url: str, cfg: Path) -> None:
+    r = Redis.from_url(redis_url)
+    config = load_config(cfg)
+    recent = RecentPayloads(r, PREFIX, keep_s=3600, max_per_source=3)
+    now = datetime.now(UTC)
+
+    def delivery(i: int, at: datetime) -> Delivery:
+        return Delivery(source="form", delivery_id=f"d{i}", received_at=at, payload={"email": f"p{i}@x.example"},
+                        form="website")
+
+    await recent.add([delivery(0, now - timedelta(hours=2))], config)  # older than the retention: dropped
+    assert await recent.list("website") == []
+    await recent.add([delivery(i, now + timedelta(seconds=i)) for i in range(1, 6)], config)
+    listed = await recent.list("website")
+    assert [p.id for p in listed] == ["d5", "d4", "d3"] and listed[0].payload == {"email": "p5@x.example"}
+    assert 0 < await r.ttl(Keys(PREFIX).recent_payloads("website")) <= 3600
+    assert await recent.get("website", "d1") is None and (await recent.get("website", "d4")) is not None
+    assert keep_seconds(load_settings({})) == 7 * 86_400
+    assert keep_seconds(load_settings({}, recent_payload_retention_days=60)) == 30 * 86_400  # never past payloads'
+    off = RecentPayloads(r, PREFIX, max_per_source=0)
+    await off.add([delivery(9, now)], config)
+    assert [p.id for p in await recent.list("website")] == ["d5", "d4", "d3"]
+    await r.aclose()
+
+
+async def test_a_delivery_dead_letter_replays_with_its_fixed_payload(client, redis_url: str) -> None:  # type: ignore[no-untyped-def]
+    r = Redis.from_url(redis_url)
+    store = Store(r, PREFIX)
+    broken = Delivery(source="form", delivery_id="dl-1", received_at=datetime.now(UTC),
+                      payload={"email": "not an email", "company": "Acme"}, form="website")
+    await dead_letter_delivery(store, broken, "the email cannot be read")
+    [entry] = (await client.get("/api/admin/dead-letters", headers=VIEWER)).json()
+    assert entry["kind"] == "delivery" and entry["payload"]["email"] == "not an email"
+    fixed = {**entry["payload"], "email": "ops@acme.example"}
+    answer = await client.post(f"/api/admin/dead-letters/{entry['id']}/replay", headers=ADMIN, json={"payload": fixed})
+    assert answer.status_code == 202 and answer.json()["kind"] == "delivery"
+    job_ids = [j.decode() for j in await r.zrange(queue_name(PREFIX), 0, -1)]
+    assert len(job_ids) == 1 and job_ids[0].startswith(Keys(PREFIX).delivery_job("form", "dl-1"))
+    job = job_deserializer(await r.get(arq_job(job_ids[0])))
+    assert decode_delivery(job["a"][0]).payload == fixed
+    assert await store.is_done("form", "dl-1") is None  # the worker decides it again
+    assert await store.dead_letter_count() == 0
+    await r.aclose()

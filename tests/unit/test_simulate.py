@@ -58,3 +58,34 @@ def test_bad_leads_file_exits_1_with_file_and_line(tmp_path: Path) -> None:
     result = runner.invoke(app, ["simulate", str(bad), "--rules", str(ROOT / "rules")])
     assert result.exit_code == 1
     assert f"{bad}:2" in result.output
+
+
+def test_the_backtest_engine_decides_stored_leads_and_names_stage_and_tag_changes() -> None:
+    # the console's backtest: canonical (stored) leads through run_leads, the same decisions as run() over payloads
+    import msgspec
+
+    from connector.config import config_from_texts, read_files
+    from connector.pipeline import ingest
+    from connector.simulate import run, run_leads, stage_changes, tag_changes
+
+    files = read_files(ROOT)
+    before = config_from_texts(files)
+    lines = (ROOT / "samples/leads.jsonl").read_text().splitlines()[:80]
+    rows = [(n, json.loads(line)) for n, line in enumerate(lines)]
+    leads = [msgspec.structs.replace(ingest(p, before, mapping="website"), id=f"L{i + 1:05d}")
+             for i, (_, p) in enumerate(rows)]
+    by_payload = run(before, rows, [], mapping="website", now=None)
+    by_lead = run_leads(before, leads, [], now=None)
+    assert [by_payload.owner(d) for d in by_payload.decisions] == [by_lead.owner(d) for d in by_lead.decisions]
+    changed = dict(files)
+    changed["rules/scoring.yaml"] = files["rules/scoring.yaml"].replace("{stage: mql, min_score: 45}",
+                                                                        "{stage: mql, min_score: 70}")
+    changed["rules/tags.yaml"] = files["rules/tags.yaml"].replace('tags: ["size:enterprise"]',
+                                                                  'tags: ["size:mid_market"]')
+    assert changed != files
+    after = run_leads(config_from_texts(changed), leads, [], now=None)
+    stages = stage_changes(by_lead, after)
+    assert stages and all(s["before"] == "mql" and s["after"] != "mql" for s in stages)
+    tags = tag_changes(by_lead, after)
+    assert tags and all("size:enterprise" in t["removed"] for t in tags)
+    assert stage_changes(by_lead, by_lead) == [] and tag_changes(by_lead, by_lead) == []
