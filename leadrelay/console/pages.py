@@ -61,7 +61,7 @@ async def mappings(request: Req) -> Response[str]:
     sources = [k for k in keys if k.startswith(SOURCES)]
     crms = [k for k in keys if k.startswith(CRMS)]
     views = {**dict.fromkeys(sources, "source_mapping"), **dict.fromkeys(crms, "crm_mapping")}
-    tabs = [(f"tab-{i}", k.rsplit("/", 1)[-1][:-5] + (" (CRM)" if k in crms else "")) for i, k in enumerate(views)]
+    tabs = [(f"tab-{i}", ("→ " if k in crms else "") + k.rsplit("/", 1)[-1][:-5]) for i, k in enumerate(views)]
     panels = "".join(f'<div class="panel" id="tab-{i}"{attrs(hidden=i > 0, data_source=k[len(SOURCES):-5] if k in sources else None)}>{{s{i}}}</div>'  # noqa: E501
                      for i, k in enumerate(views))
     preview = """<aside class="preview" id="preview"><h2>Live preview</h2>

@@ -35,7 +35,7 @@ async def overview(request: Req) -> Response[str]:
 <figure class="chart"><figcaption>Leads today by routing rule</figcaption><div id="by-rule"></div></figure>
 <figure class="chart wide"><figcaption>Speed to lead (seconds from arrival to CRM owner), p50 and p95</figcaption>
 <div id="speed"></div></figure>
-<figure class="chart wide"><figcaption>Leads over time</figcaption><div id="series"></div></figure></div>"""
+<figure class="chart wide"><figcaption>Leads per hour, last 24 hours</figcaption><div id="series"></div></figure></div>"""
     return _page(request, "Overview", "/admin", body, "overview")
 
 
@@ -44,13 +44,14 @@ async def preview(request: Req) -> Response[str]:
     bundle = await load(request)
     draft = (f"your draft (based on version {bundle['base']})" if bundle["draft"]
              else f"version {bundle['number']} (you have no draft)")
-    body = f"""<form id="preview-form" class="panel-form">
+    body = f"""<div class="preview-grid"><form id="preview-form" class="panel-form">
 <p class="muted">Run one lead through {esc(draft)}. Nothing is written.</p>
-<div class="row"><label class="f"><span>Source</span>
-<select id="lead-source">{_source_options(request)}</select></label>
-<label class="f"><span>Or a stored lead id</span><input type="text" id="lead-id" placeholder="ld_…"></label></div>
-<label class="f"><span>Payload (JSON)</span><textarea id="lead-payload" rows="8" spellcheck="false"></textarea></label>
-<button type="submit" class="primary">Decide</button></form><div id="decision" class="result"></div>"""
+<label class="f"><span>Source</span><select id="lead-source">{_source_options(request)}</select></label>
+<label class="f"><span>Payload (JSON)</span><textarea id="lead-payload" rows="14" spellcheck="false"></textarea></label>
+<label class="f"><span>Or a stored lead id</span><input type="text" id="lead-id" placeholder="ld_…"></label>
+<button type="submit" class="primary">Decide</button></form>
+<div id="decision" class="result"><p class="empty">The decision shows here: owner and rule, every score reason,
+tags, the route path with each skipped candidate, and the CRM payload.</p></div></div>"""
     return _page(request, "Preview a lead", "/admin/preview", body, "preview", {"draft": bundle["draft"]})
 
 

@@ -72,10 +72,10 @@ def rep_row(i: int, rep: dict[str, Any], today: str) -> str:
                                           cls="small warn", title=f"{name} is away today: publish now",
                                           data_publish=f"{name} out today")
     cells = (
-        f'<td class="who"><b>{esc(name)}</b> {badges}<br><code>{esc(rep.get("id", ""))}</code>'
+        f'<td class="who"><b>{esc(name)}</b><br><code>{esc(rep.get("id", ""))}</code> {badges}'
         f"{_details(here, rep)}</td>",
         f'<td>{select(f"{here}.role", rep.get("role"), REP_ROLES)}</td>',
-        f'<td>{field_input(f"{here}.weight", rep.get("weight"), "num", placeholder="weight 1")}'
+        f'<td>{field_input(f"{here}.weight", rep.get("weight"), "num", placeholder="1")}'
         f'{field_input(f"{here}.daily_cap", rep.get("daily_cap"), "num", placeholder="no cap")}</td>',
         f'<td>{field_input(f"{here}.skills", rep.get("skills"), "list", placeholder="no skills")}'
         f'{field_input(f"{here}.languages", rep.get("languages"), "list", placeholder="en")}</td>',

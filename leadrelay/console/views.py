@@ -57,7 +57,7 @@ def source_mapping(key: str, doc: dict[str, Any], ctx: Ctx) -> str:
             f'<td class="more">{rest_box(here, rule, ("from", "to", "transform"), label="")}</td>'
             f'<td class="ops">{op_button("remove", here, "×", title="remove this row")}</td></tr>')
     head = ("<tr><th>#</th><th>Source path</th><th>Transforms</th><th>Canonical field → CRM fields</th>"
-            "<th>Map / default</th><th></th></tr>")
+            "<th>More</th><th></th></tr>")
     table = (f'<table class="grid mapping source"><thead>{head}</thead><tbody data-list="fields">{"".join(rows)}'
              f"</tbody></table>")
     add = op_button("add", "fields", "+ field", arg={"to": "", "from": ""}, cls="small")

@@ -145,7 +145,7 @@ const LR = (() => {
     if (!all.length) return h("p", {class: "empty", text: "No data yet."});
     const pad = 40, bottom = 24, max = Math.max(...all, 1), n = Math.max(...series.map(s => s.points.length), 2);
     const root = svg("svg", {width, height, role: "img", viewBox: `0 0 ${width} ${height}`});
-    const X = i => pad + (width - pad - 10) * i / (n - 1), Y = v => height - bottom - (height - bottom - 10) * v / max;
+    const X = i => pad + (width - pad - 24) * i / (n - 1), Y = v => height - bottom - (height - bottom - 10) * v / max;
     root.append(svg("line", {class: "axis", x1: pad, x2: width, y1: height - bottom, y2: height - bottom}),
                 svg("text", {x: pad - 4, y: 14, "text-anchor": "end", text: `${Math.round(max)}${unit}`}),
                 svg("text", {x: pad - 4, y: height - bottom, "text-anchor": "end", text: "0"}));
@@ -163,6 +163,26 @@ const LR = (() => {
     const first = series[0].points;
     [0, Math.floor((first.length - 1) / 2), first.length - 1].forEach(i => {
       if (first[i]) root.append(svg("text", {x: X(i), y: height - 6, "text-anchor": "middle", text: String(first[i][0])}));
+    });
+    return root;
+  }
+
+  // points: [{label, total, part}] as columns (total) with the part of each drawn inside it (unassigned of leads)
+  function columnChart(points, {width = 1000, height = 180} = {}) {
+    if (!points.some(p => p.total)) return h("p", {class: "empty", text: "No leads in this window."});
+    const pad = 40, bottom = 24, max = Math.max(...points.map(p => p.total), 1);
+    const slot = (width - pad - 10) / points.length, bw = Math.max(2, slot - 4);
+    const Y = v => (height - bottom - 10) * v / max;
+    const root = svg("svg", {width, height, role: "img", viewBox: `0 0 ${width} ${height}`});
+    root.append(svg("line", {class: "axis", x1: pad, x2: width, y1: height - bottom, y2: height - bottom}),
+                svg("text", {x: pad - 4, y: 14, "text-anchor": "end", text: String(max)}),
+                svg("text", {x: pad - 4, y: height - bottom, "text-anchor": "end", text: "0"}));
+    points.forEach((p, i) => {
+      const x = pad + i * slot + 2;
+      if (p.total) root.append(svg("rect", {class: "bar", x, y: height - bottom - Y(p.total), width: bw, height: Y(p.total)},
+                                   svg("title", {text: `${p.label}: ${p.total} leads, ${p.part} with no rep`})));
+      if (p.part) root.append(svg("rect", {class: "bar before", x, y: height - bottom - Y(p.part), width: bw, height: Y(p.part)}));
+      if (i % 3 === 0) root.append(svg("text", {x: x + bw / 2, y: height - 8, "text-anchor": "middle", text: p.label}));
     });
     return root;
   }
@@ -187,5 +207,5 @@ const LR = (() => {
   });
 
   return {csrf, role, api, debounce, data, h, svg, problemText, message, fmtTime, json, prune, barChart, pairedBars,
-          lineChart, legend, showTab};
+          lineChart, columnChart, legend, showTab};
 })();

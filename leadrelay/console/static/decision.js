@@ -21,7 +21,9 @@
       step("Score", `${t.score.total} · ${t.score.grade}`),
       step("Route", `${a.owner || "queue " + (a.queue || "?")} by ${a.rule || "?"}`),
       step("CRM", written)),
-    t.dead_letter ? h("p", {class: "error", text: "Dead-lettered: " + t.dead_letter}) : null,
+    t.dead_letter ? (t.crm_result && t.written_at
+      ? h("p", {class: "muted", text: `Dead-lettered once (${t.dead_letter}); written since.`})
+      : h("p", {class: "error", text: "Dead-lettered: " + t.dead_letter + " — see Dead letters to fix and replay it."})) : null,
     h("div", {class: "two"},
       section("1. Raw payload", t.payload ? h("pre", {class: "json", text: LR.json(t.payload)})
                                           : h("p", {class: "muted", text: "No longer kept (recent payloads are kept for a few days)."})),

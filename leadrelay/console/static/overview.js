@@ -24,8 +24,7 @@
                   {label: "p95", cls: "p95", points: series.map(s => [hour(s), s.speed_p95])}], {unit: " s"}),
     LR.legend([["after", "p50"], ["warn", "p95"]]));
   $("series").replaceChildren(
-    LR.lineChart([{label: "leads", points: series.map(s => [hour(s), s.leads])},
-                  {label: "unassigned", cls: "p95", points: series.map(s => [hour(s), s.unassigned])}]),
-    LR.legend([["after", "leads per hour"], ["warn", "unassigned"]]));
+    LR.columnChart(series.map(s => ({label: hour(s), total: s.leads, part: s.unassigned}))),
+    LR.legend([["after", "leads per hour"], ["before", "of which no rep (a queue)"]]));
   document.body.dataset.loaded = "1";
 })();
