@@ -35,7 +35,8 @@ async def overview(request: Req) -> Response[str]:
 <figure class="chart"><figcaption>Leads today by routing rule</figcaption><div id="by-rule"></div></figure>
 <figure class="chart wide"><figcaption>Speed to lead (seconds from arrival to CRM owner), p50 and p95</figcaption>
 <div id="speed"></div></figure>
-<figure class="chart wide"><figcaption>Leads per hour, last 24 hours</figcaption><div id="series"></div></figure></div>"""
+<figure class="chart wide"><figcaption>Leads per hour, last 24 hours</figcaption>
+<div id="series"></div></figure></div>"""
     return _page(request, "Overview", "/admin", body, "overview")
 
 
