@@ -50,7 +50,7 @@ def source_mapping(key: str, doc: dict[str, Any], ctx: Ctx) -> str:
         source = field_input(f"{here}.from", rule.get("from"), "path", opt=True, placeholder="payload path")
         transform = field_input(f"{here}.transform", rule.get("transform"), "list", placeholder="none")
         rows.append(
-            f'<tr{attrs(data_drag=here)}><td class="n" title="drag to reorder">{i + 1}</td>'
+            f'<tr{attrs(data_drag=here)}><td class="n" draggable="true" title="drag to reorder">{i + 1}</td>'
             f'<td class="src">{source}</td><td class="tf">{transform}</td>'
             f'<td class="to">{field_input(f"{here}.to", to, list_="canonical-fields", opt=False)}'
             f'<div class="crm"{attrs(title=chr(10).join(targets) or None)}>{esc(crm)}</div></td>'
@@ -73,7 +73,7 @@ def crm_mapping(key: str, doc: dict[str, Any], ctx: Ctx) -> str:
     for i, rule in enumerate(doc.get("fields") or []):
         here = f"fields[{i}]"
         rows.append(
-            f'<tr{attrs(data_drag=here)}><td class="n" title="drag to reorder">{i + 1}</td>'
+            f'<tr{attrs(data_drag=here)}><td class="n" draggable="true" title="drag to reorder">{i + 1}</td>'
             f'<td class="to">{field_input(f"{here}.from", rule.get("from"), list_="canonical-fields", opt=False)}</td>'
             f'<td class="to">{field_input(f"{here}.to", rule.get("to"), list_=f"crm-fields-{crm}", opt=False)}</td>'
             f'<td class="more">{rest_box(here, rule, ("from", "to"), label="")}</td>'
@@ -108,7 +108,7 @@ def _card(path: str, item: dict[str, Any], spec: Spec, *, what: str, when: bool 
     hits = f'<span class="hits"{attrs(data_hits=name)} title="leads this rule decided in the last days">…</span>'
     conds = f'<div class="when"><b>When</b>{conditions(f"{path}.when", item.get("when"))}</div>' if when else ""
     return (f'<article class="card"{attrs(data_drag=path, data_strategy=item.get("strategy"))}>'
-            f'<header><span class="handle" title="drag to reorder">⋮⋮</span><b>{esc(name)}</b>{hits}'
+            f'<header><span class="handle" draggable="true" title="drag to reorder">⋮⋮</span><b>{esc(name)}</b>{hits}'
             f'<span class="ops">{_row_ops(path, what)}</span></header>'
             f'<div class="fields">{"".join(fields)}</div>{conds}{extra}{rest_box(path, item, keep)}</article>')
 

@@ -101,3 +101,20 @@ def test_every_shipped_file_survives_the_round_trip_and_keeps_its_header() -> No
         assert getattr(before, name) == getattr(after, name), name
     assert again["rules/routing.yaml"].startswith("# Northwind Analytics — who gets each lead.")
     assert flow(["hot", "warm"]) == "[hot, warm]" and flow(1000) == "1000" and flow("NO") == "'NO'"
+
+
+def test_hash_password_cli_prints_an_entry_the_console_accepts() -> None:
+    from typer.testing import CliRunner
+
+    from leadrelay.cli import app
+
+    runner = CliRunner()
+    result = runner.invoke(app, ["admin", "hash-password", "--user", "ana", "--role", "viewer", "--stdin"],
+                           input="a long enough password\n")
+    assert result.exit_code == 0, result.output
+    entry = result.output.strip()
+    assert entry.startswith("ana:viewer:scrypt$") and "long enough" not in entry
+    users = parse_users([entry])
+    assert check_login(users, "ana", "a long enough password") == users["ana"]
+    short = runner.invoke(app, ["admin", "hash-password", "--stdin"], input="short\n")
+    assert short.exit_code == 2

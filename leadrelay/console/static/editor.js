@@ -178,6 +178,7 @@ const Editor = (() => {
     const status = document.getElementById("draft-status");
     if (r.ok) {
       state.draft = files;
+      document.body.dataset.saves = String(Number(document.body.dataset.saves || 0) + 1);  // tests wait on it
       if (status) { status.textContent = `Draft saved ${new Date().toLocaleTimeString()}, based on version ${state.base}.`; status.classList.remove("dirty"); }
     } else {
       LR.message("The draft was not saved: " + LR.problemText(r.data), "bad");
@@ -270,16 +271,16 @@ const Editor = (() => {
     else await applyOp(section, btn.dataset.op, btn.dataset.path, arg);
   });
 
-  // ---- drag and drop (by the handle: the row number or the card's grip) ------------------------------------------
+  // ---- drag and drop (by the handle: the row number or the card's grip, so text in the inputs still selects) ----
   let dragging = null;
-  document.addEventListener("mousedown", ev => {
-    const grip = ev.target.closest(".handle, td.n");
-    const item = grip && grip.closest("[data-drag]");
-    if (item && LR.role === "admin") item.setAttribute("draggable", "true");
-  });
   document.addEventListener("dragstart", ev => {
-    dragging = ev.target.closest && ev.target.closest("[data-drag]");
-    if (dragging) { dragging.classList.add("dragging"); ev.dataTransfer.effectAllowed = "move"; }
+    const grip = ev.target.closest && ev.target.closest(".handle, td.n");
+    dragging = grip && LR.role === "admin" ? grip.closest("[data-drag]") : null;
+    if (!dragging) return;
+    dragging.classList.add("dragging");
+    ev.dataTransfer.effectAllowed = "move";
+    ev.dataTransfer.setData("text/plain", dragging.dataset.drag);
+    ev.dataTransfer.setDragImage(dragging, 12, 12);
   });
   document.addEventListener("dragover", ev => {
     const over = dragging && ev.target.closest("[data-drag]");
@@ -297,7 +298,6 @@ const Editor = (() => {
   });
   document.addEventListener("dragend", () => {
     document.querySelectorAll(".dragging, .drop-target").forEach(e => e.classList.remove("dragging", "drop-target"));
-    document.querySelectorAll("[data-drag][draggable]").forEach(e => e.removeAttribute("draggable"));
     dragging = null;
   });
 
