@@ -144,3 +144,23 @@ def test_the_pages_are_ours_alone(console: Console) -> None:
     for f in static.iterdir():
         text = f.read_text().replace("http://www.w3.org/2000/svg", "")  # the SVG namespace is a name, not a fetch
         assert "http://" not in text and "https://" not in text, f.name
+
+
+def test_outside_development_the_session_cookie_is_secure(console: Console) -> None:
+    """The same sign-in against an API started without dev mode: the cookie carries Secure (HTTPS only)."""
+    import re
+
+    import msgspec
+
+    from tests.integration.harness import ApiServer
+
+    settings = msgspec.structs.replace(console.settings, dev_mode=False)
+    with ApiServer(settings) as prod, httpx.Client(base_url=prod.url) as http:
+        form = http.get("/admin/login")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', form.text).group(1)
+        assert "Secure" in form.headers["set-cookie"]  # so the client does not send it back over http: we do
+        r = http.post("/admin/login", data={"csrf_token": token, "token": "test-viewer-token-0123456789abcdef",
+                                            "next": "/admin"}, headers={"cookie": f"leadrelay_login_csrf={token}"})
+        assert r.status_code == 303, r.text
+        cookie = next(v for k, v in r.headers.multi_items() if k == "set-cookie" and "leadrelay_session=" in v)
+        assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie.replace("strict", "Strict")
