@@ -146,11 +146,18 @@ def flow(value: Any) -> str:
 
 
 def block(value: Any) -> str:
-    """A mapping as block YAML, for an "other settings" box."""
+    """A mapping as YAML for an "other settings" box: a line per key, a short value on the key's line."""
     if not value:
         return ""
-    return yaml.dump(value, Dumper=_Dumper, sort_keys=False, allow_unicode=True, default_flow_style=None,
-                     width=80).strip()
+    lines = []
+    for key, item in value.items():
+        one = flow({key: item})[1:-1]  # "{key: value}" less its braces: the key and value quoted as YAML needs
+        if len(one) <= 90:
+            lines.append(one)
+        else:
+            lines.append(yaml.dump({key: item}, Dumper=_Dumper, sort_keys=False, allow_unicode=True,
+                                   default_flow_style=None, width=80).strip())
+    return "\n".join(lines)
 
 
 # ---- structural changes -------------------------------------------------------------------------------------------

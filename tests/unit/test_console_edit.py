@@ -118,3 +118,14 @@ def test_hash_password_cli_prints_an_entry_the_console_accepts() -> None:
     assert check_login(users, "ana", "a long enough password") == users["ana"]
     short = runner.invoke(app, ["admin", "hash-password", "--stdin"], input="short\n")
     assert short.exit_code == 2
+
+
+def test_other_settings_read_as_a_line_per_key_and_parse_back() -> None:
+    from leadrelay.console.edit import block
+
+    node = {"half_life_days": 7, "prefer": ["account_owner", "record_owner"], "on_unavailable": {"queue": "x"},
+            "*": "other", "big": {f"k{i}": list(range(10)) for i in range(5)}}
+    text = block(node)
+    assert text.splitlines()[:4] == ["half_life_days: 7", "prefer: [account_owner, record_owner]",
+                                     "on_unavailable: {queue: x}", "'*': other"]
+    assert yaml.safe_load(text) == node
