@@ -110,8 +110,13 @@ class _Dumper(yaml.SafeDumper):
     """Block style for mappings with nested collections, flow for small leaf ones (like the files we ship)."""
 
 
+_NUMBERISH = re.compile(r"[-+]?[0-9][0-9_.eE+-]*")
+
+
 def _str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
-    style = "|" if "\n" in value else None
+    """Text with newlines as a block; text that looks like a number ("079", a ZIP) always quoted, as people write
+    it (PyYAML would leave "079" bare, which other YAML readers take for a number)."""
+    style = "|" if "\n" in value else ("'" if _NUMBERISH.fullmatch(value) else None)
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
 

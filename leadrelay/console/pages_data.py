@@ -9,6 +9,7 @@ from litestar import Request, Response, get
 from litestar.datastructures import State
 from litestar.params import FromPath
 
+from adapters.crm import registry
 from leadrelay.api.auth import request_role, viewer
 from leadrelay.console.bundle import load
 from leadrelay.console.html import admin_button, attrs, esc, page
@@ -24,7 +25,10 @@ def _page(request: Req, title: str, active: str, body: str, script: str, data: d
 
 
 def _source_options(request: Req) -> str:
-    return "".join(f'<option value="{esc(n)}">{esc(n)}</option>' for n in sorted(request.app.state.config.sources))
+    """The source mappings, the ones of forms first (a CRM's own records are previewed less often)."""
+    sources = request.app.state.config.sources
+    names = sorted(sources, key=lambda n: (registry.is_crm(sources[n].source), n))
+    return "".join(f'<option value="{esc(n)}">{esc(n)}</option>' for n in names)
 
 
 @get("/admin", include_in_schema=False, guards=[viewer])

@@ -129,3 +129,10 @@ def test_other_settings_read_as_a_line_per_key_and_parse_back() -> None:
     assert text.splitlines()[:4] == ["half_life_days: 7", "prefer: [account_owner, record_owner]",
                                      "on_unavailable: {queue: x}", "'*': other"]
     assert yaml.safe_load(text) == node
+
+
+def test_text_that_looks_like_a_number_stays_quoted() -> None:
+    text = dump({"postal_codes": [{"from": "070", "to": "079"}], "owner_ids": {"crm": "51200001"}, "n": 79})
+    assert "to: '079'" in text and "crm: '51200001'" in text and "n: 79" in text
+    assert yaml.safe_load(text) == {"postal_codes": [{"from": "070", "to": "079"}], "owner_ids": {"crm": "51200001"},
+                                    "n": 79}

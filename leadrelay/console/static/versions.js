@@ -15,7 +15,7 @@
                  : line.startsWith("-") && !line.startsWith("---") ? "del" : null, text: line + "\n"})));
   }
 
-  box.replaceChildren(h("table", {class: "list"},
+  box.replaceChildren(h("table", {class: "list versions"},
     h("thead", {}, h("tr", {}, ["#", "Published", "By", "Message", "Changes", ""].map(t => h("th", {text: t})))),
     h("tbody", {}, r.data.map(v => {
       const btn = tpl.content.firstElementChild.cloneNode(true);
@@ -31,7 +31,8 @@
       return h("tr", {"data-version": v.number},
         h("td", {class: "num", text: v.number}), h("td", {text: LR.fmtTime(v.at)}), h("td", {text: v.author}),
         h("td", {}, v.message, v.restored_from ? h("div", {class: "small muted", text: `restores version ${v.restored_from}`}) : null),
-        h("td", {}, h("details", {}, h("summary", {text: files.length ? files.join(", ") : "first version"}), diff(v.diff))),
+        h("td", {}, h("details", {open: v.number === current && files.length < 4},
+          h("summary", {text: files.length ? files.join(", ") : "first version"}), diff(v.diff))),
         h("td", {}, btn, h("br"), status));
     }))));
 })();
