@@ -259,6 +259,8 @@ const Editor = (() => {
       if (hadDraft) changed(key);
     }
     LR.message(`Published version ${r.data.number}: ${message}.`, "ok");
+    const status = document.getElementById("draft-status");
+    if (status && !hadDraft) status.textContent = `Editing version ${r.data.number} (published). Changes are kept as your draft.`;
     document.body.dataset.published = String(r.data.number);
   }
 
