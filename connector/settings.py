@@ -42,6 +42,12 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     # lead ids are an HMAC of the person's identity under this secret (they are the CRM upsert key, so keep it
     # stable); unset, one is made once and kept in Redis (lost with Redis' data: set it in production)
     lead_id_secret: str | None = None
+    # the console (/admin): people who sign in with a password, "name:role:scrypt$salt$hash" entries (hashed, never
+    # plain: `leadrelay admin hash-password` makes one); the session cookie's HMAC secret (unset: one is made once
+    # and kept in Redis, like the lead id secret) and how long a session lasts
+    admin_users: tuple[str, ...] = ()
+    session_secret: str | None = None
+    session_ttl_s: int = 8 * 3600
     ready_check_interval_s: int = 30  # /ready asks the CRM at most once per interval, across every API process
     # inbound
     max_body_bytes: int = 1_000_000

@@ -26,6 +26,8 @@ from leadrelay.api.problems import EXCEPTION_HANDLERS, NotFound, problem, proble
 from leadrelay.api.ready import checks as ready_checks
 from leadrelay.api.webhooks import HANDLERS as WEBHOOKS
 from leadrelay.api.webhooks import SOURCES as WEBHOOK_SOURCES
+from leadrelay.console import ROUTES as CONSOLE_ROUTES
+from leadrelay.console import ConsoleAuth, SessionMiddleware
 from worker.redis_server import redis_options, redis_unavailable
 
 Req = Request[Any, Any, State]
@@ -219,10 +221,13 @@ def create_app(
     config = config or registry.load_config(Path(settings.config_dir))
     handlers: dict[type[Exception], Any] = {k: _rejected for k in EXCEPTION_HANDLERS}
     handlers[Exception] = _rejected
+    tokens = parse_tokens(settings.api_tokens)
     return Litestar(
-        route_handlers=[*WEBHOOKS, health, ready, metrics, lead_detail, admin_router()],
+        route_handlers=[*WEBHOOKS, health, ready, metrics, lead_detail, admin_router(), *CONSOLE_ROUTES],
         lifespan=[_lifespan(settings, redis, crm)],
-        state=State({"settings": settings, "config": config, "api_tokens": parse_tokens(settings.api_tokens)}),
+        middleware=[SessionMiddleware],  # the console's session: a role for the guards, CSRF on unsafe methods
+        state=State({"settings": settings, "config": config, "api_tokens": tokens,
+                     "console_auth": ConsoleAuth(settings, tokens)}),
         exception_handlers=handlers,  # type: ignore[arg-type]
         # the schema's own pages are not operations of the API: kept out of the document it serves
         openapi_config=OpenAPIConfig(title="leadrelay", version="0.1.0",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from leadrelay.cli import config, crm, dedupe, demo, sandbox, service, simulate
+from leadrelay.cli import admin, config, crm, dedupe, demo, sandbox, service, simulate
 
 app = typer.Typer(
     name="leadrelay",
@@ -19,5 +19,5 @@ def _root() -> None:  # its docstring is the app's --help
     """leadrelay: canonical leads, dedupe, scoring and routing, written back to Salesforce or HubSpot."""
 
 
-for _module in (demo, service, config, crm, dedupe, sandbox, simulate):
+for _module in (demo, service, config, crm, dedupe, sandbox, simulate, admin):
     _module.register(app)

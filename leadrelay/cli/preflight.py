@@ -118,9 +118,12 @@ def need_signing_secrets(s: Settings, config: Any) -> None:
 
 
 def need_tokens(s: Settings) -> None:
+    """The API tokens and the console's users (hashed passwords only) read, or a clear error."""
     from leadrelay.api.auth import parse_tokens
+    from leadrelay.console.passwords import parse_users
 
     try:
         parse_tokens(s.api_tokens)
+        parse_users(s.admin_users)
     except LeadrelayError as exc:
         fail(f"{exc.message}" + (f" ({exc.hint})" if exc.hint else ""))

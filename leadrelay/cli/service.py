@@ -53,6 +53,7 @@ def serve(
     preflight.need_redis(preflight.need_redis_url(settings))
     config = preflight.load_config(settings)
     dev = dev or settings.dev_mode
+    settings = msgspec.structs.replace(settings, dev_mode=dev)  # the console's cookie is not Secure in development
     if not settings.api_tokens:
         if not dev:
             preflight.fail("no API tokens: set LEADRELAY_API_TOKENS=\"admin:<token>,viewer:<token>\" (make a token "

@@ -97,3 +97,13 @@ def test_serve_dev_starts_without_tokens_and_prints_one(redis_url: str) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def test_serve_with_a_plain_password_for_a_console_user(redis_url: str) -> None:
+    """LEADRELAY_ADMIN_USERS holds scrypt hashes only: a plain password is refused before anything starts."""
+    env = _env(REDIS_URL=redis_url, LEADRELAY_API_TOKENS=",".join(API_TOKENS), LEADRELAY_HUBSPOT_TOKEN="t",
+               LEADRELAY_FORM_SECRET_WEBSITE=FORM_SECRET, LEADRELAY_TYPEFORM_SECRET=TYPEFORM_SECRET,
+               LEADRELAY_HUBSPOT_WEBHOOK_SECRET="hs-secret", LEADRELAY_ADMIN_USERS="ana:admin:hunter2-plain")
+    proc = _run(["serve", "--port", str(free_port())], env)
+    _one_line_naming(proc, "LEADRELAY_ADMIN_USERS")
+    assert "hash-password" in proc.stderr and "hunter2" not in proc.stderr

@@ -40,6 +40,8 @@ All keys start with ``Settings.key_prefix`` (``p``), so two installations can sh
   p+"cron:{name}"                  the name of a cron job (arq ids its runs "{name}:{time}": prefixed, so two
                                    installations on one Redis each run their own)
   p+"secret:lead-id"               string: the HMAC secret of lead ids when LEADRELAY_LEAD_ID_SECRET is unset
+  p+"secret:session"               string: the HMAC secret of console sessions when LEADRELAY_SESSION_SECRET is unset
+  p+"session:revoked:{id}"         string: a console session signed out before it expired (expires with it)
   p+"config:current"               string: the number of the published config version every process follows
   p+"config:seq" / "config:v:{n}"  counter of version numbers / one version (JSON: files, author, time, message, diff)
   p+"config:log"                   sorted set: version numbers by number (the history the console lists)
@@ -221,6 +223,15 @@ class Keys:
     def lead_id_secret(self) -> str:
         """The HMAC secret of lead ids when LEADRELAY_LEAD_ID_SECRET is unset (made once with SET NX)."""
         return self._k("secret", "lead-id")
+
+    @property
+    def session_secret(self) -> str:
+        """The HMAC secret of console session cookies when LEADRELAY_SESSION_SECRET is unset (made once, SET NX)."""
+        return self._k("secret", "session")
+
+    def session_revoked(self, session_id: str) -> str:
+        """A console session signed out before its expiry (expires with it)."""
+        return self._k("session", "revoked", session_id)
 
     @property
     def ready_crm(self) -> str:

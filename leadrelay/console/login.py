@@ -1,0 +1,121 @@
+"""Sign in (an API token, or a user and password from LEADRELAY_ADMIN_USERS) and sign out.
+
+The login form is protected against login CSRF with a double-submit token: a random value in a SameSite=Strict
+cookie and in the form must match. A successful sign-in sets the signed session cookie (HttpOnly, SameSite=Strict,
+Secure unless LEADRELAY_DEV_MODE) and answers 303 to the page asked for.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from typing import Any
+
+from litestar import Request, Response, get, post
+from litestar.datastructures import Cookie, State
+from litestar.params import FromQuery
+
+from leadrelay.api.auth import role_of
+from leadrelay.console.html import esc, html_response
+from leadrelay.console.passwords import check_login
+from leadrelay.console.session import COOKIE, LOGIN_CSRF_COOKIE, Session, auth_of, sign
+
+Req = Request[Any, Any, State]
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a console page of this site: never another host (``//evil``) or a scheme."""
+    if target and target.startswith("/admin") and not target.startswith("//") and "\\" not in target:
+        return target
+    return "/admin"
+
+
+def _form(csrf: str, next_: str, error: str | None) -> str:
+    alert = f'<p class="error" role="alert">{esc(error)}</p>' if error else ""
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Sign in · leadrelay</title>
+<link rel="stylesheet" href="/admin/static/console.css"></head>
+<body class="login"><main class="login-card"><h1>leadrelay <small>console</small></h1>{alert}
+<form method="post" action="/admin/login">
+<input type="hidden" name="csrf_token" value="{esc(csrf)}"><input type="hidden" name="next" value="{esc(next_)}">
+<fieldset><legend>With an API token</legend>
+<label>Token <input type="password" name="token" autocomplete="off"></label></fieldset>
+<p class="or">or</p>
+<fieldset><legend>With your user name</legend>
+<label>User <input type="text" name="username" autocomplete="username"></label>
+<label>Password <input type="password" name="password" autocomplete="current-password"></label></fieldset>
+<button type="submit" class="primary">Sign in</button>
+</form><p class="muted">Tokens are set in LEADRELAY_API_TOKENS, users in LEADRELAY_ADMIN_USERS.</p></main>
+</body></html>"""
+
+
+def _cookie(request: Req, name: str, value: str, max_age: int, path: str = "/") -> Cookie:
+    secure = not request.app.state.settings.dev_mode
+    return Cookie(key=name, value=value, max_age=max_age, path=path, httponly=True, samesite="strict", secure=secure)
+
+
+def _login_page(request: Req, next_: str, error: str | None = None, status: int = 200) -> Response[str]:
+    token = secrets.token_urlsafe(24)
+    response = html_response(_form(token, next_, error), status)
+    response.set_cookie(_cookie(request, LOGIN_CSRF_COOKIE, token, 1800, path="/admin/login"))
+    return response
+
+
+@get("/admin/login", include_in_schema=False, sync_to_thread=False)
+def login_form(request: Req, next: FromQuery[str | None] = None) -> Response[str]:  # the query parameter's name
+    if request.scope.get("leadrelay_session") is not None:
+        return Response("", status_code=303, headers={"Location": _safe_next(next)})
+    return _login_page(request, _safe_next(next))
+
+
+async def _authenticate(request: Req, form: Any) -> tuple[str, str, str] | None:
+    """(user shown, role, credential) for the token or the user and password in the form, else None."""
+    auth = auth_of(request.app.state)
+    token = (form.get("token") or "").strip()
+    if token:
+        role = role_of(auth.tokens, f"Bearer {token}")
+        if role is None:
+            return None
+        raw = next(t for r, t in auth.tokens if r == role and hmac.compare_digest(t, token.encode()))
+        return f"token:{role}", role, auth.credential_of_token(role, raw)
+    name, password = (form.get("username") or "").strip(), form.get("password") or ""
+    if not name or not password:
+        return None
+    from anyio import to_thread  # scrypt takes tens of milliseconds: not on the event loop
+
+    user = await to_thread.run_sync(check_login, auth.users, name, password)
+    return (user.name, user.role, auth.credential_of_user(user)) if user else None
+
+
+@post("/admin/login", include_in_schema=False, status_code=303)
+async def login(request: Req) -> Response[Any]:
+    form = await request.form()
+    next_ = _safe_next(form.get("next"))
+    expected = request.cookies.get(LOGIN_CSRF_COOKIE) or ""
+    given = form.get("csrf_token") or ""
+    if not expected or not hmac.compare_digest(expected.encode(), str(given).encode()):
+        return _login_page(request, next_, "The sign-in form expired; please try again.", 403)
+    found = await _authenticate(request, form)
+    if found is None:
+        return _login_page(request, next_, "That token, user or password is not valid.", 401)
+    user, role, credential = found
+    auth = auth_of(request.app.state)
+    secret = await auth.secret(request.app.state.store.r)
+    session = auth.new_session(secret, user, role, credential)
+    response: Response[Any] = Response("", status_code=303, headers={"Location": next_, "Cache-Control": "no-store"})
+    response.set_cookie(_cookie(request, COOKIE, sign(session, secret), request.app.state.settings.session_ttl_s))
+    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/admin/login")
+    return response
+
+
+@post("/admin/logout", include_in_schema=False, status_code=303)
+async def logout(request: Req) -> Response[Any]:
+    session: Session | None = request.scope.get("leadrelay_session")
+    if session is not None:
+        await auth_of(request.app.state).revoke(request.app.state.store.r, session)
+    response: Response[Any] = Response("", status_code=303, headers={"Location": "/admin/login"})
+    response.delete_cookie(COOKIE, path="/")
+    return response
+
+
+ROUTES = [login_form, login, logout]
