@@ -7,7 +7,11 @@
 
   function paint() {
     document.querySelectorAll(".hits[data-hits]").forEach(el => {
-      const n = counts[el.dataset.hits] || 0;
+      // counts are keyed kind:name (a scoring rule and a tag rule may share a name); the kind is the file's
+      const file = (el.closest("section[data-key]") || {dataset: {}}).dataset.key || "";
+      const kind = file.replace(/^rules\//, "").replace(/\.yaml$/, "");
+      const name = el.dataset.hits;
+      const n = counts[`${kind}:${name}`] || (kind === "tags" ? counts[`segments:${name}`] : 0) || 0;
       el.textContent = `${n} hit${n === 1 ? "" : "s"}`;
       el.title = `leads this rule applied to in the last ${days.value} days`;
     });
