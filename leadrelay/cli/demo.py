@@ -289,8 +289,8 @@ async def run_demo(*, once: bool, as_json: bool, leads: int | None, crm: str, ru
                                         timeout=timeout)
             left = await settle(url, timeout=60.0)  # the notifications, sent once each lead's write landed
             if not once and not missing:
-                err.print(f"serving: API {api} (GET /api/leads/<id>, /metrics, /schema with the token above) — "
-                          "Ctrl-C to stop", soft_wrap=True)
+                err.print(f"serving: API {api} (GET /api/leads/<id>, /metrics, /schema with the token above) and "
+                          f"the admin console {api}/admin (sign in with the token) — Ctrl-C to stop", soft_wrap=True)
                 with contextlib.suppress(asyncio.CancelledError, KeyboardInterrupt):
                     await asyncio.Event().wait()
             await running.stop()  # its metrics are written on the way out
