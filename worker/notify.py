@@ -13,7 +13,9 @@ per channel and person, each retried on its own.
   LEADRELAY_NOTIFY_RETRY_MAX_S, at least what the receiver asked for (Retry-After). After LEADRELAY_NOTIFY_MAX_TRIES,
   or at once for what no wait mends (4xx, a revoked hook, SMTP 5xx, a bug): a dead letter of kind ``notification``
   (``leadrelay dlq replay`` sends it again), the lead's field says ``failed: ...`` and it is counted ``failed``.
-  Sent: the field says ``sent <time>`` and the lead's ``notified_at`` (unix time) is set by the first one.
+  Sent: the field says ``sent <time>``; the first notice of the lead's routing sent (not a reminder) sets the lead's
+  ``notified_at`` (unix time) and is observed as ``leadrelay_notified_seconds`` (received -> notified).
+- ``tell`` is follow-through's port (``worker.sla.Notifier``): an SLA step's notice, queued the same way.
 """
 
 from __future__ import annotations
