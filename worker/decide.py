@@ -75,10 +75,11 @@ def worker_identity() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 def assigned(decision: Decision, item: WriteItem, owner_field: str) -> str:
-    """Who a write makes the lead's owner (a rep id, or "queue:<name>"); "" when it writes no owner."""
-    if not item.fields.get(owner_field):
-        return ""
+    """Who a write makes the lead's owner (a rep id, or "queue:<name>"); "" when it writes no owner, or the lead
+    is held after hours (its owner is assigned by the release's write, ``worker.sla.hold``)."""
     a = decision.route.assignment
+    if not item.fields.get(owner_field) or a.hold_until is not None:
+        return ""
     return a.owner or f"queue:{a.queue}"
 
 

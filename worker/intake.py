@@ -23,6 +23,7 @@ from connector.ports import CrmClient, Delivery
 from connector.settings import Settings
 from worker.metrics import Recorder
 from worker.store import Store
+from worker.unassigned import Unassigned
 
 if TYPE_CHECKING:
     from worker.sla import SlaClock
@@ -105,6 +106,8 @@ class Intake:
             if stored.get("owner_written", b"").decode() == change.owner:
                 return "first_contact" if worked else "ignored"
         await self.store.set_lead_fields(lead_id, owner_locked=change.by, owner_in_crm=change.owner)
+        if self.config.team.rep_for_owner(change.owner, crm) is not None:  # a rep has it: in no queue now
+            await Unassigned(self.store).took_rep(lead_id)
         if self.sla is not None:
             await self.sla.owner_changed(crm, lead_id, change.owner)
         return "owner_change"

@@ -62,6 +62,10 @@ METRICS: dict[str, MetricSpec] = {
         "histogram", "Time from delivery received to its owner written in the CRM, by source, rep (or queue:<name>) "
         "and the UTC hour it was received.", ("source", "rep", "hour"),
         (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0)),
+    "leadrelay_notified_seconds": MetricSpec(
+        "histogram", "Time from delivery received to the first notice of its routing sent (Slack, webhook, email), "
+        "by source, rep (or queue:<name>) and the UTC hour it was received.", ("source", "rep", "hour"),
+        (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0)),
     "leadrelay_rescored_total": MetricSpec(
         "counter", "Leads re-scored after their decision: their behaviour decayed across a threshold, or the CRM "
         "reported new behaviour; by the new grade.", ("why", "grade")),
@@ -86,13 +90,18 @@ METRICS: dict[str, MetricSpec] = {
         "counter", "First-contact SLA steps taken for leads not worked in time (remind|manager|reassign|"
         "reassign_nobody).", ("step",)),
     "leadrelay_first_contact_seconds": MetricSpec(
-        "histogram", "Time from a lead received to its first contact, as the CRM tells it.", ("source", "grade"),
+        "histogram", "Time from a lead received to its first contact, as the CRM tells it, by source, grade, the rep "
+        "who made it and the UTC hour it was received.", ("source", "grade", "rep", "hour"),
         (60.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0, 28800.0, 86400.0, 259200.0)),
     "leadrelay_sla_overdue": MetricSpec("gauge", "Leads past their first-contact deadline and not worked."),
     "leadrelay_leads_held": MetricSpec("gauge", "Leads held after hours, waiting for their pool's next business hour."),
+    "leadrelay_leads_unassigned": MetricSpec(
+        "gauge", "Leads whose CRM owner is a queue, not a rep (as leadrelay last wrote it), by queue.", ("queue",)),
     "leadrelay_parked_total": MetricSpec(
         "counter", "Leads parked while their CRM was down (delivery: not decided yet; write: decided).", ("kind",)),
 }
+
+Gauge = float | Mapping[str, float]  # a gauge's value read now: one number, or one per value of its one label
 
 _OUTCOMES = frozenset({"accepted", "duplicate", "rejected"})
 
@@ -325,7 +334,7 @@ def _histogram(name: str, spec: MetricSpec, raw: Mapping[str, str]) -> Metric:
     return family
 
 
-def _families(hashes: Mapping[str, Mapping[bytes | str, bytes | str]], gauges: Mapping[str, float]) -> list[Metric]:
+def _families(hashes: Mapping[str, Mapping[bytes | str, bytes | str]], gauges: Mapping[str, Gauge]) -> list[Metric]:
     out: list[Metric] = []
     for name in _STORED:
         spec = METRICS[name]
@@ -333,7 +342,13 @@ def _families(hashes: Mapping[str, Mapping[bytes | str, bytes | str]], gauges: M
         out.append(_counter(name, spec, raw) if spec.kind == "counter" else _histogram(name, spec, raw))
     for name, value in gauges.items():
         spec = _spec(name, "gauge")
-        out.append(GaugeMetricFamily(name, spec.help, value=float(value)))
+        if isinstance(value, Mapping):  # a gauge with one label: its value per label value
+            family = GaugeMetricFamily(name, spec.help, labels=spec.labels)
+            for label, v in sorted(value.items()):
+                family.add_metric([label], float(v))
+            out.append(family)
+        else:
+            out.append(GaugeMetricFamily(name, spec.help, value=float(value)))
     return out
 
 
@@ -370,7 +385,7 @@ def render(redis_sync: redis.Redis, prefix: str, gauges: Mapping[str, Callable[[
     return _generate(load)
 
 
-async def render_async(redis: redis.asyncio.Redis, prefix: str, gauges: Mapping[str, float] = {}) -> bytes:
+async def render_async(redis: redis.asyncio.Redis, prefix: str, gauges: Mapping[str, Gauge] = {}) -> bytes:
     """render() for async callers: the gauges are already-read values."""
     _check_gauges(gauges)
     async with redis.pipeline(transaction=False) as pipe:

@@ -13,7 +13,9 @@ per channel and person, each retried on its own.
   LEADRELAY_NOTIFY_RETRY_MAX_S, at least what the receiver asked for (Retry-After). After LEADRELAY_NOTIFY_MAX_TRIES,
   or at once for what no wait mends (4xx, a revoked hook, SMTP 5xx, a bug): a dead letter of kind ``notification``
   (``leadrelay dlq replay`` sends it again), the lead's field says ``failed: ...`` and it is counted ``failed``.
-  Sent: the field says ``sent <time>`` and the lead's ``notified_at`` (unix time) is set by the first one.
+  Sent: the field says ``sent <time>``; the first notice of the lead's routing sent (not a reminder) sets the lead's
+  ``notified_at`` (unix time) and is observed as ``leadrelay_notified_seconds`` (received -> notified).
+- ``tell`` is follow-through's port (``worker.sla.Notifier``): an SLA step's notice, queued the same way.
 """
 
 from __future__ import annotations
@@ -51,6 +53,8 @@ ROUTED = "routed"  # the event of a lead's first assignment
 HOLD_RELEASED = "hold_released"
 FOLLOW_THROUGH = "follow-through"  # queue_notices' landed list for notices no write queued (its trim is a no-op)
 METRIC = "leadrelay_notifications_total"
+# what a follow-through notice is, as its email subject and Slack text open (the SLA steps say the rest)
+TAGS = {"sla_reminder": "Reminder", "sla_escalation": "Escalation", "sla_reassigned": "Reassigned"}
 
 
 class NotifyJob(msgspec.Struct, kw_only=True, frozen=True):
@@ -65,6 +69,7 @@ class NotifyJob(msgspec.Struct, kw_only=True, frozen=True):
     rep: str | None = None
     queue: str | None = None
     detail: str = ""  # follow-through (an SLA step, a release): said first, before the lead's card
+    tag: str = ""  # follow-through: what kind of notice it is (TAGS)
 
     @property
     def target(self) -> str:
@@ -114,6 +119,12 @@ def smtp_settings(settings: Settings) -> SmtpSettings | None:
 def backoff(job_try: int, hint: float, cap: float) -> float:
     """1 s doubling with each try, at least what the receiver asked for, at most ``cap``."""
     return min(cap, max(hint, 2.0 ** (job_try - 1)))
+
+
+def owner_label(decision: Decision) -> str:
+    """The ``rep`` label of the speed-to-lead metrics: the owner's rep id, or "queue:<name>"."""
+    a = decision.route.assignment
+    return a.owner or f"queue:{a.queue}"
 
 
 def _why(exc: BaseException) -> str:
@@ -223,8 +234,13 @@ class Notifier:
 
     # ---- follow-through: the SLA clock's and the hold release's port (``worker.sla.Notifier``) ---------------
     async def tell(self, lead_id: str, event: str, who: str, detail: str) -> None:
-        """Tell the lead's owner (``owner``/``new_owner``) or the owner's manager (``manager``) about ``event``,
-        on the channels rules/notify.yaml gives the lead's grade and rule; once per event and person."""
+        """Tell the lead's owner (``owner``), the owner's manager (``manager``) or the rep a reassignment just gave
+        it to (``new_owner``) about ``event``, on the channels rules/notify.yaml gives the lead's grade and rule;
+        once per event and person. ``detail`` opens the notice.
+
+        The owner is whose first-contact clock runs (a person may have changed it in the CRM); the new owner is the
+        decision's, which the reassignment has stored by now. A reassignment's notice *is* the new owner's
+        "routed" one, with why: it takes that field, so the owner write landing next tells them nothing twice."""
         if not self.enabled or event == HOLD_RELEASED:
             return  # a released lead's owner write lands like any other: its "routed" notice says it
         stored = await self.store.lead(lead_id)
@@ -232,6 +248,8 @@ class Notifier:
             return
         decision = decision_from_json(stored["decision"])
         owner = decision.route.assignment.owner
+        if who != "new_owner":
+            owner = stored.get("sla_owner", b"").decode() or owner
         rep = self.config.team.by_id.get(owner) if owner else None
         target = (rep.manager if rep is not None else None) if who == "manager" else owner
         if target is None:
@@ -241,8 +259,9 @@ class Notifier:
         found = recipients(self.config.notify, decision, self.config.team)
         # the channels meant for that audience; a manager with no channel of their own hears where the owner does
         chosen = [r for r in found if r.audience == audience] or [r for r in found if r.audience == "owner"]
-        jobs = [NotifyJob(lead_id=lead_id, event=event, channel=r.channel, kind=r.kind, audience=audience,
-                          route=r.route, rep=target, detail=detail)
+        jobs = [NotifyJob(lead_id=lead_id, event=ROUTED if who == "new_owner" else event, channel=r.channel,
+                          kind=r.kind, audience=audience, route=r.route, rep=target, detail=detail,
+                          tag=TAGS.get(event, ""))
                 for r in chosen if self.configured(msgspec.structs.replace(r, rep=target))]
         if not jobs:
             return
@@ -256,11 +275,12 @@ class Notifier:
                 await self.metrics.inc(METRIC, {"channel": j.channel, "outcome": "queued"})
 
     # ---- sending: the notify job ------------------------------------------------------------------------------
-    def notice(self, decision: Decision, record: str) -> Notice:
-        """The notice of ``decision``; ``record`` is the lead's "crm:id" (its CRM link), "" before it is written."""
+    def notice(self, decision: Decision, record: str, owner: str | None = None) -> Notice:
+        """The notice of ``decision``; ``record`` is the lead's "crm:id" (its CRM link), "" before it is written;
+        ``owner``: whose lead it is now, when a person changed it in the CRM since (else the decision's)."""
         crm, _, record_id = record.partition(":")
         url = registry.plugin(crm).record_url(self.settings, record_id) if registry.is_crm(crm) else ""
-        owner = decision.route.assignment.owner
+        owner = owner or decision.route.assignment.owner
         rep = self.config.team.by_id.get(owner) if owner else None
         return notice_from_decision(decision, url, owner_name=rep.name if rep is not None else None)
 
@@ -269,9 +289,10 @@ class Notifier:
         stored = await self.store.lead(job.lead_id)
         if "decision" not in stored:
             raise FatalError("the lead is no longer stored (its retention ended)")
-        notice = self.notice(decision_from_json(stored["decision"]), stored.get("record", b"").decode())
+        notice = self.notice(decision_from_json(stored["decision"]), stored.get("record", b"").decode(),
+                             stored.get("sla_owner", b"").decode() or None)
         if job.detail:
-            notice = msgspec.structs.replace(notice, alert=job.detail)
+            notice = msgspec.structs.replace(notice, alert=job.detail, tag=job.tag)
         channel = self.channels.get(job.channel)
         if isinstance(channel, SlackChannel | WebhookChannel):
             url = env_value(self.settings, channel.url_env)
@@ -311,9 +332,23 @@ class Notifier:
         except Exception as exc:  # refused for good, a revoked hook, a bug: a wait mends none of them
             return await self._give_up(job, _why(exc), job_try)
         now = time.time()
-        await self.store.mark_notice(job.lead_id, job.field, f"sent {now!r}", notified_at=now)
+        # notified: the first notice of the lead's routing that went out (not a reminder about it)
+        first = await self.store.mark_notice(job.lead_id, job.field, f"sent {now!r}",
+                                             notified_at=now if job.event == ROUTED else None)
         await self.metrics.inc(METRIC, {"channel": job.channel, "outcome": "sent"})
+        if first:
+            await self._notified(job.lead_id, now)
         return f"sent {job.channel} {job.audience} {job.target}"
+
+    async def _notified(self, lead_id: str, at: float) -> None:
+        """received -> notified, by source, owner and the UTC hour the lead was received."""
+        stored = await self.store.lead(lead_id)
+        if "decision" not in stored or not stored.get("received_at"):
+            return
+        decision, received = decision_from_json(stored["decision"]), float(stored["received_at"])
+        await self.metrics.observe("leadrelay_notified_seconds", max(0.0, at - received), {
+            "source": decision.lead.origin.source, "rep": owner_label(decision),
+            "hour": f"{time.gmtime(received).tm_hour:02d}"})
 
     async def _give_up(self, job: NotifyJob, why: str, tries: int) -> str:
         await dead_letter_notification(self.store, job.lead_id, job.channel, encode_job(job), why, tries)

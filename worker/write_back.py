@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
 
 import msgspec
+import structlog
 
 from adapters.crm import registry
 from connector.errors import AuthError, RetryableError
@@ -23,6 +24,7 @@ from connector.settings import Settings
 from worker.dead_letters import dead_letter_write
 from worker.metrics import Recorder
 from worker.store import Store, WriteTask
+from worker.unassigned import Unassigned
 
 if TYPE_CHECKING:
     from worker.sla import SlaClock
@@ -33,6 +35,7 @@ Enqueue = Callable[[str, str, float | None], Awaitable[None]]
 # landed list, ``Store.landed_leads``): queue their notifications (``worker.notify.Notifier.landed``). Never raises.
 Landed = Callable[[str, str], Awaitable[None]]
 _json = msgspec.json.Encoder()
+log = structlog.get_logger("leadrelay.worker")
 
 
 def coalesce(tasks: Sequence[WriteTask]) -> list[WriteItem]:
@@ -58,6 +61,7 @@ class WriteBack:
         self.enqueue = enqueue
         self.metrics = metrics
         self.landed = landed
+        self.unassigned = Unassigned(store)
         self._flush_slot: dict[str, int] = {}
         self.sla: SlaClock | None = None  # follow-through: told of every batch that landed (worker.sla)
 
@@ -105,7 +109,7 @@ class WriteBack:
             o = by_key.get(t.item.key) or WriteOutcome(key=t.item.key, status="retryable", message="no outcome")
             if o.status == "written":
                 results.append((t, _json.encode(o), o.record_id))
-                if t.kind != "rescore":  # a re-score is no lead arriving
+                if t.kind == "decision":  # a re-score or a follow-through write is no lead arriving
                     await self.metrics.observe("leadrelay_speed_to_lead_seconds", max(0.0, now - t.received_at),
                                                {"crm": crm})
                 if t.rep:
@@ -121,6 +125,10 @@ class WriteBack:
         owner = registry.plugin(crm).owner_field
         landed = [t.lead_id for t, _, _ in results if owner in t.item.fields] if self.landed is not None else []
         await self.store.finish_batch(crm, job_id, keep, results=results, landed=landed)
+        try:  # the unassigned gauge: never worth failing a write that landed
+            await self.unassigned.landed([t for t, _, _ in results])
+        except Exception:
+            log.exception("unassigned_not_counted", crm=crm, job=job_id)
         if self.sla is not None:  # first-contact clocks and after-hours holds start when the owner is written
             await self.sla.start_clock(crm, results)
         return len(results), keep

@@ -40,7 +40,10 @@ def render(notice: Notice) -> tuple[str, str]:
     who = notice.name or notice.email or notice.lead_id or "New lead"
     headline = f"{who} ({notice.company})" if notice.company else who
     grade = f" {notice.grade}" if notice.grade else ""
-    subject = f"{'[No rep available] ' if notice.alert else ''}New{grade} lead: {headline}, score {notice.score:g}"
+    if notice.tag:  # follow-through: a reminder, an escalation, a reassignment about a lead already routed
+        subject = f"[{notice.tag}]{grade} lead: {headline}, score {notice.score:g}"
+    else:
+        subject = f"{'[No rep available] ' if notice.alert else ''}New{grade} lead: {headline}, score {notice.score:g}"
     lines = [*([notice.alert, ""] if notice.alert else []), headline,
              *([f"Title: {notice.title}"] if notice.title else []), f"Email: {notice.email}",
              f"Score: {notice.score:g}{f' ({notice.grade})' if notice.grade else ''}",

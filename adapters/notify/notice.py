@@ -40,6 +40,7 @@ class Notice(msgspec.Struct, kw_only=True, frozen=True):
     answers: dict[str, str] = {}
     crm_url: str = ""
     alert: str = ""  # said first and loudly: nobody was available ("No rep available — assigned to ...")
+    tag: str = ""  # a follow-through notice's kind ("Reminder", "Escalation", "Reassigned"): "" for a new lead
 
 
 def _name(decision: Decision) -> str:

@@ -89,7 +89,8 @@ def fallback_text(notice: Notice) -> str:
     grade = f" ({notice.grade})" if notice.grade else ""
     owner = f" → {notice.owner_name}" if notice.owner_name else ""
     alert = f"{notice.alert}. " if notice.alert else ""
-    return escape(_cut(f"{alert}New lead: {_headline(notice)}, score {notice.score:g}{grade}{owner}", TEXT_MAX))
+    what = "Lead" if notice.tag else "New lead"  # a reminder is about a lead the rep already has
+    return escape(_cut(f"{alert}{what}: {_headline(notice)}, score {notice.score:g}{grade}{owner}", TEXT_MAX))
 
 
 def payload(notice: Notice) -> dict[str, Any]:

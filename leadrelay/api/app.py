@@ -96,6 +96,29 @@ async def lead_detail(request: Req, lead_id: FromPath[str]) -> dict[str, Any]:
     for key in ("record", "owner_locked", "owner_in_crm", "dead_letter"):
         if key in stored:
             out[key] = stored[key].decode()
+    out["timeline"] = _timeline(stored)
+    if "decision" in out:  # what happened to it, line by line: routing and follow-through (trace), later changes
+        out["trace"], out["history"] = out["decision"]["route"]["trace"], out["decision"].get("history", [])
+    return out
+
+
+# speed to lead as the lead hash has it: received -> assigned (its owner written) -> notified (the first notice of
+# its routing sent) -> first contact (as the CRM says); each also in seconds from received
+_STEPS = ("assigned_at", "notified_at", "first_contact_at")
+_TIMES = ("received_at", "decided_at", "written_at", *_STEPS, "sla_deadline", "held_until", "released_at")
+
+
+def _timeline(stored: dict[str, bytes]) -> dict[str, Any]:
+    from leadrelay.api.admin.common import iso
+
+    at = {k: float(stored[k]) for k in _TIMES if stored.get(k)}
+    out: dict[str, Any] = {k: iso(v) for k, v in at.items()}
+    for key in ("assigned_to", "sla_owner"):
+        if key in stored:
+            out[key] = stored[key].decode()
+    if "received_at" in at:
+        out["seconds"] = {k.removesuffix("_at"): round(at[k] - at["received_at"], 3) for k in _STEPS if k in at}
+    out["notices"] = {k: v.decode() for k, v in stored.items() if k.startswith("notice:")}  # queued/sent/failed
     return out
 
 

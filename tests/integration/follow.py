@@ -4,6 +4,10 @@ arq's own worker loop polls with the wall clock, which a frozen clock stops. So 
 runs the real sweep job (which hands follow-through jobs from the schedule to arq), then every arq job in the
 queue that is due — read from Redis (job id, function, arguments, the time arq is to run it), run through the real
 job function ``worker_settings`` registers, then removed as arq removes a finished job — until none is left due.
+
+Who is told: by default a recording fake behind the SLA's ``Notifier`` port (``Rig.told``); ``Rig(settings,
+notify=True)`` keeps the service's real notifier (``worker.notify.Notifier``: rules/notify.yaml, the channels the
+settings set up), whose ``notify`` jobs ``run_due`` runs like any other.
 """
 
 from __future__ import annotations
@@ -55,10 +59,11 @@ class Ran:
 class Rig:
     """Service, store, CRM client and the arq queue of one worker process."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, notify: bool = False) -> None:
         self.settings = settings
         self.keys = Keys(settings.key_prefix)
         self.told = Told()
+        self.notify = notify
 
     async def __aenter__(self) -> Rig:
         s = self.settings
@@ -71,13 +76,14 @@ class Rig:
         self.crm = registry.build_client(s, self.sync_redis)
         config = registry.load_config(Path(s.config_dir))
         self.svc = Service(s, config, self.store, self.crm, enqueue_write_back=write_back_enqueuer(self.pool),
-                           metrics=Metrics(self.redis, s.key_prefix), notifier=self.told)
+                           metrics=Metrics(self.redis, s.key_prefix), notifier=None if self.notify else self.told)
         from worker.settings import worker_settings
 
         self.functions = {f.name: f.coroutine for f in worker_settings(s)["functions"]}
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        await self.svc.notifier.aclose()
         await self.pool.aclose()
         await self.redis.aclose()
         self.sync_redis.close()

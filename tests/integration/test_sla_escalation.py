@@ -132,7 +132,7 @@ async def test_a_hot_lead_not_worked_is_reminded_at_5_escalated_at_10_and_reassi
             ran = await rig.run_due(within_s=0)
             assert [(r.job_id, r.result) for r in ran] == [(keys.sla_job(lead_id, 1, "manager"), "manager")]
             assert rig.told.events()[1:] == [(lead_id, "sla_escalation", "manager")]
-            assert "told dana, manager of ann" in rig.told.calls[1][3]
+            assert rig.told.calls[1][3].startswith("Not contacted in time: Ann Rep has this lead, no first contact")
 
             clock.move_to(T0 + timedelta(minutes=15))
             ran = await rig.run_due()
@@ -178,7 +178,8 @@ async def test_a_status_change_at_3_minutes_stops_the_clock_and_nobody_is_remind
             text = await rig.metrics()
             stored = await rig.lead(lead_id)
     assert rig.told.calls == []
-    assert 'leadrelay_first_contact_seconds_sum{grade="hot",source="form"} 180.0' in text
+    # by source, grade, the rep who made it and the UTC hour the lead was received (15:00)
+    assert 'leadrelay_first_contact_seconds_sum{grade="hot",hour="15",rep="ann",source="form"} 180.0' in text
     assert "leadrelay_sla_steps_total{" not in text
     assert any("first contact 2026-03-04T15:03Z by ann: 0:03:00 after it was received" in line
                for line in _trace(stored))
@@ -222,7 +223,9 @@ async def test_a_reps_manual_reassignment_in_the_crm_restarts_the_clock_for_the_
             assert [r.result for r in await rig.run_due()] == ["stale"]  # Ann's clock is gone
             clock.move_to(T0 + timedelta(minutes=7))
             assert [r.result for r in await rig.run_due()] == ["remind"]
-    assert rig.told.events() == [(lead_id, "sla_reminder", "owner")] and "reminded bob" in rig.told.calls[0][3]
+            stored = await rig.lead(lead_id)
+    assert rig.told.events() == [(lead_id, "sla_reminder", "owner")] and rig.told.calls[0][3].startswith("Reminder: ")
+    assert stored["sla_owner"] == "bob" and any("reminded bob" in line for line in _trace(stored))
 
 
 @pytest.mark.parametrize(("held_at", "released_at"), [

@@ -176,3 +176,33 @@ def test_a_dead_lettered_notification_shows_its_job() -> None:
     entry = DeadLetter(id="notification:ld_1:sales_slack:1", kind="notification", reason="x", at=0.0,
                        data=encode_job(job))
     assert data_of(entry) == msgspec.to_builtins(job)
+
+
+@respx.mock
+async def test_a_follow_through_notice_says_what_it_is_first_on_slack_and_in_the_subject() -> None:
+    """An SLA step's notice: the step's words open it (the alert), its kind tags the email subject, and the Slack
+    text does not call a lead the rep already has new; the card names the owner whose lead it is now."""
+    notifier = _notifier()
+    notice = msgspec.structs.replace(notifier.notice(_decision(), "", "dana_whitfield"),
+                                     alert="Reminder: no first contact 5 business minutes after assignment",
+                                     tag="Reminder")
+    route = respx.post(SLACK).mock(return_value=httpx.Response(200, text="ok"))
+    async with httpx.AsyncClient() as client:
+        await send_slack(client, SLACK, notice)
+    sent = json.loads(route.calls.last.request.content)
+    assert sent["text"] == ("Reminder: no first contact 5 business minutes after assignment. Lead: Paul Smith "
+                            "— Jimenez-Vasquez, score 100 (hot) → Dana Whitfield")
+    assert sent["blocks"][1]["text"]["text"] == (
+        ":rotating_light: *Reminder: no first contact 5 business minutes after assignment*")
+    subject, text = render(msgspec.structs.replace(notice, tag="Escalation"))
+    assert subject == "[Escalation] hot lead: Paul Smith (Jimenez-Vasquez), score 100"
+    assert text.startswith("Reminder: no first contact 5 business minutes after assignment\n\nPaul Smith")
+
+
+def test_a_follow_through_job_keeps_its_tag_and_a_queued_one_from_before_still_reads() -> None:
+    job = NotifyJob(lead_id="ld_1", event="sla_reminder", channel="sales_slack", kind="slack", audience="owner",
+                    rep="ann", detail="Reminder: ...", tag="Reminder")
+    assert decode_job(encode_job(job)) == job and job.field == "notice:sla_reminder:sales_slack:owner:ann"
+    older = msgspec.msgpack.encode({"lead_id": "ld_1", "event": "routed", "channel": "c", "kind": "slack",
+                                    "audience": "owner"})
+    assert decode_job(older).tag == ""

@@ -9,7 +9,8 @@
 - ``crm_event`` / ``owner_changed``: the CRM's own events (intake) can say first contact before the CRM is asked,
   and a rep's manual reassignment restarts the clock for the new owner.
 Every step is a line in the decision's trace and counted (``leadrelay_sla_steps_total``); first contact is
-observed as ``leadrelay_first_contact_seconds`` (received -> first contact) by source and grade.
+observed as ``leadrelay_first_contact_seconds`` (received -> first contact) by source, grade, the rep who made it
+and the UTC hour the lead was received.
 """
 
 from __future__ import annotations
@@ -29,13 +30,14 @@ from connector.ports import CrmClient
 from connector.settings import Settings
 from connector.sla import GradeSla, Step, due_at
 from connector.worked import WorkedWhen, worked_at
-from worker.metrics import Recorder
+from worker.metrics import Gauge, Recorder
 from worker.sla import hold, steps
 from worker.sla.notifier import LogNotifier, Notifier
 from worker.sla.queue import SLA_STEP, FollowQueue
 from worker.sla.record import Tracked, stamp, tracked, when
 from worker.sla.writes import Flush
 from worker.store import Store, WriteTask
+from worker.unassigned import Unassigned
 
 log = structlog.get_logger("leadrelay.sla")
 
@@ -173,8 +175,10 @@ class SlaClock:
         await self.store.r.zrem(self.store.keys.sla_due, t.lead_id)
         received = datetime.fromtimestamp(t.received_at, UTC) if t.received_at else at
         seconds = max(0.0, (at - received).total_seconds())
-        await self.metrics.observe("leadrelay_first_contact_seconds", seconds,
-                                   {"source": t.decision.lead.origin.source, "grade": t.decision.score.grade})
+        hour = datetime.fromtimestamp(t.received_at, UTC).hour if t.received_at else at.astimezone(UTC).hour
+        await self.metrics.observe("leadrelay_first_contact_seconds", seconds, {
+            "source": t.decision.lead.origin.source, "grade": t.decision.score.grade,
+            "rep": t.owner or f"queue:{t.decision.route.assignment.queue}", "hour": f"{hour:02d}"})
         line = f"first contact {when(at)} by {t.owner}: {timedelta(seconds=round(seconds))} after it was received"
         await self.store.set_lead_fields(t.lead_id, decision=decision_to_json(t.with_trace(line)).decode())
         return True
@@ -204,11 +208,13 @@ class SlaClock:
                                                        "clock restarted for them")
 
 
-async def follow_gauges(store: Store) -> dict[str, float]:
-    """Overdue leads (past their first-contact deadline, not worked) and held leads, read now (metrics page)."""
+async def follow_gauges(store: Store) -> dict[str, Gauge]:
+    """Overdue leads (past their first-contact deadline, not worked), held leads and the leads in each queue (not
+    a rep's), read now (metrics page)."""
     now = time.time()
     pipe = store.r.pipeline(transaction=False)
     pipe.zcount(store.keys.sla_due, now - store.retention.lead_s, now)
     pipe.zcard(store.keys.held)
     overdue, held = await pipe.execute()
-    return {"leadrelay_sla_overdue": float(overdue), "leadrelay_leads_held": float(held)}
+    return {"leadrelay_sla_overdue": float(overdue), "leadrelay_leads_held": float(held),
+            "leadrelay_leads_unassigned": await Unassigned(store).counts()}

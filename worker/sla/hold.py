@@ -53,7 +53,8 @@ async def _release(clock: SlaClock, t: Tracked, now: datetime) -> None:
     decision = t.with_trace(f"after-hours hold released {when(now)}: owner {rep.id} written")
     item = owner_item(t, decision, clock.config, crm, owner_id) if owner_id else None
     await clock.store.set_lead_fields(t.lead_id, released_at=stamp(now))  # before its write lands: then the clock
-    await commit_owner(clock.store, clock.flush, t, decision, item, crm=crm, done=f"{t.lead_id}:release")
+    await commit_owner(clock.store, clock.flush, t, decision, item, crm=crm, done=f"{t.lead_id}:release",
+                       assigns=True)
     await clock.store.r.zrem(clock.store.keys.held, t.lead_id)
     await clock.notifier.tell(t.lead_id, "hold_released", "owner", f"{rep.id} gets this lead held since it arrived "
                                                                     "after hours")

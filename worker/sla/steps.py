@@ -24,15 +24,18 @@ def _late(t: Tracked, grade: GradeSla) -> str:
 
 async def take(clock: SlaClock, t: Tracked, step: Step, grade: GradeSla) -> str:
     """Take one rung for a lead not worked; returns what happened (the job's result)."""
+    late = _late(t, grade)
     if step == "remind":
-        return await _tell(clock, t, "remind", "sla_reminder", "owner", f"reminded {t.owner}: {_late(t, grade)}")
+        return await _tell(clock, t, "remind", "sla_reminder", "owner", f"reminded {t.owner}: {late}",
+                           f"Reminder: {late}")
     if step == "manager":
         rep = clock.config.team.by_id.get(t.owner or "")
         if rep is None or rep.manager is None:
-            await _trace(clock, t, f"no manager of {t.owner} on the roster to tell: {_late(t, grade)}")
+            await _trace(clock, t, f"no manager of {t.owner} on the roster to tell: {late}")
             return "no_manager"
         return await _tell(clock, t, "manager", "sla_escalation", "manager",
-                           f"told {rep.manager}, manager of {t.owner}: {_late(t, grade)}")
+                           f"told {rep.manager}, manager of {t.owner}: {late}",
+                           f"Not contacted in time: {rep.name} has this lead, {late}")
     return await reassign(clock, t, grade)
 
 
@@ -41,8 +44,9 @@ async def _trace(clock: SlaClock, t: Tracked, line: str) -> None:
     await clock.store.set_lead_fields(t.lead_id, decision=decision_to_json(t.with_trace(stamped)).decode())
 
 
-async def _tell(clock: SlaClock, t: Tracked, step: str, event: str, who: str, line: str) -> str:
-    await clock.notifier.tell(t.lead_id, event, who, line)
+async def _tell(clock: SlaClock, t: Tracked, step: str, event: str, who: str, line: str, say: str) -> str:
+    """Tell ``who`` (``say``: what the person reads, opening the lead's card) and trace ``line``."""
+    await clock.notifier.tell(t.lead_id, event, who, say)
     await _trace(clock, t, line)
     await clock.metrics.inc("leadrelay_sla_steps_total", {"step": step})
     return step
@@ -79,8 +83,11 @@ async def reassign(clock: SlaClock, t: Tracked, grade: GradeSla) -> str:
     await clock.store.set_lead_fields(t.lead_id, sla_tried=",".join([*t.tried, owner]))
     await commit_owner(clock.store, clock.flush, t, decision, item, crm=crm, done=f"{t.lead_id}:{t.clock}",
                        changes=changes)
+    names = clock.config.team.by_id
+    was, now_owner = names.get(owner), names.get(new)
     await clock.notifier.tell(t.lead_id, "sla_reassigned", "new_owner",
-                              f"{new} now owns this lead: {owner} made no first contact in time")
+                              f"Reassigned to {now_owner.name if now_owner else new}: "
+                              f"{was.name if was else owner} made no first contact in time ({_late(t, grade)})")
     await clock.metrics.inc("leadrelay_sla_steps_total", {"step": "reassign"})
     fresh = await clock.tracked(t.lead_id)
     if fresh is not None:

@@ -39,13 +39,16 @@ def owner_item(t: Tracked, decision: Decision, config: Config, crm: str, owner_i
 
 
 async def commit_owner(store: Store, flush: Flush, t: Tracked, decision: Decision, item: WriteItem | None, *,
-                       crm: str, done: str, changes: Sequence[StateChange] = ()) -> None:
+                       crm: str, done: str, changes: Sequence[StateChange] = (), assigns: bool = False) -> None:
     """Store ``decision`` and queue ``item`` in one commit (once per ``done``: a retried job commits nothing twice),
-    then ask for the write. A routing-state conflict is retried by the caller's job."""
+    then ask for the write. A routing-state conflict is retried by the caller's job. ``assigns``: the write is the
+    lead's first assignment (a held lead's release): its landing is received -> assigned, by the lead's source."""
     if await store.is_done("follow", done) is not None:
         return
-    task = WriteTask(crm=crm, lead_id=t.lead_id, item=item, received_at=t.received_at,
-                     delivery=f"follow:{done}") if item is not None else None
+    source = t.decision.lead.origin.source  # the write's source label (leadrelay_assigned_seconds)
+    rep = (decision.route.assignment.owner or "") if assigns else ""
+    task = WriteTask(crm=crm, lead_id=t.lead_id, item=item, received_at=t.received_at, kind="follow", rep=rep,
+                     delivery=f"{source}:follow:{done}") if item is not None else None
     owner = str(item.fields.get(registry.plugin(crm).owner_field) or "") if item is not None else None
     try:
         committed = await store.commit(lead_id=t.lead_id, decision=decision_to_json(decision), changes=changes,

@@ -33,6 +33,8 @@ All keys start with ``Settings.key_prefix`` (``p``), so two installations can sh
   p+"sla:due"                      sorted set: lead id -> its first-contact deadline (unix time), while not worked
                                    (the overdue gauge counts those past it; worker.sla)
   p+"sla:held"                     sorted set: lead id -> when its after-hours hold is released (unix time)
+  p+"unassigned:{queue}"           sorted set: lead id -> when a write made that queue its CRM owner, until a rep
+                                   gets it (the unassigned gauge, by queue); p+"unassigned": the queues ever counted
   p+"sla:schedule"                 sorted set: follow-through jobs (function, job id, arguments as JSON) -> when
                                    they run; the sweep hands each to arq shortly before (worker.sla.queue)
   p+"metrics:{name}"               hash: one Prometheus metric (worker.metrics)
@@ -194,6 +196,15 @@ class Keys:
     @property
     def sla_schedule(self) -> str:
         return self._k("sla", "schedule")
+
+    def unassigned(self, queue: str) -> str:
+        """Leads whose CRM owner is ``queue`` (not a rep), by when (worker.unassigned)."""
+        return self._k("unassigned", queue)
+
+    @property
+    def unassigned_queues(self) -> str:
+        """The queues that ever held a lead: each one's count is shown, 0 included."""
+        return self._k("unassigned")
 
     def sla_job(self, lead_id: str, clock: int, step: str) -> str:
         """The arq job of one step of one lead's first-contact clock (``clock`` counts its restarts): once each."""

@@ -26,7 +26,9 @@ class WriteTask(msgspec.Struct, kw_only=True, frozen=True):
     attempts: int = 0
     last_error: str = ""  # the CRM's words the last time it was refused for now (retryable)
     rep: str = ""  # who the write makes the lead's owner (a rep id, or "queue:<name>"); "": it sets no owner
-    kind: str = "decision"  # "decision" (a delivery decided: speed to lead) | "rescore" (a later re-score)
+    # "decision" (a delivery decided: speed to lead) | "rescore" (a later re-score) | "follow" (an owner written
+    # by follow-through: a held lead's release, an SLA reassignment)
+    kind: str = "decision"
 
 
 class DeadLetter(msgspec.Struct, kw_only=True, frozen=True):

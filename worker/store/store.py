@@ -326,14 +326,15 @@ class Store(DecisionIndex):
             argv += [field, job, data]
         return [bool(x) for x in await self._notify(keys=keys, args=argv)]
 
-    async def mark_notice(self, lead_id: str, field: str, status: str, *, notified_at: float | None = None) -> None:
-        """Record how a notification went on the lead; the first one sent also sets ``notified_at``."""
+    async def mark_notice(self, lead_id: str, field: str, status: str, *, notified_at: float | None = None) -> bool:
+        """Record how a notification went on the lead; the first one given ``notified_at`` sets the lead's (True)."""
         pipe = self.r.pipeline(transaction=True)
         pipe.hset(self.keys.lead(lead_id), field, status)
         if notified_at is not None:
             pipe.hsetnx(self.keys.lead(lead_id), "notified_at", repr(notified_at))
         pipe.expire(self.keys.lead(lead_id), self.retention.lead_s)
-        await pipe.execute()
+        done = await pipe.execute()
+        return notified_at is not None and bool(done[1])
 
     # ---- dead letters ------------------------------------------------------------------------------------------
     async def dead_letter(self, entry: DeadLetter) -> None:
