@@ -356,3 +356,16 @@ async def test_a_delivery_dead_letter_replays_with_its_fixed_payload(client, red
     assert await store.is_done("form", "dl-1") is None  # the worker decides it again
     assert await store.dead_letter_count() == 0
     await r.aclose()
+
+
+def test_a_decisions_trace_links_to_the_crm_record_when_the_settings_say_where() -> None:
+    from connector.settings import load_settings
+    from leadrelay.api.admin.decisions import record_url
+
+    hubspot = load_settings({}, hubspot_portal_id="4242", hubspot_app_url="https://app.hubspot.com")
+    assert record_url(hubspot, "hubspot:1017") == "https://app.hubspot.com/contacts/4242/record/0-1/1017"
+    assert record_url(load_settings({}), "hubspot:1017") is None  # no portal id: no link rather than a wrong one
+    salesforce = load_settings({}, salesforce_instance_url="https://acme.my.salesforce.com")
+    assert record_url(salesforce, "salesforce:00Q5e000001AbCdEAK") == (
+        "https://acme.my.salesforce.com/00Q5e000001AbCdEAK")
+    assert record_url(salesforce, None) is None and record_url(salesforce, "nowhere:1") is None

@@ -76,16 +76,13 @@ async def search(request: Req, q: Text = None, owner: Text = None, rule: Text = 
 
 
 def record_url(settings: Any, record: str | None) -> str | None:
-    """A link to the CRM record, when the CRM's plugin can make one (``record_url(record_id, settings)``)."""
+    """A link to the CRM record ("crm:id"), when the settings say enough for the CRM's plugin to make one."""
     if not record:
         return None
     crm, _, record_id = record.partition(":")
-    plugin = registry.plugin(crm) if registry.is_crm(crm) else None
-    make = getattr(plugin, "record_url", None)
-    try:
-        return str(make(record_id, settings)) if make is not None else None
-    except Exception:  # a link is a convenience: the trace stands without it
+    if not registry.is_crm(crm):
         return None
+    return registry.plugin(crm).record_url(settings, record_id) or None
 
 
 async def _payload(request: Req, d: Decision) -> dict[str, Any] | None:

@@ -32,7 +32,8 @@
         h("td", {class: "num", text: v.number}), h("td", {text: LR.fmtTime(v.at)}), h("td", {text: v.author}),
         h("td", {}, v.message, v.restored_from ? h("div", {class: "small muted", text: `restores version ${v.restored_from}`}) : null),
         h("td", {}, h("details", {open: v.number === current && files.length < 4},
-          h("summary", {text: files.length ? files.join(", ") : "first version"}), diff(v.diff))),
+          h("summary", {text: files.length > 3 ? `${files.length} files: ${files.slice(0, 3).join(", ")}, …`
+                               : files.length ? files.join(", ") : "no file changed"}), diff(v.diff))),
         h("td", {}, btn, h("br"), status));
     }))));
 })();
