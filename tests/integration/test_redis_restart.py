@@ -56,9 +56,14 @@ class Sender:
         self.accepted: set[int] = set()
         self.refused: dict[int, int] = {}  # status (0: no answer) -> count
         self.lock = threading.Lock()
+        # set when Redis is going down: a post after the first RESTART_AFTER accepted waits for it, so the restart
+        # is always in the stream (else 16 fast senders could finish before the restarting thread gets to run)
+        self.going_down = threading.Event()
 
     def send(self, i: int, row: dict[str, Any]) -> None:
         body = json.dumps(row).encode()
+        if len(self.accepted) >= RESTART_AFTER:
+            self.going_down.wait(30)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             headers = {"content-type": "application/json", **sign(FORM_SECRET, f"msg_fault_{i}", int(time.time()),
@@ -100,12 +105,13 @@ def _state(url: str, sandbox: Any) -> str:
         r.close()
 
 
-def _crash_and_start(server: EmbeddedRedis) -> None:
+def _crash_and_start(server: EmbeddedRedis, down: threading.Event) -> None:
     """kill -9 (no SHUTDOWN: what the AOF's fsync policy is for), then start again on the same folder and port."""
     assert server.proc is not None
     server.proc.kill()
     server.proc.wait(10)
     server.proc = None
+    down.set()
     time.sleep(DOWN_S)
     server.start()
 
@@ -131,9 +137,12 @@ def test_a_redis_restart_mid_stream_loses_no_accepted_lead(tmp_path: Path, signi
                 wait_for(lambda: len(sender.accepted) >= RESTART_AFTER, 60, f"{RESTART_AFTER} accepted posts", 0.02)
                 restarted_at.append(len(sender.accepted))
                 if how == "shutdown":
-                    server.restart(down_s=DOWN_S)
+                    server.shutdown()  # what EmbeddedRedis.restart does, with the senders let go once it is down
+                    sender.going_down.set()
+                    time.sleep(DOWN_S)
+                    server.start()
                 else:
-                    _crash_and_start(server)
+                    _crash_and_start(server, sender.going_down)
 
             restarter = threading.Thread(target=restart_mid_stream)
             restarter.start()
