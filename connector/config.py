@@ -101,11 +101,6 @@ def version_of_texts(files: Files) -> str:
     return digest.hexdigest()[:12]
 
 
-def version_of(files: list[Path]) -> str:
-    """``version_of_texts`` of files on disk (kept for callers that hold paths)."""
-    return version_of_texts({f"x/{f.name}": f.read_text(encoding="utf-8") for f in files if f.exists()})
-
-
 def config_from_texts(
     files: Files,
     *,

@@ -21,7 +21,7 @@ import structlog
 from redis.exceptions import WatchError
 
 from adapters.crm import registry
-from connector.config import Config, version_of_texts
+from connector.config import Config
 from connector.errors import LeadrelayError
 from worker.store.keys import DEFAULT_PREFIX, Keys
 
@@ -211,8 +211,3 @@ class ConfigFollower:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
-
-
-def bundle_hash(files: Files) -> str:
-    """The hash a bundle's decisions would record (``Config.version``), without building it."""
-    return version_of_texts(files)

@@ -58,6 +58,10 @@ class Rescorer:
         self.recycler = Recycler(settings, config, store, flush=flush, metrics=metrics, now=self.now,
                                  index=self.index)
 
+    def use_config(self, config: Config) -> None:
+        """Scoring, mappings and the recycling rules of a newly published config version."""
+        self.config = self.recycler.config = config
+
     def _next(self, decision: Decision, now: datetime, *, rescored: bool = True) -> float | None:
         """When the lead's score next crosses a threshold (unix time); ``rescored=False``: its score is older
         than ``now``, so it is worked out again first."""

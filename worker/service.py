@@ -65,7 +65,7 @@ class Service:
         self.accounts.use_config(config)
         self.notifier.use_config(config)
         self.write_back.landed = self.notifier.landed if self.notifier.enabled else None  # a channel set up now
-        self.rescorer.config = self.rescorer.recycler.config = config
+        self.rescorer.use_config(config)
         self.sla.use_config(config)
 
     async def process(self, delivery: Delivery) -> Outcome:

@@ -11,10 +11,10 @@ import msgspec
 import pytest
 from redis.asyncio import Redis
 
-from connector.config import read_files
+from connector.config import read_files, version_of_texts
 from connector.errors import ConfigError
 from tests.integration.harness import ROOT
-from worker.configs import ConfigFollower, ConfigStore, ConfigVersion, PublishConflict, bundle_hash
+from worker.configs import ConfigFollower, ConfigStore, ConfigVersion, PublishConflict
 
 P = "test-cfg:"
 FILES = read_files(ROOT)
@@ -51,7 +51,7 @@ async def test_two_processes_seeding_at_once_make_one_version(redis_url: str) ->
     try:
         seeded = await asyncio.gather(*(ConfigStore(r, P).seed(FILES) for r in clients))
         store = ConfigStore(clients[0], P)
-        assert {v.number for v in seeded} == {1} and {v.hash for v in seeded} == {bundle_hash(FILES)}
+        assert {v.number for v in seeded} == {1} and {v.hash for v in seeded} == {version_of_texts(FILES)}
         assert [v.number for v in await store.history()] == [1]
         assert (await store.seed(V2)).files == FILES  # seeded already: the files on disk are not published
         assert (await store.publish(V2, author="ana", base=1)).number == 2  # no number lost to the lost races
@@ -142,7 +142,7 @@ async def test_the_follower_takes_a_published_version_within_its_poll(redis_url:
     follower = await ConfigFollower.start(ConfigStore(other, P), FILES, poll_s=0.25,
                                           on_change=lambda c: changes.append(c.version))
     try:
-        assert (follower.number, follower.config.version) == (1, bundle_hash(FILES))
+        assert (follower.number, follower.config.version) == (1, version_of_texts(FILES))
         assert await store.current_number() == 1  # the follower seeded the empty store
         v2 = await store.publish(V2, author="ana", base=1)
         await wait_until(lambda: follower.number == 2, 1.0)
@@ -151,7 +151,7 @@ async def test_the_follower_takes_a_published_version_within_its_poll(redis_url:
         assert not await follower.refresh()  # nothing newer: no swap, no call
         await store.rollback(1, author="ben")  # the same files as version 1: a new number, the old config back
         await wait_until(lambda: follower.number == 3, 1.0)
-        assert follower.config.version == bundle_hash(FILES) and changes == [v2.hash, bundle_hash(FILES)]
+        assert follower.config.version == version_of_texts(FILES) and changes == [v2.hash, version_of_texts(FILES)]
     finally:
         await follower.stop()
         await other.aclose()
@@ -166,7 +166,7 @@ async def test_the_follower_keeps_its_config_when_a_version_does_not_build(store
         with pytest.raises(ConfigError):
             await follower.refresh()
         await asyncio.sleep(0.3)  # the background loop meets it too, and keeps going
-        assert (follower.number, follower.config.version) == (1, bundle_hash(FILES))
+        assert (follower.number, follower.config.version) == (1, version_of_texts(FILES))
         v3 = await store.publish(V2, author="ana")
         await wait_until(lambda: follower.number == v3.number, 1.0)
         assert follower.config.version == v3.hash

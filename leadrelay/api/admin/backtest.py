@@ -24,6 +24,7 @@ from leadrelay.api.admin.common import CHECK, TAGS, Changes, Req, draft_config
 from leadrelay.api.auth import viewer
 from leadrelay.api.problems import NotFound
 from leadrelay.cli.simulate import csv_rows
+from worker.store.records import DAY_S
 
 MAX_LEADS = 20_000  # a backtest decides each lead twice: ~1 ms each
 
@@ -87,7 +88,7 @@ async def backtest(request: Req, data: JSONBody[BacktestIn]) -> dict[str, Any]:
     else:
         days = data.days or 7
         now = time.time()
-        stored = await index.decisions_between(request.app.state.store, now - days * index.DAY_S, now + 1,
+        stored = await index.decisions_between(request.app.state.store, now - days * DAY_S, now + 1,
                                                data.limit)
         stored.reverse()  # oldest first: the routing state moves on as it did
         leads = [s.decision.lead for s in stored]

@@ -3,16 +3,14 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable, Sequence
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import msgspec
 
 from connector.decision import Decision, decision_from_json
 from worker.store import Store
 
-DAY_S = 86_400
 _FIELDS = ("decision", "received_at", "decided_at", "written_at", "record", "write", "dead_letter")
 
 
@@ -61,33 +59,12 @@ async def one(store: Store, lead_id: str) -> Stored | None:
     return found[0] if found else None
 
 
-def _ids(found: Iterable[Any]) -> list[str]:
-    """Lead ids from what an index returns: ids, or (id, score) pairs."""
-    out = []
-    for item in found:
-        value = item[0] if isinstance(item, tuple | list) else item
-        out.append(value.decode() if isinstance(value, bytes) else str(value))
-    return out
-
-
 async def decisions_between(store: Store, since: float, until: float, limit: int) -> list[Stored]:
     """Decisions made in [since, until), newest first, at most ``limit``."""
-    found = await load(store, _ids(await store.decisions_between(since, until, limit)))
+    found = await load(store, [lead_id for lead_id, _ in await store.decisions_between(since, until, limit)])
     found = [s for s in found if since <= s.at < until]
     found.sort(key=lambda s: s.at, reverse=True)
     return found[:limit]
-
-
-def hits_of(decisions: Iterable[Decision]) -> dict[str, int]:
-    """How often each routing, scoring and tag rule applied in these decisions."""
-    counts: Counter[str] = Counter()
-    for d in decisions:
-        if d.route.assignment.rule:
-            counts[d.route.assignment.rule] += 1
-        counts.update({hit.rule for hit in d.score.hits})
-        # a tag's reason starts with its rule's name ("fit_enterprise: ..."; "segment junk: ...")
-        counts.update({why.split(": ", 1)[0].removeprefix("segment ") for why in d.tags.reasons.values()})
-    return dict(counts.most_common())
 
 
 async def rule_hits(store: Store, days: int) -> dict[str, int]:
