@@ -111,8 +111,8 @@ def _run_worker(settings: Settings, burst: bool) -> None:
 
     import redis
     import structlog
-    from arq.worker import Worker
 
+    from worker.poll import Worker
     from worker.redis_clients import unreachable
     from worker.redis_server import redis_unavailable
     from worker.settings import worker_settings
