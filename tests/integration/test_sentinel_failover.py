@@ -184,6 +184,8 @@ def test_primary_killed_mid_stream_loses_no_lead_and_needs_no_restart(tmp_path: 
     assert "at" in killed, "the primary was not killed mid-stream"
     assert alive == [True, True], "a worker did not ride out the failover: " + logs[0][-3000:]
     assert api_alive, "the API did not ride out the failover"
+    # nor started its arq loop again inside (what `leadrelay worker` does when Redis stays away)
+    assert [log.count('"event": "worker_ready"') for log in logs] == [1, 1], [log[-2000:] for log in logs]
     assert len(sender.accepted) == N
     assert last_2xx <= 60, f"the last post was answered 2xx {last_2xx:.0f} s after the kill"
     assert sender.answers["503"] or sender.answers["0"], "no post was refused: the kill was not in the stream"
