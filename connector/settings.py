@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from typing import Annotated
 
 import msgspec
 
@@ -20,8 +21,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     redis_password: str | None = None  # the primary's password (a URL's own password wins)
     # a 2xx to a sender, and a worker's commit, wait until this many replicas hold the write (WAIT): a failover then
     # loses no accepted lead. 0: no wait (one Redis, or losing the last moments of writes is acceptable)
-    redis_min_replicas: int = 0
-    redis_wait_timeout_ms: int = 500  # longer than this: 503 with Retry-After (the sender sends it again)
+    redis_min_replicas: Annotated[int, msgspec.Meta(ge=0)] = 0
+    # longer than this: 503 with Retry-After (the sender sends it again); never 0, which WAIT takes as "for ever"
+    redis_wait_timeout_ms: Annotated[int, msgspec.Meta(ge=1, le=60_000)] = 500
     key_prefix: str = "leadrelay:"  # every Redis key leadrelay touches starts with this
     config_dir: str = "."  # holds mappings/ and rules/
     crm: str = "hubspot"  # which CRM leads are written to: "hubspot" | "salesforce"

@@ -60,3 +60,11 @@ def test_where_redis_is_is_printed_without_a_password() -> None:
     assert "hunter2" not in shown and "db:6379" in shown
     sentinels = redis_clients.describe(load_settings(_env(redis_sentinels="s1:26379", redis_password="hunter2")))
     assert "hunter2" not in sentinels and "s1:26379" in sentinels
+
+
+@pytest.mark.parametrize(("name", "value"), [("redis_wait_timeout_ms", "0"), ("redis_min_replicas", "-1")])
+def test_a_wait_that_would_block_for_ever_is_refused(name: str, value: str) -> None:
+    import msgspec
+
+    with pytest.raises(msgspec.ValidationError, match=name):  # WAIT n 0 blocks until n replicas answer, for ever
+        load_settings(_env(**{name: value}))
