@@ -73,13 +73,17 @@ def retry_redis(job: str) -> Callable[[Job], Job]:
     def wrap(fn: Job) -> Job:
         @functools.wraps(fn)
         async def run(ctx: dict[str, Any], *args: Any) -> str:
+            svc: Service | None = ctx.get("svc")
+            # before arq's own timeout, which ends the job as failed and the delivery in it with it: the job's own
+            # deadline (80-90 % of it) has passed and its clean-up waits on a Redis that is failing over
+            deadline = asyncio.timeout(svc.settings.job_timeout_s * 0.95 if svc is not None else None)
             try:
-                return await fn(ctx, *args)
+                async with deadline:
+                    return await fn(ctx, *args)
             except Exception as exc:
-                if isinstance(exc, Retry) or not redis_for_now(exc):
+                if isinstance(exc, Retry) or not (redis_for_now(exc) or deadline.expired()):
                     raise
                 outage.REDIS.failed(exc, job)
-                svc: Service | None = ctx.get("svc")
                 if svc is not None:
                     await svc.metrics.inc("leadrelay_job_retries_total", {"job": job, "reason": type(exc).__name__})
                 raise Retry(defer=_backoff(ctx["job_try"], 1.0)) from exc

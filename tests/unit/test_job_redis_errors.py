@@ -3,6 +3,7 @@ breaker; one log line per Redis outage."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
@@ -101,3 +102,24 @@ async def test_one_log_line_per_outage() -> None:
             await jobs.process_delivery({"svc": _Svc(redis.ConnectionError("refused")), "job_try": 1}, DATA)
     events = [e["event"] for e in logs if e["event"].startswith("redis_")]
     assert events == ["redis_down", "redis_back", "redis_down"], events
+
+
+class _StuckCleanUp(_Svc):
+    """A job whose own deadline passed while its clean-up (releasing the person's lock) waits on Redis."""
+
+    async def process(self, delivery: Delivery) -> Any:
+        try:
+            await asyncio.sleep(60)
+        finally:
+            await asyncio.sleep(60)
+
+
+async def test_a_job_stuck_past_its_deadline_retries_before_arq_ends_it() -> None:
+    import msgspec
+
+    svc = _StuckCleanUp(RuntimeError("unused"))
+    svc.settings = msgspec.structs.replace(svc.settings, job_timeout_s=1)
+    # arq runs a job under asyncio.wait_for(job, job_timeout): its TimeoutError ends the job as failed, lead and all
+    with pytest.raises(Retry):
+        await asyncio.wait_for(jobs.process_delivery({"svc": svc, "job_try": 1}, DATA), 1.0)
+    assert svc.dead == []
