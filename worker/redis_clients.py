@@ -144,11 +144,11 @@ def unreachable(settings: Settings, timeout: float = 2.0) -> str | None:
     try:
         client = sync_client(settings, retries=0, socket_connect_timeout=timeout, socket_timeout=timeout)
     except ValueError as exc:  # not a redis:// URL, a malformed sentinel entry
-        return str(exc)
+        return str(exc) if settings.redis_sentinels else f"not a Redis URL ({exc})"
     try:
         client.ping()
     except redis.AuthenticationError:
-        return "it refused the password"
+        return "it refused the password" + ("" if settings.redis_sentinels else " in the URL")
     except (redis.RedisError, OSError) as exc:
         return str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
     finally:
