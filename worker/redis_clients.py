@@ -66,7 +66,8 @@ def _auth_tls(settings: Settings) -> dict[str, Any]:
         out["username"] = settings.redis_username
     if settings.redis_password:
         out["password"] = settings.redis_password
-    if settings.redis_ca_file:
+    tls = settings.redis_tls if settings.redis_sentinels else (settings.redis_url or "").startswith("rediss://")
+    if tls and settings.redis_ca_file:  # a plain connection takes no TLS options
         out["ssl_ca_certs"] = settings.redis_ca_file
     return out
 

@@ -68,3 +68,16 @@ def test_a_wait_that_would_block_for_ever_is_refused(name: str, value: str) -> N
 
     with pytest.raises(msgspec.ValidationError, match=name):  # WAIT n 0 blocks until n replicas answer, for ever
         load_settings(_env(**{name: value}))
+
+
+async def test_a_ca_file_goes_to_tls_connections_only() -> None:
+    plain = redis_clients.async_client(load_settings({"REDIS_URL": "redis://db:6379/0", **_env(redis_ca_file="/ca")}))
+    tls = redis_clients.async_client(load_settings({"REDIS_URL": "rediss://db:6379/0", **_env(redis_ca_file="/ca")}))
+    try:
+        assert "ssl_ca_certs" not in plain.connection_pool.connection_kwargs  # redis.Connection would refuse it
+        assert tls.connection_pool.connection_kwargs["ssl_ca_certs"] == "/ca"
+        plain.connection_pool.make_connection()  # builds (no connect): every option is one the class takes
+        tls.connection_pool.make_connection()
+    finally:
+        await plain.aclose()
+        await tls.aclose()
