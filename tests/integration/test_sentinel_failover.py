@@ -133,8 +133,7 @@ def test_primary_killed_mid_stream_loses_no_lead_and_needs_no_restart(tmp_path: 
     rows = samples(N)
     with RedisHA(tmp_path / "redis") as ha, sandbox_for(cfg) as sandbox:
         settings = settings_for(sandbox, None, cfg, redis_sentinels=tuple(ha.sentinels.split(",")),
-                                redis_sentinel_master=MASTER, redis_min_replicas=1, redis_wait_timeout_ms=500,
-                                job_timeout_s=60)  # longer than a failover plus redis-py's new tries
+                                redis_sentinel_master=MASTER, redis_min_replicas=1, redis_wait_timeout_ms=500)
         api, url = _serve(settings, tmp_path / "api.log")
         try:
             with WorkerProcs(settings, 2) as workers:
