@@ -90,7 +90,7 @@ def _told(sandbox: Any, redis_url: str, cfg: Path, slack: HttpReceiver, inbox: I
 
 
 def _fields(post: Post) -> dict[str, str]:
-    [fields] = [b["fields"] for b in post.json["blocks"] if "fields" in b]
+    fields = next(b["fields"] for b in post.json["blocks"] if "fields" in b)  # the card's (the answers' come later)
     return {f["text"].split("\n")[0].strip("*"): f["text"].split("\n", 1)[1] for f in fields}
 
 
