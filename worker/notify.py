@@ -32,10 +32,10 @@ from arq import Retry
 from arq.jobs import serialize_job
 
 from adapters.crm import registry
+from adapters.notify import webhook
 from adapters.notify.email import SmtpSettings, send_email
 from adapters.notify.notice import Notice, notice_from_decision
 from adapters.notify.slack import send_slack
-from adapters.notify import webhook
 from adapters.notify.webhook import send_webhook
 from connector.config import Config
 from connector.decision import Decision, decision_from_json

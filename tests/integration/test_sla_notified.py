@@ -25,7 +25,6 @@ from arq import Retry
 from litestar.testing import AsyncTestClient
 
 from adapters.forms.standard_webhooks import verify
-
 from connector.settings import Settings
 from leadrelay.api.app import create_app
 from tests.integration.follow import Receiver, Rig, form
