@@ -60,7 +60,9 @@ _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 # after the kind ("hooks.slack.com/services/***"), on Slack's host or in its shape elsewhere (a proxy, a test
 # stand-in); so are a URL's user:password@ and the values of query parameters whose names say secret
 # (token, api key, signature, password, session, OAuth code).
-_SECRET_PARAM = re.compile(r"token|key|secret|sig|pass|pwd|auth|credential|session|sid|code", re.IGNORECASE)
+# a parameter whose name ends so: access_token, hapikey, api_key, X-Amz-Signature (not signup, design, keyboard)
+_SECRET_PARAM = re.compile(r"(?:token|key|secret|sig|signature|pass|passwd|password|pwd|auth|credentials?|session|"
+                           r"sessionid|sid|code)$", re.IGNORECASE)
 # Every run is bounded (a scheme 32 characters, userinfo 256, a parameter's name 64), so a long run of letters,
 # dots or "&" is read in linear time.
 _URL_SECRET = re.compile(r"""

@@ -22,7 +22,7 @@ import msgspec
 
 from connector import transforms as tf
 from connector.errors import InputError
-from connector.limits import KEYS, OTHER, TEXT, TRUNCATED, cap_count, cap_value, newest_events
+from connector.limits import OTHER, TEXT, TRUNCATED, cap_count, cap_value, newest_events
 from connector.mapping.paths import TARGETS, WILDCARD, Concrete, Filter, parse_path, target_kind
 from connector.mapping.rules import TRANSFORMS, State, apply_wildcard, compile_mapping, run_rules
 from connector.model import Company, Consent, Identity, Intent, Lead, Origin, Role
@@ -148,15 +148,16 @@ def map_payload(payload: dict[str, Any], mapping: SourceMapping) -> Lead:
 
 def _counted(group: str, values: dict[str, Any], flags: list[str]) -> dict[str, Any]:
     """``values`` (answers or extra) with at most ``KEYS`` keys, and as many in each map or list inside, flagged."""
-    kept: dict[str, Any] = {}
-    for key, value in values.items():
-        if len(kept) == KEYS:
-            flags.append(f"{TRUNCATED}{group}")
-            break
-        kept[key], cut = cap_count(value)
-        if cut:
+    capped: dict[str, Any]
+    capped, cut = cap_count(values)
+    if not cut:
+        return values
+    for key, value in capped.items():
+        if value is not values[key]:
             flags.append(f"{TRUNCATED}{group}.{str(key)[:OTHER]}")
-    return kept
+    if len(capped) < len(values):
+        flags.append(f"{TRUNCATED}{group}")
+    return capped
 
 
 def _build(state: State, mapping: SourceMapping) -> Lead:

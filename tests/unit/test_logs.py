@@ -231,6 +231,7 @@ HOOK = "https://hooks.slack.com/services/T0ABCDEF/B0GHIJKL/s3cr3tHookToken42"
         ("https://ana:hunter2@redis.example:6380/0", "https://***@redis.example:6380/0"),
         ("redis://:pa55@localhost:6379/1 down", "redis://***@localhost:6379/1 down"),
         ("https://crm.example/records/L-1?tab=notes", "https://crm.example/records/L-1?tab=notes"),
+        ("/signup?design=x&keyboard=1", "/signup?design=x&keyboard=1"),  # names that only contain a secret word
     ],
 )
 def test_url_secrets_are_redacted(text: str, expected: str) -> None:
