@@ -263,3 +263,5 @@ def test_a_slack_send_logs_no_hook_url(restore_logging: None, capsys: pytest.Cap
     out = capsys.readouterr().out + "".join(r.getMessage() for r in caplog.records)
     assert "notification_sent" in out  # the logging works; only the secret is gone
     assert "s3cr3tHookToken42" not in out and "B0GHIJKL" not in out
+    assert "HTTP Request" not in out  # httpx's line per request: quiet below WARNING
+    assert "hooks.slack.com/services/***" in out  # our own line names the hook, redacted
