@@ -106,8 +106,9 @@ def fallback_text(notice: Notice) -> str:
 
 
 def payload(notice: Notice) -> dict[str, Any]:
-    """The JSON body posted to the incoming webhook."""
-    return {"text": fallback_text(notice), "blocks": blocks(notice)}
+    """The JSON body posted to the incoming webhook. No link in it is unfurled: the fallback text holds the lead's
+    name and company, and Slack would fetch a URL typed there for its preview."""
+    return {"text": fallback_text(notice), "unfurl_links": False, "unfurl_media": False, "blocks": blocks(notice)}
 
 
 async def send_slack(client: httpx.AsyncClient, webhook_url: str, notice: Notice) -> None:

@@ -45,6 +45,8 @@ NOTICE = Notice(
 
 EXPECTED = {
     "text": "New lead: Ada Lovelace — Acme &lt;Labs&gt;, score 75 (hot) → Sarah Chen",
+    "unfurl_links": False,  # a URL in the fallback text is not fetched for a preview
+    "unfurl_media": False,
     "blocks": [
         {"type": "header", "text": {"type": "plain_text", "text": "Ada Lovelace — Acme <Labs>"}},
         {"type": "section", "fields": [
