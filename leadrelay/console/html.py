@@ -26,7 +26,7 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
        "base-uri 'none'; form-action 'self'")
 HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin",
            "Cache-Control": "no-store"}
-HTML = "text/html; charset=utf-8"
+HTML = "text/html"  # Litestar adds the charset (utf-8)
 GLOBALS = {"NAV": NAV}
 
 
