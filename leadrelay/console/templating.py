@@ -13,6 +13,8 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template import TemplateConfig
 
+from leadrelay.console import html, team_views, views, widgets
+
 
 def _json(obj: Any, **_: Any) -> str:
     # msgspec, not json: the page's documents hold YAML dates, and their keys keep the file's order
@@ -21,10 +23,8 @@ def _json(obj: Any, **_: Any) -> str:
 
 def environment() -> Environment:
     """The templates with autoescape on, strict about undefined names, and the editors' helpers as globals."""
-    from leadrelay.console import html, team_views, views, widgets
-
     env = Environment(loader=PackageLoader("leadrelay.console", "templates"), autoescape=True,
-                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=False)
+                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.policies["json.dumps_function"] = _json  # |tojson: the scripts' data, escaped for <script> by Jinja
     env.policies["json.dumps_kwargs"] = {}
     env.globals.update(html.GLOBALS, **widgets.GLOBALS, **views.GLOBALS, **team_views.GLOBALS)
