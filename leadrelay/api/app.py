@@ -27,7 +27,7 @@ from leadrelay.api.ready import checks as ready_checks
 from leadrelay.api.webhooks import HANDLERS as WEBHOOKS
 from leadrelay.api.webhooks import SOURCES as WEBHOOK_SOURCES
 from leadrelay.console import ROUTES as CONSOLE_ROUTES
-from leadrelay.console import ConsoleAuth, SessionMiddleware
+from leadrelay.console import ConsoleAuth, SessionMiddleware, template_config
 from worker.redis_server import redis_options, redis_unavailable
 
 Req = Request[Any, Any, State]
@@ -252,6 +252,7 @@ def create_app(
         state=State({"settings": settings, "config": config, "api_tokens": tokens,
                      "console_auth": ConsoleAuth(settings, tokens)}),
         exception_handlers=handlers,  # type: ignore[arg-type]
+        template_config=template_config(),  # the console's pages (Jinja2, autoescaped)
         # the schema's own pages are not operations of the API: kept out of the document it serves
         openapi_config=OpenAPIConfig(title="leadrelay", version="0.1.0",
                                      openapi_router=Router(path="/schema", route_handlers=[], guards=[viewer],
