@@ -77,7 +77,7 @@ class _GuardedLoader(yaml.SafeLoader):
         self._nodes = 0
 
     def get_event(self) -> yaml.Event:
-        event = super().get_event()
+        event: yaml.Event = super().get_event()  # type: ignore[no-untyped-call]
         if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
             raise _Refused("YAML anchors and aliases (&name, *name) are not read; write the value out", event)
         if isinstance(event, yaml.CollectionStartEvent):
@@ -96,7 +96,7 @@ class _GuardedLoader(yaml.SafeLoader):
 class _Refused(Exception):
     def __init__(self, reason: str, event: yaml.Event) -> None:
         super().__init__(reason)
-        self.reason, self.line = reason, event.start_mark.line + 1
+        self.reason, self.line = reason, (event.start_mark.line + 1 if event.start_mark else None)
 
 
 def safe_yaml(text: str, file: str) -> tuple[Any, yaml.Node | None]:
@@ -117,8 +117,8 @@ def safe_yaml(text: str, file: str) -> tuple[Any, yaml.Node | None]:
         raise ConfigError(exc.reason, file=file, line=exc.line) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else None
-        raise ConfigError(f"invalid YAML: {exc.problem or exc}", file=file, line=line) from exc
+        raise ConfigError(f"invalid YAML: {exc.problem or exc}", file=file,
+                          line=mark.line + 1 if mark else None) from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"invalid YAML: {exc}", file=file) from exc
     finally:
