@@ -16,7 +16,7 @@ from connector.decision import Decision
 from leadrelay.api.admin import budget, index
 from leadrelay.api.admin.common import CHECK, READ, TAGS, Req, iso, parse_time, to_builtins
 from leadrelay.api.auth import viewer
-from leadrelay.api.problems import NotFound
+from leadrelay.api.problems import NotFound, problem_responses
 from worker.recent import RecentPayloads
 
 Text = Annotated[str | None, Parameter(max_length=200)]
@@ -64,7 +64,7 @@ def _matches(s: index.Stored, q: str | None, owner: str | None, rule: str | None
 
 
 @get("/decisions", summary="Search decided leads by email, company, name, owner, rule and date, newest first",
-     guards=[viewer], tags=TAGS, responses=READ)
+     guards=[viewer], tags=TAGS, responses=problem_responses(400, 401, 403, 422, 503))
 async def search(request: Req, q: Text = None, owner: Text = None, rule: Text = None, since: Text = None,
                  until: Text = None, limit: Annotated[int, Parameter(ge=1, le=1000)] = 100) -> list[DecisionRow]:
     start = parse_time(since, "since") or 0.0
