@@ -169,3 +169,15 @@ async def test_a_preview_within_budget_still_answers(client) -> None:  # type: i
     assert r.json()["lead"]["identity"]["email"] == "jane@acme.com"
     r = await client.get("/api/admin/decisions", headers=VIEWER, params={"q": "acme"})
     assert r.status_code == 200 and r.json() == []
+
+
+async def test_a_backtest_and_a_decision_search_are_bounded_too(redis_url: str, signing_secrets: None) -> None:
+    csv = "email,first_name,last_name,company\n" + "".join(f"p{i}@acme{i}.com,P,Q,Acme {i}\n" for i in range(200))
+    async with AsyncTestClient(create_app(settings_for(redis_url, admin_work_s=0.0001), crm=False)) as c:
+        r = await c.post("/api/admin/backtest", headers=VIEWER, json={"csv": csv, "source": "website"})
+        assert r.status_code == 422, r.text[:500]
+        assert "backtest" in r.json()["detail"] and "LEADRELAY_ADMIN_WORK_S" in r.json()["detail"]
+    async with AsyncTestClient(create_app(settings_for(redis_url, admin_answer_bytes=1), crm=False)) as c:
+        r = await c.get("/api/admin/decisions", headers=VIEWER, params={"q": "acme"})
+        assert r.status_code == 422, r.text[:500]
+        assert "LEADRELAY_ADMIN_ANSWER_BYTES" in r.json()["detail"]

@@ -96,6 +96,13 @@ def crm_payloads(decision: Decision, config: Config) -> dict[str, Any]:
     return out
 
 
+async def _draft(request: Req, payload: dict[str, Any] | None, files: Changes) -> Config:
+    """The draft's config, once a pasted payload is known not to nest deeper than the webhooks allow."""
+    if payload is not None:
+        check_nesting(payload, "payload")
+    return await draft_config(request, files)
+
+
 def _mapping_preview(config: Config, source: str, payload: dict[str, Any], state: RoutingState,
                      now: datetime) -> dict[str, Any]:
     _source(config, source)
@@ -115,9 +122,7 @@ def _mapping_preview(config: Config, source: str, payload: dict[str, Any], state
 @post("/preview/mapping", status_code=200, summary="A raw payload through a draft's source mapping: the canonical "
       "lead and each CRM's payload (writes nothing)", guards=[viewer], tags=TAGS, responses=CHECK)
 async def preview_mapping(request: Req, data: JSONBody[MappingPreviewIn]) -> dict[str, Any]:
-    if data.payload is not None:
-        check_nesting(data.payload, "payload")
-    config = await draft_config(request, data.files)
+    config = await _draft(request, data.payload, data.files)
     _source(config, data.source)
     payload = await _payload(request, data.source, data.payload, data.recent_id)
     state = await request.app.state.store.snapshot()
@@ -155,9 +160,7 @@ def _lead_preview(config: Config, lead: Lead | None, data: LeadPreviewIn, state:
 @post("/preview/lead", status_code=200, summary="One lead through a draft: the whole decision, every reason and "
       "skipped candidate (writes nothing)", guards=[viewer], tags=TAGS, responses=CHECK)
 async def preview_lead(request: Req, data: JSONBody[LeadPreviewIn]) -> dict[str, Any]:
-    if data.payload is not None:
-        check_nesting(data.payload, "payload")
-    config = await draft_config(request, data.files)
+    config = await _draft(request, data.payload, data.files)
     lead = await _lead(request, data, config)
     state: RoutingState = await request.app.state.store.snapshot()
     return await budget.answer(request, "the lead preview", _lead_preview, config, lead, data, state, _now(),
