@@ -12,6 +12,7 @@ import msgspec
 from connector.decision import Decision, decision_from_json
 from worker.store import Store
 
+FETCH_CHUNK = 500  # leads read per round trip
 _FIELDS = ("decision", "received_at", "decided_at", "written_at", "record", "write", "dead_letter")
 
 
@@ -49,12 +50,14 @@ Raw = tuple[str, list[bytes | None]]  # a lead id and its hash's _FIELDS, as Red
 async def fetch(store: Store, lead_ids: Iterable[str]) -> list[Raw]:
     """The stored fields of these leads, undecoded (decoding thousands is CPU work: ``decode`` it off the loop)."""
     ids = list(lead_ids)
-    if not ids:
-        return []
-    pipe = store.r.pipeline(transaction=False)
-    for lid in ids:
-        pipe.hmget(store.keys.lead(lid), list(_FIELDS))
-    return list(zip(ids, await pipe.execute(), strict=True))
+    out: list[Raw] = []
+    for start in range(0, len(ids), FETCH_CHUNK):  # a pipeline per chunk: the loop reads other sockets between
+        chunk = ids[start:start + FETCH_CHUNK]
+        pipe = store.r.pipeline(transaction=False)
+        for lid in chunk:
+            pipe.hmget(store.keys.lead(lid), list(_FIELDS))
+        out += zip(chunk, await pipe.execute(), strict=True)
+    return out
 
 
 def decode(raw: Iterable[Raw], since: float | None = None, until: float | None = None) -> list[Stored]:
