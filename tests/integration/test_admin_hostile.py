@@ -89,6 +89,14 @@ async def test_the_alias_bomb_cannot_be_published(client) -> None:  # type: igno
     assert [v["number"] for v in versions] == [before["number"]]
 
 
+async def test_a_draft_with_the_bomb_is_not_saved(client) -> None:  # type: ignore[no-untyped-def]
+    """A draft is saved unchecked (it may be half typed), but not with an anchor: the console reads drafts back."""
+    bomb = alias_bomb()
+    r = await client.put("/api/admin/config/draft", headers=ADMIN, json={"files": {ALIAS_BOMB_FILE: bomb}})
+    assert _config_problem(r, ALIAS_BOMB_FILE)["line"] == first_anchor_line(bomb)
+    assert (await client.get("/api/admin/config/draft", headers=ADMIN)).status_code == 404
+
+
 async def test_one_anchor_is_refused_too(client) -> None:  # type: ignore[no-untyped-def]
     text = (ROOT / ALIAS_BOMB_FILE).read_text() + "  - {to: extra.a, const: &a x}\n  - {to: extra.b, const: *a}\n"
     r = await client.post("/api/admin/config/validate", headers=VIEWER, json={"files": {ALIAS_BOMB_FILE: text}})
