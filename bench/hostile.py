@@ -1,13 +1,15 @@
 """A viewer's attack on the API, and an admin regex on a public job title (issue 17, build 1).
 
-    uv run python bench/hostile.py [--health-s 3]
+    uv run python bench/hostile.py [--attack-s 3] [--backtest-rows 2000]
 
 Starts its own Redis (embedded, a free port) and `leadrelay serve` (a free port, a viewer token), then:
-- posts the 3.7 KB alias bomb (the website mapping with a source row whose `const:` holds 90 nested aliases) to
-  the mapping preview, the lead preview and `/admin/fragment` as a viewer, and prints each answer's status and
-  time, while `/health` is asked every 100 ms: it prints the health latencies' count, p99 and max;
 - decides a lead whose 255-character title ('a' * 254 + '!') meets the catastrophic `^(\\w+\\s?)+$` of a
-  `matches` condition, and prints how long that takes.
+  `matches` condition, and prints how long that takes;
+- posts the 3.7 KB alias bomb (the website mapping with a source row whose `const:` holds 90 nested aliases) to
+  the mapping preview, the lead preview, validate and `/admin/fragment` as a viewer, again and again for
+  --attack-s, and prints each one's statuses and slowest time;
+- then sends a legal backtest of --backtest-rows CSV rows (work that used to run on the event loop);
+while `/health` is asked every 100 ms: its count, p99 and max before, during the bombs and during the backtest.
 Asserts nothing; the figures are informal on a loaded machine.
 """
 
@@ -56,15 +58,16 @@ def _quantile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
-async def attack(api: str, token: str, health_s: float) -> None:
-    """The viewer's bomb requests while /health is asked every 100 ms; prints each answer and the health figures."""
+async def attack(api: str, token: str, attack_s: float, rows: int) -> None:
+    """The viewer's bomb requests, sent one after another for ``attack_s`` seconds, then a legal backtest of
+    ``rows`` CSV rows, while /health is asked every 100 ms; prints the answers and the health figures of each."""
     import httpx
 
     headers = {"authorization": f"Bearer {token}"}
     lead = {"email": "jane@acme.com", "first_name": "Jane", "last_name": "Doe", "company": "Acme"}
     files = {ALIAS_BOMB_FILE: alias_bomb()}
     doc = {"name": "website", "source": "form", "fields": [{"to": "extra.bomb", "const": {"__yaml__": bomb_const()}}]}
-    attacks = [
+    bombs = [
         ("POST /api/admin/preview/mapping", "/api/admin/preview/mapping",
          {"source": "website", "payload": lead, "files": files}),
         ("POST /api/admin/preview/lead", "/api/admin/preview/lead",
@@ -72,6 +75,8 @@ async def attack(api: str, token: str, health_s: float) -> None:
         ("POST /api/admin/config/validate", "/api/admin/config/validate", {"files": files}),
         ("POST /admin/fragment", "/admin/fragment", {"view": "source_mapping", "key": ALIAS_BOMB_FILE, "doc": doc}),
     ]
+    csv = "email,first_name,last_name,company,job_title,country\n" + "".join(
+        f"p{i}@acme{i % 97}.com,Pat,Lee{i},Acme {i % 97},VP Sales,US\n" for i in range(rows))
     health: list[tuple[float, float]] = []  # (when asked, seconds to the answer)
     done = asyncio.Event()
 
@@ -84,26 +89,45 @@ async def attack(api: str, token: str, health_s: float) -> None:
                 print(f"  /health answered {r.status_code}")
             await asyncio.sleep(max(0.0, 0.1 - (time.perf_counter() - t0)))
 
+    def health_in(label: str, low: float, high: float) -> None:
+        got = [s for t, s in health if low <= t < high]
+        if got:
+            print(f"  /health every 100 ms {label}: {len(got)} answers, p99 {_quantile(got, 0.99) * 1000:.1f} ms, "
+                  f"max {max(got) * 1000:.1f} ms")
+
     async with httpx.AsyncClient(timeout=120) as poller, httpx.AsyncClient(timeout=120, headers=headers) as viewer:
         task = asyncio.create_task(poll(poller))
         await asyncio.sleep(1.0)  # health answers before the attack, for comparison
-        start = time.perf_counter()
         print(f"viewer alias bomb ({len(files[ALIAS_BOMB_FILE])} bytes, {files[ALIAS_BOMB_FILE].count('*')} aliases; "
-              f"fragment body {len(json.dumps(attacks[-1][2]))} bytes):")
-        for name, path, body in attacks:
-            t0 = time.perf_counter()
-            r = await viewer.post(f"{api}{path}", json=body)
-            spent = time.perf_counter() - t0
-            said = r.json() if "json" in r.headers.get("content-type", "") else {}
-            detail = said.get("detail") or said.get("errors") or r.text[:100]
-            print(f"  {name:34} -> {r.status_code} in {spent * 1000:7.1f} ms  ({str(detail)[:110]})")
-        await asyncio.sleep(health_s)
+              f"the fragment's body {len(json.dumps(bombs[3][2]))} bytes), each request sent again and again for "
+              f"{attack_s:g} s:")
+        start = time.perf_counter()
+        seen: dict[str, list[tuple[int, float]]] = {name: [] for name, _, _ in bombs}
+        said: dict[str, str] = {}
+        while time.perf_counter() - start < attack_s:
+            for name, path, body in bombs:
+                t0 = time.perf_counter()
+                r = await viewer.post(f"{api}{path}", json=body)
+                seen[name].append((r.status_code, time.perf_counter() - t0))
+                answer = r.json() if "json" in r.headers.get("content-type", "") else {}
+                said[name] = str(answer.get("detail") or answer.get("errors") or r.text[:100])
+        bombed = time.perf_counter()
+        for name, got in seen.items():
+            statuses = sorted({status for status, _ in got})
+            print(f"  {name:34} x{len(got):<4} -> {statuses} in at most {max(s for _, s in got) * 1000:6.1f} ms  "
+                  f"({said[name][:100]})")
+        await asyncio.sleep(0.3)
+        t0 = time.perf_counter()
+        r = await viewer.post(f"{api}/api/admin/backtest", json={"source": "website", "csv": csv})
+        backtest = (t0, time.perf_counter())
+        # not an attack: a legal backtest that used to decide its leads on the event loop
+        print(f"a legal backtest of {rows} CSV rows -> {r.status_code} in {(backtest[1] - t0) * 1000:.0f} ms")
+        await asyncio.sleep(0.5)
         done.set()
         await task
-    for label, got in (("before the attack", [s for t, s in health if t < start]),
-                       ("during the attack and after it", [s for t, s in health if t >= start])):
-        print(f"/health every 100 ms {label}: {len(got)} answers, p99 {_quantile(got, 0.99) * 1000:.1f} ms, "
-              f"max {max(got) * 1000:.1f} ms")
+    health_in("before the attack", 0.0, start)
+    health_in("during the bomb requests", start, bombed)
+    health_in("during the backtest", backtest[0], backtest[1])
 
 
 def regex_on_a_title() -> None:
@@ -139,7 +163,8 @@ def regex_on_a_title() -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--health-s", type=float, default=2.0, help="keep asking /health this long after the attack")
+    ap.add_argument("--attack-s", type=float, default=3.0, help="send the bomb requests again and again this long")
+    ap.add_argument("--backtest-rows", type=int, default=2_000, help="rows of the legal backtest sent last")
     ap.add_argument("--log", type=Path, default=None, help="write the API's log to this file")
     args = ap.parse_args()
     import httpx
@@ -174,7 +199,7 @@ def main() -> None:
                 if proc.poll() is not None or time.monotonic() > deadline:
                     raise SystemExit("the API did not start")
                 time.sleep(0.2)
-            asyncio.run(attack(api, viewer, args.health_s))
+            asyncio.run(attack(api, viewer, args.attack_s, args.backtest_rows))
         finally:
             proc.terminate()
             proc.wait(timeout=30)
