@@ -48,6 +48,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     admin_users: tuple[str, ...] = ()
     session_secret: str | None = None
     session_ttl_s: int = 8 * 3600
+    # the admin API's previews, validation, backtests and decision search run off the event loop: each may take
+    # this long (else 422 naming this setting) and answer at most this many bytes
+    admin_work_s: float = 30.0
+    admin_answer_bytes: int = 20_000_000
     ready_check_interval_s: int = 30  # /ready asks the CRM at most once per interval, across every API process
     # inbound
     max_body_bytes: int = 1_000_000

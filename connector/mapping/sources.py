@@ -26,7 +26,7 @@ from connector.limits import OTHER, TEXT, TRUNCATED, cap_count, cap_value, newes
 from connector.mapping.paths import TARGETS, WILDCARD, Concrete, Filter, parse_path, target_kind
 from connector.mapping.rules import TRANSFORMS, State, apply_wildcard, compile_mapping, run_rules
 from connector.model import Company, Consent, Identity, Intent, Lead, Origin, Role
-from connector.yamlconf import from_text, load_yaml
+from connector.yamlconf import Where, from_text, load_yaml
 
 
 class Inbound(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
@@ -85,16 +85,47 @@ class SourceMapping(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fi
                 raise ValueError(f"ignore: {text!r}: list filters are not allowed here; use plain keys and indexes")
 
 
+VALUE_DEPTH = 4  # a const/default is what one lead field holds: text, a number, a short list or mapping
+
+
+def _depth(value: Any, limit: int) -> int:
+    """How deep ``value`` nests (lists and mappings), counted up to ``limit + 1`` (iterative: no recursion)."""
+    deepest, stack = 0, [(value, 0)]
+    while stack and deepest <= limit:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        if isinstance(item, list):
+            deepest = max(deepest, depth + 1)
+            stack.extend((v, depth + 1) for v in item)
+    return deepest
+
+
+def _check_values(mapping: SourceMapping, where: Where) -> None:
+    """Bound each rule's ``const`` and ``default``: every lead of the source carries them, into its decision, the
+    CRM and each notification, so a large one costs on every lead."""
+    for i, rule in enumerate(mapping.fields):
+        for name, value in (("const", rule.const), ("default", rule.default)):
+            if value is None:
+                continue
+            if _depth(value, VALUE_DEPTH) > VALUE_DEPTH:
+                where.fail(f"fields[{i}].{name}", f"nested deeper than {VALUE_DEPTH} levels; a lead field holds "
+                           "text, a number or a short list")
+            size = len(value) if isinstance(value, str) else len(msgspec.json.encode(value))
+            if size > TEXT:
+                where.fail(f"fields[{i}].{name}", f"{size} characters (as JSON); at most {TEXT}")
+
+
 def source_mapping_from_text(text: str, *, file: str) -> SourceMapping:
     """A source mapping from YAML text (the console's drafts); errors as ``load_source_mapping``'s."""
-    mapping = from_text(text, SourceMapping, file=file)
+    mapping = from_text(text, SourceMapping, file=file, check=_check_values)
     compile_mapping(mapping)
     return mapping
 
 
 def load_source_mapping(path: str | Path) -> SourceMapping:
     """Read and validate a source mapping; a bad file raises ConfigError with file:line and the field."""
-    mapping = load_yaml(path, SourceMapping)
+    mapping = load_yaml(path, SourceMapping, check=_check_values)
     compile_mapping(mapping)
     return mapping
 

@@ -20,6 +20,7 @@ from adapters.crm import registry
 from connector.config import Config, read_files
 from connector.ports import CrmClient
 from connector.settings import Settings
+from leadrelay.api.admin import budget
 from leadrelay.api.admin import router as admin_router
 from leadrelay.api.auth import parse_tokens, request_role, viewer
 from leadrelay.api.problems import EXCEPTION_HANDLERS, NotFound, problem, problem_responses
@@ -167,6 +168,7 @@ def _lifespan(settings: Settings, redis: Any, crm: CrmClient | bool | None) -> A
             yield
         finally:
             await follower.stop()
+            budget.shutdown(app.state)
             with contextlib.suppress(Exception):  # Redis already gone: the last half second of counts is lost
                 await metrics.aclose()
             for thing in own:
@@ -205,7 +207,7 @@ def _rejected(request: Req, exc: Exception) -> Response[bytes]:
     from litestar.exceptions import HTTPException
 
     from connector.errors import LeadrelayError
-    from leadrelay.api.problems import domain_error, http_error, internal_error, unavailable
+    from leadrelay.api.problems import domain_error, http_error, internal_error, too_deep, unavailable
 
     if redis_unavailable(exc):  # never a 2xx without the delivery in Redis: the sender keeps it and sends it again
         resp = unavailable(request, exc)
@@ -213,6 +215,8 @@ def _rejected(request: Req, exc: Exception) -> Response[bytes]:
         resp = domain_error(request, exc)
     elif isinstance(exc, HTTPException):
         resp = http_error(request, exc)
+    elif isinstance(exc, RecursionError):  # msgspec reading a body of ~1,000 nested lists: the input, not a bug
+        resp = too_deep(request, exc)
     else:  # a bug: logged with its traceback and counted, answered with a problem body that reveals nothing
         resp = internal_error(request, exc)
         _fire(request.app.state.get("count_error"), request)

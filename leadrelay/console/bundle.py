@@ -6,9 +6,9 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-import yaml
-
 from connector.config import Config
+from connector.errors import ConfigError
+from connector.yamlconf import safe_yaml
 from leadrelay.api.auth import request_role
 from leadrelay.console.widgets import canonical_fields, condition_fields
 
@@ -38,8 +38,8 @@ def docs_of(bundle: dict[str, Any], keys: list[str]) -> dict[str, Any]:
         if text is None:
             continue
         try:
-            out[key] = yaml.safe_load(text) or {}
-        except yaml.YAMLError:
+            out[key] = safe_yaml(text, key)[0] or {}
+        except ConfigError:
             out[key] = {}  # a draft saved half-typed: the page shows the published file's fields empty
     return out
 
