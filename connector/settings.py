@@ -42,7 +42,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     # lead ids are an HMAC of the person's identity under this secret (they are the CRM upsert key, so keep it
     # stable); unset, one is made once and kept in Redis (lost with Redis' data: set it in production)
     lead_id_secret: str | None = None
-    # the console (/admin): people who sign in with a password, "name:role:scrypt$salt$hash" entries (hashed, never
+    # the console (/admin): people who sign in with a password, "name:role:scrypt$N$r$p$salt$hash" entries (hashed, never
     # plain: `leadrelay admin hash-password` makes one); the session cookie's HMAC secret (unset: one is made once
     # and kept in Redis, like the lead id secret) and how long a session lasts
     admin_users: tuple[str, ...] = ()
