@@ -48,6 +48,11 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     admin_users: tuple[str, ...] = ()
     session_secret: str | None = None
     session_ttl_s: int = 8 * 3600
+    # console sign-in failures allowed per user name and per client address within the window; past either, sign-in
+    # answers 429 (no password is checked) until the window that began with the first failure ends
+    signin_failures_per_user: int = 5
+    signin_failures_per_address: int = 20
+    signin_window_s: int = 900
     ready_check_interval_s: int = 30  # /ready asks the CRM at most once per interval, across every API process
     # inbound
     max_body_bytes: int = 1_000_000

@@ -55,7 +55,7 @@ def _params(n: str, r: str, p: str) -> Params | None:
     if not (n.isdigit() and r.isdigit() and p.isdigit()):
         return None
     params = Params(int(n), int(r), int(p))
-    if params.n < _MIN_N or params.n & (params.n - 1) or not 1 <= params.r or not 1 <= params.p <= _MAX_P:
+    if params.n < _MIN_N or params.n & (params.n - 1) or params.r < 1 or not 1 <= params.p <= _MAX_P:
         return None
     return params if params.n * params.r <= _MAX_COST else None
 
