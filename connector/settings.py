@@ -7,6 +7,8 @@ from collections.abc import Mapping
 
 import msgspec
 
+from connector.errors import SettingsError
+
 
 class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
     redis_url: str | None = None  # None: localhost:6379 if it answers, else an embedded server
@@ -40,11 +42,12 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     api_tokens: tuple[str, ...] = ()
     dev_mode: bool = False  # `leadrelay serve` may start without tokens (it makes an admin token and prints it)
     # lead ids are an HMAC of the person's identity under this secret (they are the CRM upsert key, so keep it
-    # stable); unset, one is made once and kept in Redis (lost with Redis' data: set it in production)
+    # stable); required by `leadrelay worker` (at least SECRET_MIN_CHARS); only in development is one made once and
+    # kept in Redis (lost with Redis' data)
     lead_id_secret: str | None = None
-    # the console (/admin): people who sign in with a password, "name:role:scrypt$N$r$p$salt$hash" entries (hashed, never
-    # plain: `leadrelay admin hash-password` makes one); the session cookie's HMAC secret (unset: one is made once
-    # and kept in Redis, like the lead id secret) and how long a session lasts
+    # the console (/admin): people who sign in with a password, "name:role:scrypt$N$r$p$salt$hash" entries (hashed,
+    # never plain: `leadrelay admin hash-password` makes one); the session cookie's HMAC secret (required by
+    # `leadrelay serve`, like the lead id secret; in development one is kept in Redis) and how long a session lasts
     admin_users: tuple[str, ...] = ()
     session_secret: str | None = None
     session_ttl_s: int = 8 * 3600
@@ -105,6 +108,23 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     notify_retry_max_s: float = 60.0
     log_json: bool = True
     log_level: str = "INFO"
+
+
+# the HMAC keys leadrelay signs with (LEADRELAY_SESSION_SECRET, LEADRELAY_LEAD_ID_SECRET): 32 characters of
+# `secrets.token_urlsafe` are 192 bits
+SECRET_MIN_CHARS = 32
+MAKE_SECRET = "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+
+
+def checked_secret(name: str, value: str | None) -> bytes | None:
+    """The configured HMAC secret ``name`` (a Settings field) as bytes, None when unset; one shorter than
+    SECRET_MIN_CHARS is a SettingsError naming its variable (never its value)."""
+    if not value:
+        return None
+    if len(value) < SECRET_MIN_CHARS:
+        raise SettingsError(f"LEADRELAY_{name.upper()} is shorter than {SECRET_MIN_CHARS} characters",
+                            hint=f"make one with: {MAKE_SECRET}")
+    return value.encode()
 
 
 def _parse(value: str, default: object) -> object:

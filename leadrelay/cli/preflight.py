@@ -16,7 +16,7 @@ import typer
 
 from adapters.crm import registry
 from connector.errors import LeadrelayError
-from connector.settings import Settings, load_settings
+from connector.settings import MAKE_SECRET, SECRET_MIN_CHARS, Settings, checked_secret, load_settings
 
 # the Settings fields of a CRM plugin that are its credentials (the rest have defaults or are optional)
 _CREDENTIAL_SUFFIXES = ("_token", "_instance_url", "_client_id")
@@ -115,6 +115,19 @@ def need_signing_secrets(s: Settings, config: Any) -> None:
     if missing:
         fail(f"no signing secret for inbound webhooks: set {'; '.join(missing)} — or remove the source mappings "
              "you do not take webhooks from (--dev starts without)")
+
+
+def need_secrets(s: Settings, names: tuple[str, ...], *, dev: bool) -> None:
+    """The HMAC secrets ``names`` (Settings fields) are set and long enough; in development an unset one is made and
+    kept in Redis instead. The value is never printed."""
+    for name in names:
+        try:
+            given = checked_secret(name, getattr(s, name))
+        except LeadrelayError as exc:
+            fail(f"{exc.message}" + (f" ({exc.hint})" if exc.hint else ""))
+        if given is None and not dev:
+            fail(f"no LEADRELAY_{name.upper()}: set it to a random secret of at least {SECRET_MIN_CHARS} characters "
+                 f"(make one with {MAKE_SECRET}), or start with --dev")
 
 
 def need_tokens(s: Settings) -> None:
