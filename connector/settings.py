@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from typing import Annotated
 
 import msgspec
 
@@ -109,6 +110,11 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     log_json: bool = True
     log_level: str = "INFO"
 
+
+# An environment variable a config file names for a secret or a URL (``secret_env``, ``url_env``, ...): only
+# leadrelay's own, so a published config cannot point a signing key or a webhook URL at another secret of the process
+ENV_NAME_PATTERN = "^LEADRELAY_[A-Z0-9_]+$"
+EnvName = Annotated[str, msgspec.Meta(pattern=ENV_NAME_PATTERN)]
 
 # the HMAC keys leadrelay signs with (LEADRELAY_SESSION_SECRET, LEADRELAY_LEAD_ID_SECRET): 32 characters of
 # `secrets.token_urlsafe` are 192 bits

@@ -106,7 +106,8 @@ def missing_signing_secrets(s: Settings, config: Any) -> list[str]:
             missing.append(f"{env} (mappings/sources/{name}.yaml)")
         elif name == crm_source and not getattr(s, f"{s.crm}_webhook_secret", None):
             setting = f"LEADRELAY_{s.crm.upper()}_WEBHOOK_SECRET"
-            missing.append(f"{env} or {setting}" if f"{s.crm}_webhook_secret" in Settings.__struct_fields__ else env)
+            named = f"{s.crm}_webhook_secret" in Settings.__struct_fields__ and setting != env
+            missing.append(f"{env} or {setting}" if named else env)
     return missing
 
 
