@@ -23,7 +23,7 @@ _json = msgspec.json.Encoder()
 def replay_command(dl_id: str) -> str:
     """The shell command that replays a dead letter, as shown to an operator: its id (built from a sender's delivery
     id) is quoted, so pasting it runs nothing else."""
-    return shlex.join(["leadrelay", "dlq", "replay", dl_id])
+    return f"leadrelay dlq replay {shlex.quote(dl_id)}"
 
 
 async def dead_letter_delivery(store: Store, delivery: Delivery, reason: str) -> None:
