@@ -22,7 +22,7 @@ import msgspec
 
 from connector import transforms as tf
 from connector.errors import InputError
-from connector.limits import OTHER, TEXT, TRUNCATED, cap_value
+from connector.limits import OTHER, TEXT, TRUNCATED, cap_count, cap_value, newest_events
 from connector.mapping.paths import TARGETS, WILDCARD, Concrete, Filter, parse_path, target_kind
 from connector.mapping.rules import TRANSFORMS, State, apply_wildcard, compile_mapping, run_rules
 from connector.model import Company, Consent, Identity, Intent, Lead, Origin, Role
@@ -147,8 +147,26 @@ def map_payload(payload: dict[str, Any], mapping: SourceMapping) -> Lead:
     return _build(state, mapping)
 
 
+def _counted(group: str, values: dict[str, Any], flags: list[str]) -> dict[str, Any]:
+    """``values`` (answers or extra) with at most ``KEYS`` keys, and as many in each map or list inside, flagged."""
+    capped: dict[str, Any]
+    capped, cut = cap_count(values)
+    if not cut:
+        return values
+    for key, value in capped.items():
+        if value is not values[key]:
+            flags.append(f"{TRUNCATED}{group}.{str(key)[:OTHER]}")
+    if len(capped) < len(values):
+        flags.append(f"{TRUNCATED}{group}")
+    return capped
+
+
 def _build(state: State, mapping: SourceMapping) -> Lead:
     groups = state.groups
+    events, cut = newest_events(state.events)
+    if cut:
+        state.flags.append(f"{TRUNCATED}events")
+    answers, extra = _counted("answers", state.answers, state.flags), _counted("extra", state.extra, state.flags)
     identity = groups["identity"]
     if state.name is not None:
         if state.name.first:
@@ -174,8 +192,8 @@ def _build(state: State, mapping: SourceMapping) -> Lead:
         origin=Origin(**origin),
         consent=Consent(**groups["consent"]) if groups["consent"] else Consent(),
         intent=Intent(**groups["intent"]) if groups["intent"] else Intent(),
-        events=state.events,
-        answers=state.answers,
-        extra=state.extra,
+        events=events,
+        answers=answers,
+        extra=extra,
         flags=tuple(dict.fromkeys(state.flags)),
     )

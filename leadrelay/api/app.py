@@ -29,7 +29,7 @@ from leadrelay.api.ready import checks as ready_checks
 from leadrelay.api.webhooks import HANDLERS as WEBHOOKS
 from leadrelay.api.webhooks import SOURCES as WEBHOOK_SOURCES
 from leadrelay.console import ROUTES as CONSOLE_ROUTES
-from leadrelay.console import ConsoleAuth, SessionMiddleware
+from leadrelay.console import ConsoleAuth, SessionMiddleware, template_config
 from worker.redis_server import redis_options, redis_unavailable
 
 Req = Request[Any, Any, State]
@@ -254,6 +254,7 @@ def create_app(
         state=State({"settings": settings, "config": config, "api_tokens": tokens,
                      "console_auth": ConsoleAuth(settings, tokens)}),
         exception_handlers=handlers,  # type: ignore[arg-type]
+        template_config=template_config(),  # the console's pages (Jinja2, autoescaped)
         # the schema's own pages are not operations of the API: kept out of the document it serves. Only the
         # document (JSON at /schema and /schema/openapi.json, YAML): the UIs load unpinned scripts from CDNs into
         # the console's origin

@@ -64,7 +64,8 @@ async def fragment(request: Req, data: JSONBody[FragmentBody]) -> Response[Any]:
         doc = resolve(data.doc)
         if data.op:
             doc = apply_op(doc, data.op, data.path, data.arg)
-        html = render(data.view, data.key, doc, context(request.app.state.config, {data.key: doc}))
+        html = render(request.app.template_engine, data.view, data.key, doc,
+                      context(request.app.state.config, {data.key: doc}))
     except EditError as exc:
         return _errors(data.key, exc)
     except KeyError:

@@ -18,7 +18,7 @@ from litestar.params import FromQuery
 
 from leadrelay.api.auth import role_of
 from leadrelay.api.problems import PROBLEM_JSON, problem
-from leadrelay.console.html import esc, html_response
+from leadrelay.console.html import html_template
 from leadrelay.console.passwords import check_login
 from leadrelay.console.session import COOKIE, LOGIN_CSRF_COOKIE, Session, auth_of, sign
 from leadrelay.console.throttle import throttle_of
@@ -33,39 +33,20 @@ def _safe_next(target: str | None) -> str:
     return "/admin"
 
 
-def _form(csrf: str, next_: str, error: str | None) -> str:
-    alert = f'<p class="error" role="alert">{esc(error)}</p>' if error else ""
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Sign in · leadrelay</title>
-<link rel="stylesheet" href="/admin/static/console.css"></head>
-<body class="login"><main class="login-card"><h1>leadrelay <small>console</small></h1>{alert}
-<form method="post" action="/admin/login">
-<input type="hidden" name="csrf_token" value="{esc(csrf)}"><input type="hidden" name="next" value="{esc(next_)}">
-<fieldset><legend>With an API token</legend>
-<label>Token <input type="password" name="token" autocomplete="off"></label></fieldset>
-<p class="or">or</p>
-<fieldset><legend>With your user name</legend>
-<label>User <input type="text" name="username" autocomplete="username"></label>
-<label>Password <input type="password" name="password" autocomplete="current-password"></label></fieldset>
-<button type="submit" class="primary">Sign in</button>
-</form><p class="muted">Tokens are set in LEADRELAY_API_TOKENS, users in LEADRELAY_ADMIN_USERS.</p></main>
-</body></html>"""
-
-
 def _cookie(request: Req, name: str, value: str, max_age: int, path: str = "/") -> Cookie:
     secure = not request.app.state.settings.dev_mode
     return Cookie(key=name, value=value, max_age=max_age, path=path, httponly=True, samesite="strict", secure=secure)
 
 
-def _login_page(request: Req, next_: str, error: str | None = None, status: int = 200) -> Response[str]:
+def _login_page(request: Req, next_: str, error: str | None = None, status: int = 200) -> Response[Any]:
     token = secrets.token_urlsafe(24)
-    response = html_response(_form(token, next_, error), status)
+    response = html_template("login.html", {"form_token": token, "next": next_, "error": error}, status)
     response.set_cookie(_cookie(request, LOGIN_CSRF_COOKIE, token, 1800, path="/admin/login"))
     return response
 
 
 @get("/admin/login", include_in_schema=False, sync_to_thread=False)
-def login_form(request: Req, next: FromQuery[str | None] = None) -> Response[str]:  # the query parameter's name
+def login_form(request: Req, next: FromQuery[str | None] = None) -> Response[Any]:  # the query parameter's name
     if request.scope.get("leadrelay_session") is not None:
         return Response("", status_code=303, headers={"Location": _safe_next(next)})
     return _login_page(request, _safe_next(next))

@@ -155,6 +155,40 @@ def test_a_value_a_rule_cannot_use_stays_in_extra_cut_and_flagged(config: Config
     assert len(lead.extra["employees"]) == limits.TEXT and "truncated:extra.employees" in lead.flags
 
 
+def test_a_first_submission_keeps_only_the_newest_events_and_says_so(config: Config) -> None:
+    """18,000 events were seen on one form post: the cap of 200 that merging applies holds at ingest too."""
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    sent = [{"kind": "page_view", "at": (start.replace(minute=i % 60, hour=i // 60 % 24, day=1 + i // 1440)
+                                         ).isoformat(), "detail": f"/p/{i}"} for i in range(18_000 // 3)]
+    sent = sent * 3  # with repeats: the newest distinct times are kept, in time order
+    lead = website({"email": "jo@acme.com", "events": list(reversed(sent))}, config)
+    assert len(lead.events) == limits.EVENTS == 200
+    assert [e.at for e in lead.events] == sorted(e.at for e in lead.events)
+    assert lead.events[-1].detail == "/p/5999"  # the newest one
+    assert "truncated:events" in lead.flags
+    few = website({"email": "jo@acme.com", "events": sent[:limits.EVENTS]}, config)
+    assert len(few.events) == limits.EVENTS and "truncated:events" not in few.flags
+
+
+def test_answers_and_extra_keep_at_most_200_keys_each_and_say_so() -> None:
+    mapping = SourceMapping(name="t", source="form", fields=[FieldRule(to="answers.*", from_="answers[ref=*]")])
+    lead = map_payload({
+        "answers": [{"ref": f"q{i}", "type": "text", "text": "yes"} for i in range(1_000)],
+        **{f"field_{i}": "v" for i in range(1_000)},
+        "meta": {"tags": [f"t{i}" for i in range(1_000)], "map": {f"k{i}": i for i in range(1_000)}},
+    }, mapping)
+    assert len(lead.answers) == limits.KEYS == 200 and list(lead.answers)[:2] == ["q0", "q1"]  # the first ones
+    assert len(lead.extra) == limits.KEYS and "field_0" in lead.extra
+    assert {"truncated:answers", "truncated:extra"} <= set(lead.flags)
+    small = map_payload({"answers": [{"ref": "q", "type": "text", "text": "yes"}],
+                         "meta": {"tags": [f"t{i}" for i in range(1_000)], "map": {f"k{i}": i for i in range(1_000)}}},
+                        mapping)
+    # a list or map inside a kept value is bounded the same way, and named
+    assert len(small.extra["meta.tags"]) == limits.KEYS and "truncated:extra.meta.tags" in small.flags
+    assert len(small.extra) == limits.KEYS and "truncated:extra" in small.flags  # meta.map's keys are extra's
+    assert "truncated:answers" not in small.flags
+
+
 def test_cap_value_leaves_other_values_alone() -> None:
     nested = {"a": [1, 2.5, True, None, "short"], "b": ("x", {"c": "y"})}
     assert limits.cap_value(nested, 10) == (nested, False)
