@@ -112,8 +112,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
 
 
 # An environment variable a config file names for a secret or a URL (``secret_env``, ``url_env``, ...): only
-# leadrelay's own, so a published config cannot point a signing key or a webhook URL at another secret of the process
-ENV_NAME_PATTERN = "^LEADRELAY_[A-Z0-9_]+$"
+# leadrelay's own, so a published config cannot point a signing key or a webhook URL at another secret of the
+# process; and the two names the shipped mappings used before, which versions published then still hold
+ENV_NAME_PATTERN = "^(LEADRELAY_[A-Z0-9_]+|HUBSPOT_CLIENT_SECRET|SALESFORCE_ALLOWED_ORG_IDS)$"
 EnvName = Annotated[str, msgspec.Meta(pattern=ENV_NAME_PATTERN)]
 
 # the HMAC keys leadrelay signs with (LEADRELAY_SESSION_SECRET, LEADRELAY_LEAD_ID_SECRET): 32 characters of

@@ -118,17 +118,36 @@ def need_signing_secrets(s: Settings, config: Any) -> None:
              "you do not take webhooks from (--dev starts without)")
 
 
-def need_secrets(s: Settings, names: tuple[str, ...], *, dev: bool) -> None:
+def _kept_in_redis(url: str, key: str) -> bool:
+    """A secret made earlier (in development, or before it was required) is kept in Redis at ``key``."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        return bool(client.exists(key))
+    except redis.RedisError:
+        return False
+    finally:
+        client.close()
+
+
+def need_secrets(s: Settings, names: tuple[str, ...], *, dev: bool, kept: dict[str, str] | None = None) -> None:
     """The HMAC secrets ``names`` (Settings fields) are set and long enough; in development an unset one is made and
-    kept in Redis instead. The value is never printed."""
+    kept in Redis instead. ``kept``: the Redis key of a secret whose value must not change once used (lead ids are
+    the CRM upsert key), so the line says to set that one rather than a new one. The value is never printed."""
     for name in names:
         try:
             given = checked_secret(name, getattr(s, name))
         except LeadrelayError as exc:
             fail(f"{exc.message}" + (f" ({exc.hint})" if exc.hint else ""))
-        if given is None and not dev:
-            fail(f"no LEADRELAY_{name.upper()}: set it to a random secret of at least {SECRET_MIN_CHARS} characters "
-                 f"(make one with {MAKE_SECRET}), or start with --dev")
+        if given is not None or dev:
+            continue
+        variable, key = f"LEADRELAY_{name.upper()}", (kept or {}).get(name)
+        if key and s.redis_url and _kept_in_redis(s.redis_url, key):
+            fail(f"no {variable}: this installation's secret so far is kept in Redis at {key}; set {variable} to that "
+                 f"value (redis-cli GET {key}), not a new one, or every lead gets a new id")
+        fail(f"no {variable}: set it to a random secret of at least {SECRET_MIN_CHARS} characters "
+             f"(make one with {MAKE_SECRET}), or start with --dev")
 
 
 def need_tokens(s: Settings) -> None:

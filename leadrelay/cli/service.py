@@ -90,7 +90,10 @@ def worker(
     preflight.need_redis(preflight.need_redis_url(settings))
     preflight.need_crm(settings)
     preflight.load_config(settings)
-    preflight.need_secrets(settings, ("lead_id_secret",), dev=dev or settings.dev_mode)
+    from worker.store.keys import Keys
+
+    preflight.need_secrets(settings, ("lead_id_secret",), dev=dev or settings.dev_mode,
+                           kept={"lead_id_secret": Keys(settings.key_prefix).lead_id_secret})
     configure_logging(json=settings.log_json, level=settings.log_level)
     # arq logs two lines per job; at hundreds of leads a second that is most of a worker's CPU. Our own
     # lead_decided line says what matters; arq's come back with LEADRELAY_LOG_LEVEL=DEBUG.

@@ -158,3 +158,23 @@ def test_worker_without_a_lead_id_secret_refuses(redis_url: str) -> None:
     short = _run_briefly(["worker"], {**env, "LEADRELAY_LEAD_ID_SECRET": "too-short-secret-123"})
     _one_line_naming(short, "LEADRELAY_LEAD_ID_SECRET")
     assert "too-short" not in short.stderr
+
+
+def test_worker_upgraded_from_a_redis_kept_lead_id_secret_is_told_to_keep_it(redis_url: str) -> None:
+    """Lead ids are the CRM upsert key: an installation whose secret was kept in Redis must set that one, not a new
+    one (every lead would get a new id). The line names where it is, never the value."""
+    import redis
+
+    prefix = "upgraded-lr:"
+    kept = "kept-in-redis-secret-0123456789abcdef"
+    r = redis.Redis.from_url(redis_url)
+    r.set(f"{prefix}secret:lead-id", kept)
+    try:
+        env = _env(REDIS_URL=redis_url, LEADRELAY_KEY_PREFIX=prefix, LEADRELAY_HUBSPOT_TOKEN="some-token",
+                   LEADRELAY_HUBSPOT_BASE_URL=f"https://127.0.0.1:{free_port()}")
+        proc = _run_briefly(["worker"], env)
+    finally:
+        r.delete(f"{prefix}secret:lead-id")
+        r.close()
+    _one_line_naming(proc, "LEADRELAY_LEAD_ID_SECRET")
+    assert f"redis-cli GET {prefix}secret:lead-id" in proc.stderr and kept not in proc.stderr

@@ -42,3 +42,17 @@ def test_the_shipped_files_name_only_leadrelay_variables() -> None:
         s.inbound.allowed_org_ids_env for s in config.sources.values()}
     assert {n for n in names if n} == {"LEADRELAY_FORM_SECRET_WEBSITE", "LEADRELAY_TYPEFORM_SECRET",
                                        "LEADRELAY_HUBSPOT_WEBHOOK_SECRET", "LEADRELAY_SALESFORCE_ORG_IDS"}
+
+
+def test_a_version_published_with_the_names_the_mappings_shipped_with_before_still_builds() -> None:
+    """Installations upgraded from before issue 17 have HUBSPOT_CLIENT_SECRET and SALESFORCE_ALLOWED_ORG_IDS in their
+    published version (Redis): those two names stay accepted, so serve and worker still start on it."""
+    old = {**FILES,
+           "mappings/sources/hubspot_contact.yaml": FILES["mappings/sources/hubspot_contact.yaml"].replace(
+               "secret_env: LEADRELAY_HUBSPOT_WEBHOOK_SECRET", "secret_env: HUBSPOT_CLIENT_SECRET"),
+           "mappings/sources/salesforce_lead.yaml": FILES["mappings/sources/salesforce_lead.yaml"].replace(
+               "allowed_org_ids_env: LEADRELAY_SALESFORCE_ORG_IDS", "allowed_org_ids_env: SALESFORCE_ALLOWED_ORG_IDS")}
+    assert old != FILES
+    config = config_from_texts(old)
+    assert config.sources["hubspot_contact"].inbound.secret_env == "HUBSPOT_CLIENT_SECRET"
+    assert config.sources["salesforce_lead"].inbound.allowed_org_ids_env == "SALESFORCE_ALLOWED_ORG_IDS"
