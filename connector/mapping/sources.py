@@ -26,14 +26,15 @@ from connector.limits import OTHER, TEXT, TRUNCATED, cap_count, cap_value, newes
 from connector.mapping.paths import TARGETS, WILDCARD, Concrete, Filter, parse_path, target_kind
 from connector.mapping.rules import TRANSFORMS, State, apply_wildcard, compile_mapping, run_rules
 from connector.model import Company, Consent, Identity, Intent, Lead, Origin, Role
+from connector.settings import EnvName
 from connector.yamlconf import Where, from_text, load_yaml
 
 
 class Inbound(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
     """How the service accepts this source: which environment variables hold its secrets."""
 
-    secret_env: str | None = None  # env var with this form's signing secret
-    allowed_org_ids_env: str | None = None  # Salesforce: env var with the org ids allowed to send
+    secret_env: EnvName | None = None  # env var with this form's signing secret
+    allowed_org_ids_env: EnvName | None = None  # Salesforce: env var with the org ids allowed to send
 
 
 class FieldRule(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True, rename={"from_": "from"}):

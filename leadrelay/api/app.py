@@ -14,6 +14,7 @@ import redis as redis_sync
 from litestar import Litestar, Request, Response, Router, get
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin, YamlRenderPlugin
 from litestar.params import FromPath
 
 from adapters.crm import registry
@@ -23,6 +24,7 @@ from connector.settings import Settings
 from leadrelay.api.admin import budget
 from leadrelay.api.admin import router as admin_router
 from leadrelay.api.auth import parse_tokens, request_role, viewer
+from leadrelay.api.no_store import no_store
 from leadrelay.api.problems import EXCEPTION_HANDLERS, NotFound, problem, problem_responses
 from leadrelay.api.ready import checks as ready_checks
 from leadrelay.api.webhooks import HANDLERS as WEBHOOKS
@@ -257,10 +259,15 @@ def create_app(
                      "console_auth": ConsoleAuth(settings, tokens)}),
         exception_handlers=handlers,  # type: ignore[arg-type]
         template_config=template_config(),  # the console's pages (Jinja2, autoescaped)
-        # the schema's own pages are not operations of the API: kept out of the document it serves
+        # the schema's own pages are not operations of the API: kept out of the document it serves. Only the
+        # document (JSON at /schema and /schema/openapi.json, YAML): the UIs load unpinned scripts from CDNs into
+        # the console's origin
         openapi_config=OpenAPIConfig(title="leadrelay", version="0.1.0",
+                                     render_plugins=[JsonRenderPlugin(path=["/", "/openapi.json"]),
+                                                     YamlRenderPlugin()],
                                      openapi_router=Router(path="/schema", route_handlers=[], guards=[viewer],
                                                            include_in_schema=False)),
+        before_send=[no_store],
         request_max_body_size=settings.max_body_bytes + 1,
         logging_config=None,  # logs go through connector.logs (structlog, redacted), not Litestar's root config
         debug=False,
