@@ -181,6 +181,7 @@ def main() -> None:
         settings = load_settings({}, redis_url=url, key_prefix="leadrelay-hostile:", config_dir=str(ROOT),
                                  hubspot_webhook_secret=secrets.token_hex(16),
                                  salesforce_org_ids=("00D5e000000HOSTILE",),
+                                 session_secret=secrets.token_hex(32), lead_id_secret=secrets.token_hex(32),
                                  api_tokens=(f"admin:{secrets.token_urlsafe(24)}", f"viewer:{viewer}"))
         env = {**{k: v for k, v in os.environ.items() if not k.startswith("LEADRELAY_")}, **settings_env(settings),
                FORM_SECRET_ENV: "whsec_" + secrets.token_hex(16), "LEADRELAY_TYPEFORM_SECRET": secrets.token_hex(16)}
