@@ -16,6 +16,7 @@ Outbound Message delivery in ``sandbox_outbound.py``):
   and https://developer.salesforce.com/docs/platform/api-rest/guide/resources-composite-sobjects-collections-upsert.html
 - Composite, at most 25 subrequests, ``@{ref.field}`` references, one API call:
   https://developer.salesforce.com/docs/platform/api-rest/guide/resources-composite-composite-post.html
+- Bulk API 2.0 query jobs (``salesforce_bulk2``), QueryAll and Get Deleted (``salesforce_records``).
 - Query / Query More with ``nextRecordsUrl``, up to 2,000 records per batch, ``Sforce-Query-Options: batchSize``:
   https://developer.salesforce.com/docs/platform/api-rest/guide/resources-query.html
   and https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/headers_queryoptions.htm
@@ -56,6 +57,7 @@ from litestar import Request, Response, post, route
 
 from sandbox import soql
 from sandbox.common import Faults
+from sandbox.salesforce_bulk2 import Bulk2Ops, Csv, QueryJob
 from sandbox.salesforce_collections import MAX_COLLECTION, CollectionOps
 from sandbox.salesforce_composite import MAX_COMPOSITE, CompositeOps
 from sandbox.salesforce_metadata import MetadataOps, leadrelay_custom, seed_profiles
@@ -83,7 +85,7 @@ DEFAULT_OUTBOUND_FIELDS = (
 _VERSION_RX = re.compile(r"^v\d{2,3}\.\d$")
 
 
-class SalesforceSandbox(RecordOps, CollectionOps, CompositeOps, OAuthOps, MetadataOps):
+class SalesforceSandbox(RecordOps, CollectionOps, CompositeOps, OAuthOps, MetadataOps, Bulk2Ops):
     """The emulated org. Options (all optional) arrive as ``SandboxServer(salesforce={...})``.
 
     access_tokens: {token: username} sessions valid from the start (default: DEFAULT_TOKEN -> integration user).
@@ -149,6 +151,8 @@ class SalesforceSandbox(RecordOps, CollectionOps, CompositeOps, OAuthOps, Metada
             if user:
                 self.sessions[token] = (user["Id"], None)
         self._locators: dict[str, tuple[str, str, list[dict[str, Any]]]] = {}
+        self._bulk_jobs: dict[str, QueryJob] = {}
+        self._bulk_seq = 0
         self._changes.clear()
         if self.outbound:
             self.outbound.clear()
@@ -179,6 +183,17 @@ class SalesforceSandbox(RecordOps, CollectionOps, CompositeOps, OAuthOps, Metada
             result = self.org.insert(sobject, coerced, user_id, auto_assign=False)
         else:
             result = self.org.update(sobject, record_id, coerced, user_id, auto_assign=False)
+        self._commit()
+        return result
+
+    def merge_as(self, username: str, sobject: str, master_id: str, victim_ids: list[str],
+                 fields: dict[str, Any] | None = None) -> dict[str, Any]:
+        """A person merging duplicates in the Salesforce UI (what SOAP ``merge()`` does too): the MergeResult."""
+        self.org.begin()
+        result = self.org.merge(sobject, master_id, victim_ids, self.user_id(username), self.org.coerce(sobject,
+                                                                                                          fields or {}))
+        if not result["success"]:
+            self._rollback()
         self._commit()
         return result
 
@@ -347,6 +362,9 @@ class SalesforceSandbox(RecordOps, CollectionOps, CompositeOps, OAuthOps, Metada
         )
         status, payload = self._dispatch(op, ctx, body, params, mutating=request.method != "GET")
         self._commit(str(request.base_url).rstrip("/"))
+        if isinstance(payload, Csv):  # Bulk API 2.0 query results
+            return Response(content=payload.text.encode(), status_code=status, media_type="text/csv",
+                            headers={**self._limit_header(), **payload.headers})
         return self._json(status, payload)
 
     def _dispatch(
@@ -377,6 +395,7 @@ class SalesforceSandbox(RecordOps, CollectionOps, CompositeOps, OAuthOps, Metada
         table: list[tuple[str, dict[str, Callable[..., Result]]]] = [
             ("/sobjects/{sobject:str}", {"POST": self.op_create}),
             ("/sobjects/{sobject:str}/describe", {"GET": self.op_describe}),  # before the record id route
+            ("/sobjects/{sobject:str}/deleted", {"GET": self.op_get_deleted}),
             ("/tooling/sobjects/{tobject:str}", {"POST": self.op_tooling_create}),
             (
                 "/sobjects/{sobject:str}/{record_id:str}",
@@ -391,6 +410,14 @@ class SalesforceSandbox(RecordOps, CollectionOps, CompositeOps, OAuthOps, Metada
             ("/composite", {"POST": self.op_composite}),
             ("/query", {"GET": self.op_query}),
             ("/query/{locator:str}", {"GET": self.op_query_more}),
+            ("/queryAll", {"GET": self.op_query_all}),
+            ("/queryAll/{locator:str}", {"GET": self.op_query_all_more}),
+            ("/jobs/query", {"POST": self.op_bulk_create, "GET": self.op_bulk_list}),
+            (
+                "/jobs/query/{job_id:str}",
+                {"GET": self.op_bulk_get, "PATCH": self.op_bulk_abort, "DELETE": self.op_bulk_delete},
+            ),
+            ("/jobs/query/{job_id:str}/results", {"GET": self.op_bulk_results}),
             ("/limits", {"GET": self.op_limits}),
         ]
         handlers: list[Any] = []

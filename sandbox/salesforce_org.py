@@ -14,6 +14,13 @@ Behaviour and error codes follow Salesforce's documentation:
   https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/dome_upsert.htm
 - Assignment rules run on create *and* update unless ``Sforce-Auto-Assign: FALSE`` (header default TRUE):
   https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/headers_autoassign.htm
+- Every write (create, update, delete, merge) sets ``SystemModstamp``; a deleted record goes to the Recycle Bin:
+  ``IsDeleted`` true, gone from queries, still read by ``queryAll`` and listed by Get Deleted (kept 15 days):
+  https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/resources_queryall.htm and
+  https://developer.salesforce.com/docs/atlas.en-us.api.meta/api/sforce_api_calls_getdeleted.htm
+- Merge (what the UI's merge and SOAP ``merge()`` do): up to three records of one type (Lead, Contact, Account), the
+  main record kept and updated, the others deleted with ``MasterRecordId`` set to it, their Contacts moved to the
+  kept Account: https://developer.salesforce.com/docs/platform/api/guide/sforce-api-calls-merge.html
 """
 
 from __future__ import annotations
@@ -76,6 +83,9 @@ class Org(OrgQuery):
     # while a request runs: each record's state before each change, so a failed transaction is undone
     # without copying the whole org per request
     _journal: list[tuple[str, str, dict[str, Any] | None]] | None = None
+    # the Recycle Bin: deleted records by sObject and id (IsDeleted true), and when each was deleted
+    recycle: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    deleted_dates: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for name in SCHEMA:
@@ -110,6 +120,8 @@ class Org(OrgQuery):
     def rollback(self) -> None:
         """Undo every change since ``begin`` (the external-id index keeps stale entries; lookups re-check)."""
         for sobject, rid, before in reversed(self._journal or []):
+            self.recycle.get(sobject, {}).pop(rid, None)  # a record deleted in this transaction comes back
+            self.deleted_dates.pop(rid, None)
             if before is None:
                 self.tables[sobject].pop(rid, None)
             else:
@@ -406,10 +418,55 @@ class Org(OrgQuery):
         result = self.insert(sobject, fields, user_id, auto_assign)
         return {**result, "created": result["success"]}
 
-    def delete(self, sobject: str, record_id: str) -> dict[str, Any]:
+    def delete(self, sobject: str, record_id: str, user_id: str | None = None) -> dict[str, Any]:
+        """Move one record to the Recycle Bin (``IsDeleted`` true, ``SystemModstamp`` now)."""
         found = self.find(record_id)
         if found is None or found[0] != sobject or sobject in NOT_CREATABLE:
             return {"id": record_id, "success": False, "errors": [row_error("ENTITY_IS_DELETED", "entity is deleted")]}
-        self._remember(sobject, found[1]["Id"])
-        del self.tables[sobject][found[1]["Id"]]
-        return {"id": found[1]["Id"], "success": True, "errors": []}
+        rec = found[1]
+        self._remember(sobject, rec["Id"])
+        del self.tables[sobject][rec["Id"]]
+        rec["IsDeleted"] = True
+        rec["SystemModstamp"] = self.deleted_dates[rec["Id"]] = sf_now()
+        if user_id:
+            rec["LastModifiedById"] = user_id
+        self.recycle.setdefault(sobject, {})[rec["Id"]] = rec
+        return {"id": rec["Id"], "success": True, "errors": []}
+
+    def merge(self, sobject: str, master_id: str, victim_ids: list[str], user_id: str,
+              fields: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Merge up to two records into ``master_id`` (a MergeResult-like dict); ``fields`` are written on the kept
+        record first (the values the merging person chose from the others)."""
+        def failed(code: str, message: str) -> dict[str, Any]:
+            return {"id": master_id, "success": False, "errors": [row_error(code, message)],
+                    "mergedRecordIds": [], "updatedRelatedIds": []}
+
+        if sobject not in ("Lead", "Contact", "Account"):
+            return failed("INVALID_TYPE", f"merge is not supported for {sobject}")
+        if not 1 <= len(victim_ids) <= 2:
+            return failed("INVALID_ARGUMENT_TYPE", "merge takes one or two records to merge into the main record")
+        master = self.find(master_id)
+        victims = [self.find(v) for v in victim_ids]
+        if master is None or master[0] != sobject or any(v is None or v[0] != sobject for v in victims):
+            return failed("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id")
+        kept = master[1]
+        gone = [v[1] for v in victims if v is not None]
+        if any(v["Id"] == kept["Id"] for v in gone):
+            return failed("INVALID_ID_FIELD", "cannot merge a record with itself")
+        result = self.update(sobject, kept["Id"], fields or {}, user_id, auto_assign=False)
+        if not result["success"]:
+            return {**failed("", ""), "errors": result["errors"]}
+        moved: list[str] = []
+        if sobject == "Account":  # related records follow the kept record
+            for contact in self.tables["Contact"].values():
+                if contact.get("AccountId") in {v["Id"] for v in gone}:
+                    self._remember("Contact", contact["Id"])
+                    contact["AccountId"] = kept["Id"]
+                    self._stamp("Contact", contact, user_id)
+                    moved.append(contact["Id"])
+        for victim in gone:
+            self._remember(sobject, victim["Id"])
+            victim["MasterRecordId"] = kept["Id"]
+            self.delete(sobject, victim["Id"], user_id)
+        return {"id": kept["Id"], "success": True, "errors": [], "mergedRecordIds": [v["Id"] for v in gone],
+                "updatedRelatedIds": moved}
