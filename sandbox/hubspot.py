@@ -233,8 +233,8 @@ class HubSpotSandbox(HubSpotWrites, HubSpotReads, HubSpotAssociations, HubSpotPr
 
     def _find(self, object_type: str, prop: str, value: Any) -> dict[str, Any] | None:
         if prop in ("hs_object_id", "id"):
-            rec_id = self._aliases.get((object_type, str(value)), str(value))  # a merged id reads the merged record
-            return self._objects[object_type].get(rec_id)
+            alias = self._aliases.get((object_type, str(value)), str(value))  # a merged id reads the merged record
+            return self._objects[object_type].get(alias)
         rec_id = self._unique.get((object_type, prop), {}).get(_norm(prop, value))
         return self._objects[object_type].get(rec_id) if rec_id else None
 

@@ -110,7 +110,7 @@ class HubSpotLifecycle:
         rec = self._objects[object_type].pop(str(object_id), None)
         if rec is None:
             return False
-        for (t, prop), index in self._unique.items():
+        for (t, _), index in self._unique.items():
             if t == object_type:
                 for key in [k for k, rid in index.items() if rid == rec["id"]]:
                     del index[key]
@@ -122,7 +122,7 @@ class HubSpotLifecycle:
             self._emit_event(object_type, "deletion", rec["id"], source, changeFlag="DELETED")  # type: ignore[attr-defined]
         return True
 
-    def _batch_archive(self, object_type: str, body: Any) -> Row:
+    def _batch_archive(self, object_type: str, body: Any) -> tuple[int, Any]:
         inputs = body.get("inputs") if isinstance(body, dict) else None
         if not isinstance(inputs, list) or not all(isinstance(i, dict) and "id" in i for i in inputs):
             return 400, error_body("VALIDATION_ERROR", "Invalid input JSON: `inputs` must be an array of {\"id\": ...}")
@@ -180,7 +180,8 @@ class HubSpotLifecycle:
         props.update(hs_object_id=new_id, createdate=created,
                      hs_merged_object_ids=";".join(sorted({primary["id"], other["id"]}, key=int)))
         if object_type == "contacts":
-            extra = [e for r in (primary, other) for e in (r["properties"].get("hs_additional_emails") or "").split(";")]
+            extra = [e for r in (primary, other)
+                     for e in (r["properties"].get("hs_additional_emails") or "").split(";")]
             other_email = other["properties"].get("email")
             if other_email and norm("email", other_email) != norm("email", props.get("email", "")):
                 extra.append(other_email)

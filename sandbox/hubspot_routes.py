@@ -66,7 +66,7 @@ def owners_handler(sb: HubSpotSandbox) -> Any:
 
 def object_handlers(sb: HubSpotSandbox, t: str) -> list[Any]:
     """CRM v3 object endpoints for one object type."""
-    return [*_read_handlers(sb, t), *_write_handlers(sb, t)]
+    return [*_read_handlers(sb, t), *_write_handlers(sb, t), *_lifecycle_handlers(sb, t)]
 
 
 def _read_handlers(sb: HubSpotSandbox, t: str) -> list[Any]:
@@ -155,6 +155,10 @@ def _write_handlers(sb: HubSpotSandbox, t: str) -> list[Any]:
     async def batch_upsert(request: Request[Any, Any, Any]) -> Response[bytes]:
         return await batch_write(request, "upsert")
 
+    return [create_object, update_object, batch_create, batch_update, batch_upsert]
+
+
+def _lifecycle_handlers(sb: HubSpotSandbox, t: str) -> list[Any]:
     @delete(f"/crm/v3/objects/{t}/{{object_id:str}}", status_code=200)  # answers 204 itself
     async def archive_object(request: Request[Any, Any, Any], object_id: FromPath[str]) -> Response[bytes]:
         if (denied := await sb._guard(request)) is not None:
@@ -172,5 +176,4 @@ def _write_handlers(sb: HubSpotSandbox, t: str) -> list[Any]:
     async def merge(request: Request[Any, Any, Any]) -> Response[bytes]:
         return await sb._call(request, lambda body: sb._merge(t, body))
 
-    return [create_object, update_object, batch_create, batch_update, batch_upsert, archive_object, batch_archive,
-            merge]
+    return [archive_object, batch_archive, merge]

@@ -60,6 +60,7 @@ from sandbox.common import Faults
 from sandbox.salesforce_bulk2 import Bulk2Ops, Csv, QueryJob
 from sandbox.salesforce_collections import MAX_COLLECTION, CollectionOps
 from sandbox.salesforce_composite import MAX_COMPOSITE, CompositeOps
+from sandbox.salesforce_control import ControlOps
 from sandbox.salesforce_metadata import MetadataOps, leadrelay_custom, seed_profiles
 from sandbox.salesforce_oauth import INTEGRATION_USERNAME, OAuthOps
 from sandbox.salesforce_org import PREFIX, SCHEMA, Org, RequestError, make_id
@@ -85,7 +86,7 @@ DEFAULT_OUTBOUND_FIELDS = (
 _VERSION_RX = re.compile(r"^v\d{2,3}\.\d$")
 
 
-class SalesforceSandbox(RecordOps, CollectionOps, CompositeOps, OAuthOps, MetadataOps, Bulk2Ops):
+class SalesforceSandbox(RecordOps, CollectionOps, CompositeOps, OAuthOps, MetadataOps, Bulk2Ops, ControlOps):
     """The emulated org. Options (all optional) arrive as ``SandboxServer(salesforce={...})``.
 
     access_tokens: {token: username} sessions valid from the start (default: DEFAULT_TOKEN -> integration user).
@@ -183,17 +184,6 @@ class SalesforceSandbox(RecordOps, CollectionOps, CompositeOps, OAuthOps, Metada
             result = self.org.insert(sobject, coerced, user_id, auto_assign=False)
         else:
             result = self.org.update(sobject, record_id, coerced, user_id, auto_assign=False)
-        self._commit()
-        return result
-
-    def merge_as(self, username: str, sobject: str, master_id: str, victim_ids: list[str],
-                 fields: dict[str, Any] | None = None) -> dict[str, Any]:
-        """A person merging duplicates in the Salesforce UI (what SOAP ``merge()`` does too): the MergeResult."""
-        self.org.begin()
-        result = self.org.merge(sobject, master_id, victim_ids, self.user_id(username), self.org.coerce(sobject,
-                                                                                                          fields or {}))
-        if not result["success"]:
-            self._rollback()
         self._commit()
         return result
 
@@ -439,27 +429,6 @@ class SalesforceSandbox(RecordOps, CollectionOps, CompositeOps, OAuthOps, Metada
         handlers.append(token)
         handlers += self._control_handlers()
         return handlers
-
-    def _control_handlers(self) -> list[Any]:
-        """Test/demo controls (not Salesforce API; not counted): expire sessions, edit a record as a rep."""
-        sandbox = self
-
-        @post("/_sandbox/salesforce/expire-sessions", name="salesforce-expire-sessions", status_code=204)
-        async def expire() -> None:
-            sandbox.expire_sessions()
-
-        @post("/_sandbox/salesforce/edit-as", name="salesforce-edit-as")
-        async def edit_as(request: Request[Any, Any, Any]) -> Response[Any]:
-            data = json.loads(await request.body())
-            try:
-                result = sandbox.edit_as(data["username"], data.get("sobject", "Lead"), data.get("id"), data["fields"])
-            except (KeyError, RequestError) as exc:
-                return Response(
-                    content=json.dumps({"error": str(exc)}).encode(), status_code=400, media_type="application/json"
-                )
-            return Response(content=json.dumps(result).encode(), status_code=200, media_type="application/json")
-
-        return [expire, edit_as]
 
 
 __all__ = [

@@ -18,9 +18,7 @@ Behaviour and error codes follow Salesforce's documentation:
   ``IsDeleted`` true, gone from queries, still read by ``queryAll`` and listed by Get Deleted (kept 15 days):
   https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/resources_queryall.htm and
   https://developer.salesforce.com/docs/atlas.en-us.api.meta/api/sforce_api_calls_getdeleted.htm
-- Merge (what the UI's merge and SOAP ``merge()`` do): up to three records of one type (Lead, Contact, Account), the
-  main record kept and updated, the others deleted with ``MasterRecordId`` set to it, their Contacts moved to the
-  kept Account: https://developer.salesforce.com/docs/platform/api/guide/sforce-api-calls-merge.html
+- Merge: ``salesforce_merge``.
 """
 
 from __future__ import annotations
@@ -31,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from sandbox.salesforce_merge import merge
 from sandbox.salesforce_metadata import field_permission_errors, visible_created
 from sandbox.salesforce_org_query import OrgQuery
 from sandbox.salesforce_schema import (
@@ -418,6 +417,11 @@ class Org(OrgQuery):
         result = self.insert(sobject, fields, user_id, auto_assign)
         return {**result, "created": result["success"]}
 
+    def merge(self, sobject: str, master_id: str, victim_ids: list[str], user_id: str,
+              fields: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Merge up to two records into ``master_id`` (``salesforce_merge.merge``)."""
+        return merge(self, sobject, master_id, victim_ids, user_id, fields)
+
     def delete(self, sobject: str, record_id: str, user_id: str | None = None) -> dict[str, Any]:
         """Move one record to the Recycle Bin (``IsDeleted`` true, ``SystemModstamp`` now)."""
         found = self.find(record_id)
@@ -432,41 +436,3 @@ class Org(OrgQuery):
             rec["LastModifiedById"] = user_id
         self.recycle.setdefault(sobject, {})[rec["Id"]] = rec
         return {"id": rec["Id"], "success": True, "errors": []}
-
-    def merge(self, sobject: str, master_id: str, victim_ids: list[str], user_id: str,
-              fields: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Merge up to two records into ``master_id`` (a MergeResult-like dict); ``fields`` are written on the kept
-        record first (the values the merging person chose from the others)."""
-        def failed(code: str, message: str) -> dict[str, Any]:
-            return {"id": master_id, "success": False, "errors": [row_error(code, message)],
-                    "mergedRecordIds": [], "updatedRelatedIds": []}
-
-        if sobject not in ("Lead", "Contact", "Account"):
-            return failed("INVALID_TYPE", f"merge is not supported for {sobject}")
-        if not 1 <= len(victim_ids) <= 2:
-            return failed("INVALID_ARGUMENT_TYPE", "merge takes one or two records to merge into the main record")
-        master = self.find(master_id)
-        victims = [self.find(v) for v in victim_ids]
-        if master is None or master[0] != sobject or any(v is None or v[0] != sobject for v in victims):
-            return failed("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id")
-        kept = master[1]
-        gone = [v[1] for v in victims if v is not None]
-        if any(v["Id"] == kept["Id"] for v in gone):
-            return failed("INVALID_ID_FIELD", "cannot merge a record with itself")
-        result = self.update(sobject, kept["Id"], fields or {}, user_id, auto_assign=False)
-        if not result["success"]:
-            return {**failed("", ""), "errors": result["errors"]}
-        moved: list[str] = []
-        if sobject == "Account":  # related records follow the kept record
-            for contact in self.tables["Contact"].values():
-                if contact.get("AccountId") in {v["Id"] for v in gone}:
-                    self._remember("Contact", contact["Id"])
-                    contact["AccountId"] = kept["Id"]
-                    self._stamp("Contact", contact, user_id)
-                    moved.append(contact["Id"])
-        for victim in gone:
-            self._remember(sobject, victim["Id"])
-            victim["MasterRecordId"] = kept["Id"]
-            self.delete(sobject, victim["Id"], user_id)
-        return {"id": kept["Id"], "success": True, "errors": [], "mergedRecordIds": [v["Id"] for v in gone],
-                "updatedRelatedIds": moved}

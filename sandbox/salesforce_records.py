@@ -10,8 +10,8 @@ Mixed into ``sandbox.salesforce.SalesforceSandbox`` (which holds the org, the fa
   ``nextRecordsUrl``: https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/resources_queryall.htm
 - Get Deleted, ``sobjects/{type}/deleted/?start=&end=`` (ISO 8601 with a time zone): ``deletedRecords`` (``id``,
   ``deletedDate``), ``earliestDateAvailable`` and ``latestDateCovered`` (minute precision, never past ``end`` or
-  now); ``start`` after ``end``, or more than 30 days back, is 400 INVALID_REPLICATION_DATE ("The specified date
-  range ... must be within the past 30 days"):
+  now); ``start`` after ``end``, or more than 30 days back, is 400 INVALID_REPLICATION_DATE (getDeleted's rules:
+  start before end, within the past 30 days; the message text is ours):
   https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/resources_getdeleted.htm and
   https://developer.salesforce.com/docs/atlas.en-us.api.meta/api/sforce_api_calls_getdeleted.htm
 """

@@ -42,8 +42,8 @@ def sf(sandbox: SandboxServer) -> Salesforce:
 
 
 def seed_leads(sandbox: SandboxServer, n: int) -> list[str]:
-    return [sandbox.salesforce.seed("Lead", {"LastName": f"Lead{i}", "Company": f"Co{i}", "Email": f"p{i}@co{i}.example"})
-            for i in range(n)]
+    return [sandbox.salesforce.seed("Lead", {"LastName": f"Lead{i}", "Company": f"Co{i}",
+                                             "Email": f"p{i}@co{i}.example"}) for i in range(n)]
 
 
 def rows(pages: Iterator[str]) -> list[dict[str, str]]:
