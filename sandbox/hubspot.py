@@ -271,12 +271,14 @@ class HubSpotSandbox(HubSpotWrites, HubSpotReads, HubSpotAssociations, HubSpotPr
             if value == (old or ""):
                 continue
             prop = self.schemas[object_type][name]
-            if prop.unique:
-                index = self._unique.setdefault((object_type, name), {})
-                if old:
-                    index.pop(_norm(name, old), None)
-                if value:
-                    index[_norm(name, value)] = rec["id"]
+            if prop.unique or name == "hs_additional_emails":  # a contact's other addresses are taken too
+                key = "email" if name == "hs_additional_emails" else name
+                index = self._unique.setdefault((object_type, key), {})
+                olds, news = ((old or "").split(";"), value.split(";")) if key != name else ([old or ""], [value])
+                for gone in filter(None, olds):
+                    index.pop(_norm(key, gone), None)
+                for taken in filter(None, news):
+                    index[_norm(key, taken)] = rec["id"]
             if value:
                 stored[name] = value
             else:

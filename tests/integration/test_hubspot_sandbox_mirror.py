@@ -170,6 +170,20 @@ def test_merge_makes_one_new_record_both_old_ids_lead_to(lib: HubSpot, sandbox: 
     assert err.value.status == 400
 
 
+def test_a_contacts_additional_emails_are_read_and_taken(lib: HubSpot, sandbox: SandboxServer) -> None:
+    ada = sandbox.hubspot.seed("contacts", {"email": "ada@work.example",
+                                            "hs_additional_emails": "ada@home.example;a.l@old.example"})
+    read = lib.crm.contacts.get_all(properties=["hs_additional_emails"])
+    assert read[0].properties["hs_additional_emails"] == "ada@home.example;a.l@old.example"
+    assert lib.crm.contacts.basic_api.get_by_id("A.L@old.example", id_property="email").id == ada
+    with pytest.raises(ApiException) as err:
+        lib.crm.contacts.basic_api.create({"properties": {"email": "ada@home.example"}})
+    assert err.value.status == 409
+    with pytest.raises(ApiException) as err:  # read-only through the v3 API
+        lib.crm.contacts.basic_api.update(ada, {"properties": {"hs_additional_emails": "x@y.example"}})
+    assert err.value.status == 400
+
+
 def test_deletion_merge_and_company_changes_arrive_as_signed_webhooks() -> None:
     receiver = Receiver()
     try:
