@@ -144,6 +144,7 @@ class HubSpotSandbox(HubSpotWrites, HubSpotReads, HubSpotAssociations, HubSpotPr
         with self._lock:
             self._objects: dict[str, dict[str, dict[str, Any]]] = {"contacts": {}, "companies": {}}
             self._archived: dict[str, dict[str, dict[str, Any]]] = {"contacts": {}, "companies": {}}
+            self._order: dict[str, list[int]] = {"contacts": [], "companies": []}  # live ids, ascending (list pages)
             self._aliases: dict[tuple[str, str], str] = {}  # (type, id merged away) -> the record it lives on in
             self._unique: dict[tuple[str, str], dict[str, str]] = {}
             self._assoc: set[tuple[str, str, str, str]] = set()
@@ -317,6 +318,7 @@ class HubSpotSandbox(HubSpotWrites, HubSpotReads, HubSpotAssociations, HubSpotPr
         rec = {"id": rec_id, "properties": {"hs_object_id": rec_id, "createdate": now}, "createdAt": now,
                "updatedAt": now}
         self._objects[object_type][rec_id] = rec
+        self._order[object_type].append(int(rec_id))  # ids only grow, so the list stays sorted
         self._apply(object_type, rec, props, creating=True, source=source)
         return rec
 

@@ -36,6 +36,7 @@ PublicApiSpecs/CRM/Contacts/Rollouts/424/v3/contacts.json; companies.json alike)
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from typing import Any
 
 from sandbox.hubspot_routes import OBJECT_NOT_FOUND
@@ -52,6 +53,7 @@ class HubSpotLifecycle:
     _objects: dict[str, dict[str, dict[str, Any]]]
     _archived: dict[str, dict[str, dict[str, Any]]]
     _aliases: dict[tuple[str, str], str]
+    _order: dict[str, list[int]]
     _unique: dict[tuple[str, str], dict[str, str]]
     _assoc: set[tuple[str, str, str, str]]
     schemas: dict[str, dict[str, Prop]]
@@ -79,13 +81,15 @@ class HubSpotLifecycle:
         after = int(after_raw or 0)
         archived = (q.get("archived") or ["false"])[0].lower() == "true"
         pool = self._archived[object_type] if archived else self._objects[object_type]
-        ids = sorted(int(i) for i in pool if int(i) >= after)
-        page = ids[:limit]
+        order = sorted(map(int, pool)) if archived else self._order[object_type]  # a full sync pages live ones
+        start = bisect_left(order, after)
+        page = order[start:start + limit + 1]
         wanted = values("properties")
-        results = [self._listed(object_type, pool[str(i)], wanted, history, values("associations")) for i in page]
+        results = [self._listed(object_type, pool[str(i)], wanted, history, values("associations"))
+                   for i in page[:limit]]
         out: dict[str, Any] = {"results": results}
-        if len(ids) > limit:
-            nxt = str(ids[limit])
+        if len(page) > limit:
+            nxt = str(page[limit])
             out["paging"] = {"next": {"after": nxt, "link": f"?after={nxt}"}}
         return 200, out
 
@@ -116,6 +120,8 @@ class HubSpotLifecycle:
                     del index[key]
         self._assoc = {a for a in self._assoc if not ((a[0] == object_type and a[1] == rec["id"]) or
                                                       (a[2] == object_type and a[3] == rec["id"]))}
+        order = self._order[object_type]
+        del order[bisect_left(order, int(rec["id"]))]
         rec["archivedAt"] = now_iso()
         self._archived[object_type][rec["id"]] = rec
         if emit:
@@ -157,6 +163,7 @@ class HubSpotLifecycle:
             if new_id in (primary["id"], other["id"]):
                 self._aliases[old_id] = merged["id"]
         self._objects[object_type][merged["id"]] = merged
+        self._order[object_type].append(int(merged["id"]))
         for name, prop in self.schemas[object_type].items():
             if prop.unique and merged["properties"].get(name):
                 self._unique.setdefault((object_type, name), {})[norm(name, merged["properties"][name])] = merged["id"]

@@ -76,18 +76,25 @@ class RecordOps:
             return 400, self._errors_body(result["errors"])
         return 201, result
 
+    def _missing(self, sobject: str, record_id: str) -> Result:
+        """404 for an id that is not there: ENTITY_IS_DELETED when it is in the Recycle Bin (error codes page,
+        https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/errorcodes.htm)."""
+        if record_id in self.org.recycle.get(sobject, {}):
+            return 404, [{"errorCode": "ENTITY_IS_DELETED", "message": "entity is deleted", "fields": []}]
+        return 404, [{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}]
+
     def op_get(self, ctx: Ctx, body: Any, sobject: str, record_id: str) -> Result:
         sobject = self.org.canonical_sobject(sobject)
         found = self.org.find(record_id)
         if found is None or found[0] != sobject:
-            return 404, [{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}]
+            return self._missing(sobject, record_id)
         return 200, self._record_json(ctx, sobject, found[1])
 
     def op_update(self, ctx: Ctx, body: Any, sobject: str, record_id: str) -> Result:
         sobject = self.org.canonical_sobject(sobject)
         found = self.org.find(record_id)
         if found is None or found[0] != sobject:
-            return 404, [{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}]
+            return self._missing(sobject, record_id)
         result = self.org.update(
             sobject, found[1]["Id"], self.org.coerce(sobject, body or {}), ctx.user_id, ctx.auto_assign
         )

@@ -13,7 +13,7 @@ import pytest
 import requests
 import time_machine
 from simple_salesforce import Salesforce
-from simple_salesforce.exceptions import SalesforceMalformedRequest
+from simple_salesforce.exceptions import SalesforceMalformedRequest, SalesforceResourceNotFound
 
 from sandbox.salesforce import DEFAULT_TOKEN
 from sandbox.server import SandboxServer
@@ -98,6 +98,9 @@ def test_deleted_leads_are_listed_by_get_deleted_and_read_by_query_all(sf: Sales
     ids = seed_leads(sandbox, 3)
     before = datetime.now(UTC) - timedelta(minutes=1)
     sf.Lead.delete(ids[1])
+    with pytest.raises(SalesforceResourceNotFound) as gone:
+        sf.Lead.get(ids[1])
+    assert gone.value.content[0]["errorCode"] == "ENTITY_IS_DELETED"
     listed = sf.Lead.deleted(before, datetime.now(UTC) + timedelta(minutes=1))
     assert [d["id"] for d in listed["deletedRecords"]] == [ids[1]]
     assert listed["deletedRecords"][0]["deletedDate"].endswith("+0000") and "latestDateCovered" in listed
