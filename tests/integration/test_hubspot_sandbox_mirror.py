@@ -29,12 +29,6 @@ def server() -> Iterator[SandboxServer]:
 
 
 @pytest.fixture
-def sandbox(server: SandboxServer) -> SandboxServer:
-    server.reset()
-    return server
-
-
-@pytest.fixture
 def lib(sandbox: SandboxServer) -> HubSpot:
     return HubSpot(access_token=TOKEN, host=sandbox.url, ssl_ca_cert=str(sandbox.ca_path))
 

@@ -10,13 +10,13 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import requests
 import time_machine
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceMalformedRequest, SalesforceResourceNotFound
 
 from sandbox.salesforce import DEFAULT_TOKEN
 from sandbox.server import SandboxServer
+from tests.integration.test_salesforce_sandbox import session
 
 REP = "sarah.chen@leadrelay.example"
 
@@ -28,17 +28,8 @@ def server() -> Iterator[SandboxServer]:
 
 
 @pytest.fixture
-def sandbox(server: SandboxServer) -> SandboxServer:
-    server.reset()
-    return server
-
-
-@pytest.fixture
 def sf(sandbox: SandboxServer) -> Salesforce:
-    session = requests.Session()
-    session.verify = str(sandbox.ca_path)
-    session.trust_env = False
-    return Salesforce(instance_url=sandbox.url, session_id=DEFAULT_TOKEN, session=session, version="62.0")
+    return Salesforce(instance_url=sandbox.url, session_id=DEFAULT_TOKEN, session=session(sandbox), version="62.0")
 
 
 def seed_leads(sandbox: SandboxServer, n: int) -> list[str]:
