@@ -8,6 +8,7 @@ plumbing; the endpoints live beside it:
 - ``hubspot_routes``: CRM v3 objects (get/create/update) and owners;
 - ``hubspot_writes``: batch create/update/upsert, 100 inputs, multi-status 207;
 - ``hubspot_reads``: batch read and search;
+- ``hubspot_lifecycle``: reading every record page by page, archive (delete) and merge;
 - ``hubspot_associations``: associations v4 (default associations, batch read);
 - ``hubspot_schema``: properties, validation and the error shapes (``Error``, ``StandardError``);
 - ``hubspot_properties``: the Properties API (read the portal's properties, create custom ones and groups);
@@ -47,6 +48,7 @@ from litestar import Request, Response, Router
 
 from sandbox.common import Faults
 from sandbox.hubspot_associations import HubSpotAssociations
+from sandbox.hubspot_lifecycle import HubSpotLifecycle
 from sandbox.hubspot_properties import HubSpotProperties, property_handlers
 from sandbox.hubspot_reads import HubSpotReads
 from sandbox.hubspot_routes import OWNER_TYPES, object_handlers, owners_handler
@@ -77,11 +79,22 @@ class _Silent:
         pass
 
 
-class HubSpotSandbox(HubSpotWrites, HubSpotReads, HubSpotAssociations, HubSpotProperties):
+# The webhook subscriptions an app can hold for these objects, each with its subscription id. An app is sent only the
+# types it subscribed to (https://developers.hubspot.com/docs/api/webhooks); ``webhook_subscriptions`` chooses them.
+SUBSCRIPTION_IDS = {
+    "contact.creation": 1, "contact.propertyChange": 2, "contact.deletion": 3, "contact.merge": 4,
+    "company.creation": 5, "company.propertyChange": 6, "company.deletion": 7, "company.merge": 8,
+}
+DEFAULT_SUBSCRIPTIONS = ("contact.creation", "contact.propertyChange")
+EVENT_PREFIX = {"contacts": "contact", "companies": "company"}
+
+
+class HubSpotSandbox(HubSpotWrites, HubSpotReads, HubSpotAssociations, HubSpotProperties, HubSpotLifecycle):
     """In-memory HubSpot portal. Options arrive as ``SandboxServer(hubspot={...})``.
 
     A fresh portal has HubSpot's own properties only; ``leadrelay_fields=True`` starts it with leadrelay's custom
-    properties too, as `leadrelay crm setup` creates them.
+    properties too, as `leadrelay crm setup` creates them. ``webhook_subscriptions`` names the event types the app
+    subscribed to (default: contact creation and property change).
     """
 
     def __init__(
@@ -101,6 +114,7 @@ class HubSpotSandbox(HubSpotWrites, HubSpotReads, HubSpotAssociations, HubSpotPr
         webhook_verify: bool | str = True,
         webhook_retry_delays: tuple[float, ...] | None = None,
         leadrelay_fields: bool = False,
+        webhook_subscriptions: Iterable[str] = DEFAULT_SUBSCRIPTIONS,
     ) -> None:
         self.faults = faults
         self.token = token
@@ -112,6 +126,10 @@ class HubSpotSandbox(HubSpotWrites, HubSpotReads, HubSpotAssociations, HubSpotPr
         self.app_id = app_id
         self.webhook_properties = set(webhook_properties) if webhook_properties is not None else None
         self.leadrelay_fields = leadrelay_fields
+        unknown = set(webhook_subscriptions) - set(SUBSCRIPTION_IDS)
+        if unknown:
+            raise ValueError(f"unknown webhook subscription types {sorted(unknown)}: use {sorted(SUBSCRIPTION_IDS)}")
+        self.webhook_subscriptions = frozenset(webhook_subscriptions)
         self.owners = [self._owner(o, i) for i, o in enumerate(owners, start=1)]
         kwargs: dict[str, Any] = {"verify": webhook_verify}
         if webhook_retry_delays is not None:
@@ -125,6 +143,9 @@ class HubSpotSandbox(HubSpotWrites, HubSpotReads, HubSpotAssociations, HubSpotPr
     def reset(self) -> None:
         with self._lock:
             self._objects: dict[str, dict[str, dict[str, Any]]] = {"contacts": {}, "companies": {}}
+            self._archived: dict[str, dict[str, dict[str, Any]]] = {"contacts": {}, "companies": {}}
+            self._order: dict[str, list[int]] = {"contacts": [], "companies": []}  # live ids, ascending (list pages)
+            self._aliases: dict[tuple[str, str], str] = {}  # (type, id merged away) -> the record it lives on in
             self._unique: dict[tuple[str, str], dict[str, str]] = {}
             self._assoc: set[tuple[str, str, str, str]] = set()
             self._ids = itertools.count(1001)
@@ -165,6 +186,21 @@ class HubSpotSandbox(HubSpotWrites, HubSpotReads, HubSpotAssociations, HubSpotPr
             rec = self._objects["contacts"][object_id]
             self._apply("contacts", rec, properties, creating=False, source=("ANALYTICS", ""))
 
+    def ui_delete(self, object_type: str, object_id: str, *, user_id: int = 1) -> None:
+        """A person deletes a record in HubSpot's UI (``{contact,company}.deletion`` carries CRM_UI / userId:N)."""
+        with self._lock:
+            if not self._archive(object_type, object_id, ("CRM_UI", f"userId:{user_id}")):
+                raise KeyError(object_id)
+
+    def ui_merge(self, object_type: str, primary_id: str, other_id: str, *, user_id: int = 1) -> str:
+        """A person merges two records in HubSpot's UI; returns the merged record's (new) id."""
+        with self._lock:
+            status, out = self._merge(object_type, {"primaryObjectId": primary_id, "objectIdToMerge": other_id},
+                                      ("CRM_UI", f"userId:{user_id}"))
+        if status != 200:
+            raise ValueError(out["message"])
+        return str(out["id"])
+
     def log_call(self, object_id: str, *, user_id: int = 1) -> None:
         """A rep logs a call on a contact in the UI: HubSpot sets the contact's calculated "last contacted" and
         "last engagement" dates (the call itself, an engagement object, is not kept)."""
@@ -198,7 +234,8 @@ class HubSpotSandbox(HubSpotWrites, HubSpotReads, HubSpotAssociations, HubSpotPr
 
     def _find(self, object_type: str, prop: str, value: Any) -> dict[str, Any] | None:
         if prop in ("hs_object_id", "id"):
-            return self._objects[object_type].get(str(value))
+            alias = self._aliases.get((object_type, str(value)), str(value))  # a merged id reads the merged record
+            return self._objects[object_type].get(alias)
         rec_id = self._unique.get((object_type, prop), {}).get(_norm(prop, value))
         return self._objects[object_type].get(rec_id) if rec_id else None
 
@@ -235,12 +272,14 @@ class HubSpotSandbox(HubSpotWrites, HubSpotReads, HubSpotAssociations, HubSpotPr
             if value == (old or ""):
                 continue
             prop = self.schemas[object_type][name]
-            if prop.unique:
-                index = self._unique.setdefault((object_type, name), {})
-                if old:
-                    index.pop(_norm(name, old), None)
-                if value:
-                    index[_norm(name, value)] = rec["id"]
+            if prop.unique or name == "hs_additional_emails":  # a contact's other addresses are taken too
+                key = "email" if name == "hs_additional_emails" else name
+                index = self._unique.setdefault((object_type, key), {})
+                olds, news = ((old or "").split(";"), value.split(";")) if key != name else ([old or ""], [value])
+                for gone in filter(None, olds):
+                    index.pop(_norm(key, gone), None)
+                for taken in filter(None, news):
+                    index[_norm(key, taken)] = rec["id"]
             if value:
                 stored[name] = value
             else:
@@ -254,22 +293,24 @@ class HubSpotSandbox(HubSpotWrites, HubSpotReads, HubSpotAssociations, HubSpotPr
                                                     "sourceId": by})
         rec["updatedAt"] = now
         stored["lastmodifieddate" if object_type == "contacts" else "hs_lastmodifieddate"] = now
-        if object_type == "contacts":
-            self._emit(rec["id"], changed, creating, source or ("INTEGRATION", str(self.app_id)))
-
-    def _emit(self, object_id: str, changed: list[tuple[str, str]], creating: bool, source: tuple[str, str]) -> None:
-        base = {"portalId": self.portal_id, "appId": self.app_id, "objectId": int(object_id),
-                "changeSource": source[0], "sourceId": source[1]}
-        occurred = int(time.time() * 1000)
         if creating:
-            self.webhooks.emit({"eventId": next(self._event_ids), "subscriptionId": 1, "occurredAt": occurred,
-                                "subscriptionType": "contact.creation", "changeFlag": "CREATED", **base})
+            self._emit_event(object_type, "creation", rec["id"], source, changeFlag="CREATED")
         for name, value in changed:
-            if self.webhook_properties is not None and name not in self.webhook_properties:
-                continue
-            self.webhooks.emit({"eventId": next(self._event_ids), "subscriptionId": 2, "occurredAt": occurred,
-                                "subscriptionType": "contact.propertyChange", "propertyName": name,
-                                "propertyValue": value, **base})
+            if self.webhook_properties is None or name in self.webhook_properties:
+                self._emit_event(object_type, "propertyChange", rec["id"], source, propertyName=name,
+                                 propertyValue=value)
+
+    def _emit_event(self, object_type: str, kind: str, object_id: str, source: tuple[str, str] | None,
+                    **fields: Any) -> None:
+        """One webhook event, when the app subscribed to its type (``contact.creation``, ``company.merge``, ...)."""
+        subscription = f"{EVENT_PREFIX[object_type]}.{kind}"
+        if subscription not in self.webhook_subscriptions:
+            return
+        by = source or ("INTEGRATION", str(self.app_id))
+        self.webhooks.emit({"eventId": next(self._event_ids), "subscriptionId": SUBSCRIPTION_IDS[subscription],
+                            "portalId": self.portal_id, "appId": self.app_id, "occurredAt": int(time.time() * 1000),
+                            "subscriptionType": subscription, "objectId": int(object_id), "changeSource": by[0],
+                            "sourceId": by[1], **fields})
 
     def _create(self, object_type: str, props: dict[str, Any], source: tuple[str, str] | None = None) -> dict[str, Any]:
         rec_id = str(next(self._ids))
@@ -277,6 +318,7 @@ class HubSpotSandbox(HubSpotWrites, HubSpotReads, HubSpotAssociations, HubSpotPr
         rec = {"id": rec_id, "properties": {"hs_object_id": rec_id, "createdate": now}, "createdAt": now,
                "updatedAt": now}
         self._objects[object_type][rec_id] = rec
+        self._order[object_type].append(int(rec_id))  # ids only grow, so the list stays sorted
         self._apply(object_type, rec, props, creating=True, source=source)
         return rec
 

@@ -9,6 +9,9 @@ contacts.json; companies.json alike):
   that matches nothing is 404 with the spec's ``Error`` body (``default`` response), as the live API answers it:
   ``{"status":"error","message":"Object not found.  objectId are usually numeric.","correlationId":...,
   "context":{"id":[...]},"category":"OBJECT_NOT_FOUND"}`` (https://github.com/HubSpot/hubspot-api-nodejs/issues/669).
+- ``GET /crm/v3/objects/{type}`` (every record, page by page), ``DELETE /crm/v3/objects/{type}/{id}``,
+  ``POST .../batch/archive`` and ``POST .../merge``: ``hubspot_lifecycle``. ``GET .../{id}?archived=true`` reads an
+  archived record; an id a merge folded into another record reads that record (the changelog cited there).
 - Owners: ``CollectionResponsePublicOwnerForwardPaging``; each ``PublicOwner`` has the required ``id``, ``type``
   (``PERSON`` or ``QUEUE``), ``createdAt``, ``updatedAt``, ``archived``, and ``userIdIncludingInactive`` as the
   guide's example shows: https://developers.hubspot.com/docs/api-reference/latest/crm/owners/guide.md
@@ -18,7 +21,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from litestar import Request, Response, get, patch, post
+from litestar import Request, Response, delete, get, patch, post
 from litestar.params import FromPath
 
 from sandbox.hubspot_schema import error_body, now_iso
@@ -63,7 +66,7 @@ def owners_handler(sb: HubSpotSandbox) -> Any:
 
 def object_handlers(sb: HubSpotSandbox, t: str) -> list[Any]:
     """CRM v3 object endpoints for one object type."""
-    return [*_read_handlers(sb, t), *_write_handlers(sb, t)]
+    return [*_read_handlers(sb, t), *_write_handlers(sb, t), *_lifecycle_handlers(sb, t)]
 
 
 def _read_handlers(sb: HubSpotSandbox, t: str) -> list[Any]:
@@ -75,18 +78,24 @@ def _read_handlers(sb: HubSpotSandbox, t: str) -> list[Any]:
         wanted = [p for v in q.getall("properties", []) for p in v.split(",")]
         history = [p for v in q.getall("propertiesWithHistory", []) for p in v.split(",")]
         with sb._lock:
-            rec = sb._find(t, q.get("idProperty") or "hs_object_id", object_id)
+            if (q.get("archived") or "false").lower() == "true":
+                rec = sb._archived[t].get(object_id)
+            else:
+                rec = sb._find(t, q.get("idProperty") or "hs_object_id", object_id)
             if rec is None:
                 return sb._respond(404, error_body("OBJECT_NOT_FOUND", OBJECT_NOT_FOUND, context={"id": [object_id]}))
-            out = sb._public(t, rec, wanted, history)
             assoc = [a for v in q.getall("associations", []) for a in v.split(",")]
-            for other in filter(None, (sb._type(a) for a in assoc)):
-                ids = sorted(d for a, b, c, d in sb._assoc if a == t and b == rec["id"] and c == other)
-                if ids:
-                    kind = "contact_to_company" if other == "companies" else "company_to_contact"
-                    out.setdefault("associations", {})[other] = {
-                        "results": [{"id": i, "type": kind} for i in ids]}
+            out = sb._listed(t, rec, wanted, history, assoc)
         return sb._respond(200, out)
+
+    @get(f"/crm/v3/objects/{t}")
+    async def list_objects(request: Request[Any, Any, Any]) -> Response[bytes]:
+        if (denied := await sb._guard(request)) is not None:
+            return denied
+        q = {k: request.query_params.getall(k) for k in request.query_params}
+        with sb._lock:
+            status, out = sb._list_page(t, q)
+        return sb._respond(status, out)
 
     @post(f"/crm/v3/objects/{t}/batch/read", status_code=200)
     async def batch_read(request: Request[Any, Any, Any]) -> Response[bytes]:
@@ -97,7 +106,7 @@ def _read_handlers(sb: HubSpotSandbox, t: str) -> list[Any]:
         return await sb._call(request, lambda body: sb._search(t, body if isinstance(body, dict) else {}),
                               search=True)
 
-    return [get_object, batch_read, search]
+    return [get_object, list_objects, batch_read, search]
 
 
 def _write_handlers(sb: HubSpotSandbox, t: str) -> list[Any]:
@@ -147,3 +156,24 @@ def _write_handlers(sb: HubSpotSandbox, t: str) -> list[Any]:
         return await batch_write(request, "upsert")
 
     return [create_object, update_object, batch_create, batch_update, batch_upsert]
+
+
+def _lifecycle_handlers(sb: HubSpotSandbox, t: str) -> list[Any]:
+    @delete(f"/crm/v3/objects/{t}/{{object_id:str}}", status_code=200)  # answers 204 itself
+    async def archive_object(request: Request[Any, Any, Any], object_id: FromPath[str]) -> Response[bytes]:
+        if (denied := await sb._guard(request)) is not None:
+            return denied
+        with sb._lock:
+            if not sb._archive(t, object_id):
+                return sb._respond(404, error_body("OBJECT_NOT_FOUND", OBJECT_NOT_FOUND, context={"id": [object_id]}))
+        return sb._respond(204, None)
+
+    @post(f"/crm/v3/objects/{t}/batch/archive", status_code=200)  # answers 204 itself
+    async def batch_archive(request: Request[Any, Any, Any]) -> Response[bytes]:
+        return await sb._call(request, lambda body: sb._batch_archive(t, body))
+
+    @post(f"/crm/v3/objects/{t}/merge", status_code=200)
+    async def merge(request: Request[Any, Any, Any]) -> Response[bytes]:
+        return await sb._call(request, lambda body: sb._merge(t, body))
+
+    return [archive_object, batch_archive, merge]

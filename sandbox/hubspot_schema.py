@@ -65,6 +65,8 @@ _READ_ONLY_COMMON = (
     Prop("hs_all_owner_ids", read_only=True),
     Prop("hs_analytics_source", read_only=True),
     Prop("num_associated_deals", "number", read_only=True),
+    # the ids a merge folded into this record, ";"-separated (set by HubSpot on the merged record)
+    Prop("hs_merged_object_ids", read_only=True),
 )
 
 CONTACT_PROPERTIES = _props(
@@ -76,6 +78,11 @@ CONTACT_PROPERTIES = _props(
     Prop("notes_last_contacted", "datetime", read_only=True),
     Prop("hs_last_sales_activity_timestamp", "datetime", read_only=True),
     Prop("email", unique=True),
+    # a contact's other addresses, ";"-separated; set by HubSpot (a merge keeps the merged contact's address here),
+    # read-only through the v3 API (the v1 secondary-email endpoints write it). "The secondary email addresses for
+    # a contact are included in the hs_additional_emails property":
+    # https://developers.hubspot.com/docs/api-reference/legacy/crm/objects/contacts/v1/get-contacts-v1-secondary-email-v-id
+    Prop("hs_additional_emails", read_only=True),
     *(Prop(n) for n in ("firstname", "lastname", "phone", "mobilephone", "company", "website", "jobtitle",
                         "country", "state", "zip", "city", "address", "industry", "hs_language")),
     Prop("numemployees", "enumeration", NUMEMPLOYEES),

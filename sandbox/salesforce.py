@@ -16,6 +16,7 @@ Outbound Message delivery in ``sandbox_outbound.py``):
   and https://developer.salesforce.com/docs/platform/api-rest/guide/resources-composite-sobjects-collections-upsert.html
 - Composite, at most 25 subrequests, ``@{ref.field}`` references, one API call:
   https://developer.salesforce.com/docs/platform/api-rest/guide/resources-composite-composite-post.html
+- Bulk API 2.0 query jobs (``salesforce_bulk2``), QueryAll and Get Deleted (``salesforce_records``).
 - Query / Query More with ``nextRecordsUrl``, up to 2,000 records per batch, ``Sforce-Query-Options: batchSize``:
   https://developer.salesforce.com/docs/platform/api-rest/guide/resources-query.html
   and https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/headers_queryoptions.htm
@@ -56,8 +57,10 @@ from litestar import Request, Response, post, route
 
 from sandbox import soql
 from sandbox.common import Faults
+from sandbox.salesforce_bulk2 import Bulk2Ops, Csv, QueryJob
 from sandbox.salesforce_collections import MAX_COLLECTION, CollectionOps
 from sandbox.salesforce_composite import MAX_COMPOSITE, CompositeOps
+from sandbox.salesforce_control import ControlOps
 from sandbox.salesforce_metadata import MetadataOps, leadrelay_custom, seed_profiles
 from sandbox.salesforce_oauth import INTEGRATION_USERNAME, OAuthOps
 from sandbox.salesforce_org import PREFIX, SCHEMA, Org, RequestError, make_id
@@ -83,7 +86,7 @@ DEFAULT_OUTBOUND_FIELDS = (
 _VERSION_RX = re.compile(r"^v\d{2,3}\.\d$")
 
 
-class SalesforceSandbox(RecordOps, CollectionOps, CompositeOps, OAuthOps, MetadataOps):
+class SalesforceSandbox(RecordOps, CollectionOps, CompositeOps, OAuthOps, MetadataOps, Bulk2Ops, ControlOps):
     """The emulated org. Options (all optional) arrive as ``SandboxServer(salesforce={...})``.
 
     access_tokens: {token: username} sessions valid from the start (default: DEFAULT_TOKEN -> integration user).
@@ -149,6 +152,8 @@ class SalesforceSandbox(RecordOps, CollectionOps, CompositeOps, OAuthOps, Metada
             if user:
                 self.sessions[token] = (user["Id"], None)
         self._locators: dict[str, tuple[str, str, list[dict[str, Any]]]] = {}
+        self._bulk_jobs: dict[str, QueryJob] = {}
+        self._bulk_seq = 0
         self._changes.clear()
         if self.outbound:
             self.outbound.clear()
@@ -347,6 +352,9 @@ class SalesforceSandbox(RecordOps, CollectionOps, CompositeOps, OAuthOps, Metada
         )
         status, payload = self._dispatch(op, ctx, body, params, mutating=request.method != "GET")
         self._commit(str(request.base_url).rstrip("/"))
+        if isinstance(payload, Csv):  # Bulk API 2.0 query results
+            return Response(content=payload.text.encode(), status_code=status, media_type="text/csv",
+                            headers={**self._limit_header(), **payload.headers})
         return self._json(status, payload)
 
     def _dispatch(
@@ -377,6 +385,7 @@ class SalesforceSandbox(RecordOps, CollectionOps, CompositeOps, OAuthOps, Metada
         table: list[tuple[str, dict[str, Callable[..., Result]]]] = [
             ("/sobjects/{sobject:str}", {"POST": self.op_create}),
             ("/sobjects/{sobject:str}/describe", {"GET": self.op_describe}),  # before the record id route
+            ("/sobjects/{sobject:str}/deleted", {"GET": self.op_get_deleted}),
             ("/tooling/sobjects/{tobject:str}", {"POST": self.op_tooling_create}),
             (
                 "/sobjects/{sobject:str}/{record_id:str}",
@@ -391,6 +400,14 @@ class SalesforceSandbox(RecordOps, CollectionOps, CompositeOps, OAuthOps, Metada
             ("/composite", {"POST": self.op_composite}),
             ("/query", {"GET": self.op_query}),
             ("/query/{locator:str}", {"GET": self.op_query_more}),
+            ("/queryAll", {"GET": self.op_query_all}),
+            ("/queryAll/{locator:str}", {"GET": self.op_query_all_more}),
+            ("/jobs/query", {"POST": self.op_bulk_create, "GET": self.op_bulk_list}),
+            (
+                "/jobs/query/{job_id:str}",
+                {"GET": self.op_bulk_get, "PATCH": self.op_bulk_abort, "DELETE": self.op_bulk_delete},
+            ),
+            ("/jobs/query/{job_id:str}/results", {"GET": self.op_bulk_results}),
             ("/limits", {"GET": self.op_limits}),
         ]
         handlers: list[Any] = []
@@ -412,27 +429,6 @@ class SalesforceSandbox(RecordOps, CollectionOps, CompositeOps, OAuthOps, Metada
         handlers.append(token)
         handlers += self._control_handlers()
         return handlers
-
-    def _control_handlers(self) -> list[Any]:
-        """Test/demo controls (not Salesforce API; not counted): expire sessions, edit a record as a rep."""
-        sandbox = self
-
-        @post("/_sandbox/salesforce/expire-sessions", name="salesforce-expire-sessions", status_code=204)
-        async def expire() -> None:
-            sandbox.expire_sessions()
-
-        @post("/_sandbox/salesforce/edit-as", name="salesforce-edit-as")
-        async def edit_as(request: Request[Any, Any, Any]) -> Response[Any]:
-            data = json.loads(await request.body())
-            try:
-                result = sandbox.edit_as(data["username"], data.get("sobject", "Lead"), data.get("id"), data["fields"])
-            except (KeyError, RequestError) as exc:
-                return Response(
-                    content=json.dumps({"error": str(exc)}).encode(), status_code=400, media_type="application/json"
-                )
-            return Response(content=json.dumps(result).encode(), status_code=200, media_type="application/json")
-
-        return [expire, edit_as]
 
 
 __all__ = [

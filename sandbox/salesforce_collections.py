@@ -133,7 +133,7 @@ class CollectionOps:
         for rid in ids:
             found = self.org.find(rid)
             rows.append(
-                self.org.delete(found[0], rid)
+                self.org.delete(found[0], rid, ctx.user_id)
                 if found
                 else {"id": rid, "success": False, "errors": [row_error("ENTITY_IS_DELETED", "entity is deleted")]}
             )

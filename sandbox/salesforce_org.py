@@ -14,6 +14,11 @@ Behaviour and error codes follow Salesforce's documentation:
   https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/dome_upsert.htm
 - Assignment rules run on create *and* update unless ``Sforce-Auto-Assign: FALSE`` (header default TRUE):
   https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/headers_autoassign.htm
+- Every write (create, update, delete, merge) sets ``SystemModstamp``; a deleted record goes to the Recycle Bin:
+  ``IsDeleted`` true, gone from queries, still read by ``queryAll`` and listed by Get Deleted (kept 15 days):
+  https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/resources_queryall.htm and
+  https://developer.salesforce.com/docs/atlas.en-us.api.meta/api/sforce_api_calls_getdeleted.htm
+- Merge: ``salesforce_merge``.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from sandbox.salesforce_merge import merge
 from sandbox.salesforce_metadata import field_permission_errors, visible_created
 from sandbox.salesforce_org_query import OrgQuery
 from sandbox.salesforce_schema import (
@@ -76,6 +82,9 @@ class Org(OrgQuery):
     # while a request runs: each record's state before each change, so a failed transaction is undone
     # without copying the whole org per request
     _journal: list[tuple[str, str, dict[str, Any] | None]] | None = None
+    # the Recycle Bin: deleted records by sObject and id (IsDeleted true), and when each was deleted
+    recycle: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    deleted_dates: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for name in SCHEMA:
@@ -110,6 +119,8 @@ class Org(OrgQuery):
     def rollback(self) -> None:
         """Undo every change since ``begin`` (the external-id index keeps stale entries; lookups re-check)."""
         for sobject, rid, before in reversed(self._journal or []):
+            self.recycle.get(sobject, {}).pop(rid, None)  # a record deleted in this transaction comes back
+            self.deleted_dates.pop(rid, None)
             if before is None:
                 self.tables[sobject].pop(rid, None)
             else:
@@ -406,10 +417,22 @@ class Org(OrgQuery):
         result = self.insert(sobject, fields, user_id, auto_assign)
         return {**result, "created": result["success"]}
 
-    def delete(self, sobject: str, record_id: str) -> dict[str, Any]:
+    def merge(self, sobject: str, master_id: str, victim_ids: list[str], user_id: str,
+              fields: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Merge up to two records into ``master_id`` (``salesforce_merge.merge``)."""
+        return merge(self, sobject, master_id, victim_ids, user_id, fields)
+
+    def delete(self, sobject: str, record_id: str, user_id: str | None = None) -> dict[str, Any]:
+        """Move one record to the Recycle Bin (``IsDeleted`` true, ``SystemModstamp`` now)."""
         found = self.find(record_id)
         if found is None or found[0] != sobject or sobject in NOT_CREATABLE:
             return {"id": record_id, "success": False, "errors": [row_error("ENTITY_IS_DELETED", "entity is deleted")]}
-        self._remember(sobject, found[1]["Id"])
-        del self.tables[sobject][found[1]["Id"]]
-        return {"id": found[1]["Id"], "success": True, "errors": []}
+        rec = found[1]
+        self._remember(sobject, rec["Id"])
+        del self.tables[sobject][rec["Id"]]
+        rec["IsDeleted"] = True
+        rec["SystemModstamp"] = self.deleted_dates[rec["Id"]] = sf_now()
+        if user_id:
+            rec["LastModifiedById"] = user_id
+        self.recycle.setdefault(sobject, {})[rec["Id"]] = rec
+        return {"id": rec["Id"], "success": True, "errors": []}

@@ -17,6 +17,7 @@ class OrgQuery:
 
     tables: dict[str, dict[str, dict[str, Any]]]
     groups: dict[str, dict[str, Any]]
+    recycle: dict[str, dict[str, dict[str, Any]]]
 
     def resolve(self, sobject: str, record: dict[str, Any], path: str) -> Any:
         """A field value by (case-insensitive) name or one-level relationship path such as ``Owner.Email``."""
@@ -51,7 +52,8 @@ class OrgQuery:
             "relationship, be sure to append the '__r' after the custom relationship name.",
         )
 
-    def run_query(self, query: soql.Query) -> tuple[str, list[dict[str, Any]]]:
+    def run_query(self, query: soql.Query, *, include_deleted: bool = False) -> tuple[str, list[dict[str, Any]]]:
+        """The rows a query selects; ``include_deleted`` reads the Recycle Bin too (queryAll)."""
         sobject = self.canonical_sobject_for_query(query.sobject)
         for path in [*query.fields, *soql.where_fields(query.where), *(o[0] for o in query.order_by)]:
             self.resolve(sobject, {}, path) if "." not in path else self._relationship_field(
@@ -61,7 +63,10 @@ class OrgQuery:
         def get(rec: dict[str, Any], path: str) -> Any:
             return self.resolve(sobject, rec, path)
 
-        rows = [r for r in self._candidates(sobject, query.where) if soql.matches(query.where, r, get)]
+        pool: Iterable[dict[str, Any]] = self._candidates(sobject, query.where)
+        if include_deleted:
+            pool = [*self.tables[sobject].values(), *self.recycle.get(sobject, {}).values()]
+        rows = [r for r in pool if soql.matches(query.where, r, get)]
         if query.order_by:
             soql.sort_records(rows, query.order_by, get)
         rows = rows[query.offset :]

@@ -7,6 +7,9 @@
   https://developer.salesforce.com/docs/atlas.en-us.object_reference.meta/object_reference/sforce_api_objects_lead.htm
 - Error codes (REQUIRED_FIELD_MISSING, INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST, DUPLICATE_VALUE, ...):
   https://developer.salesforce.com/docs/atlas.en-us.api.meta/api/sforce_api_calls_concepts_core_data_objects.htm#statuscode
+- ``MasterRecordId`` on Lead, Contact and Account: "If this object was deleted as the result of a merge, this field
+  contains the ID of the record that was kept" (reference, read-only), with ``IsDeleted``:
+  https://developer.salesforce.com/docs/atlas.en-us.object_reference.meta/object_reference/sforce_api_objects_lead.htm
 - Organization: one record, the org itself (id prefix 00D), queryable through the API, never created or deleted
   through it: https://developer.salesforce.com/docs/atlas.en-us.object_reference.meta/object_reference/sforce_api_objects_organization.htm
 """
@@ -95,6 +98,10 @@ RATING = ("Hot", "Warm", "Cold")
 LEAD_SOURCE = ("Web", "Phone Inquiry", "Partner Referral", "Purchased List", "Other")
 _OWNER = F("reference", refs=("User", "Group"), label="Owner ID")
 
+
+def _master(sobject: str) -> F:
+    return F("reference", writable=False, refs=(sobject,), label="Master Record ID")
+
 SCHEMA: dict[str, dict[str, F]] = {
     "Lead": {
         **_SYSTEM,
@@ -125,6 +132,7 @@ SCHEMA: dict[str, dict[str, F]] = {
         # the due date of the latest event or closed task (a logged call or email) on the Lead; set by Salesforce
         "LastActivityDate": F("date", writable=False),
         "HasOptedOutOfEmail": F("boolean", default=False),
+        "MasterRecordId": _master("Lead"),
     },
     "Contact": {
         **_SYSTEM,
@@ -138,6 +146,7 @@ SCHEMA: dict[str, dict[str, F]] = {
         "MailingCountry": F(length=80),
         "LeadSource": F("picklist", values=LEAD_SOURCE),
         "OwnerId": _OWNER,
+        "MasterRecordId": _master("Contact"),
     },
     "Account": {
         **_SYSTEM,
@@ -153,6 +162,7 @@ SCHEMA: dict[str, dict[str, F]] = {
         "BillingPostalCode": F(length=20),
         "BillingCountry": F(length=80),
         "OwnerId": _OWNER,
+        "MasterRecordId": _master("Account"),
     },
     "User": {
         **_SYSTEM,

@@ -12,7 +12,10 @@ Documented semantics kept: keywords and field names are case-insensitive; ``=`` 
 case-insensitively; ``LIKE`` wildcards are ``%`` and ``_`` with ``\\`` escapes; string literals are single-quoted
 with backslash escapes (https://developer.salesforce.com/docs/atlas.en-us.soql_sosl.meta/soql_sosl/sforce_api_calls_soql_select_quotedstringescapes.htm);
 nulls sort first ascending and last descending by default. Relationship fields one level deep (``Account.Name``,
-``Owner.Email``) are resolved by a caller-supplied lookup.
+``Owner.Email``) are resolved by a caller-supplied lookup. Date and dateTime literals are unquoted:
+``2026-03-01`` and ``2026-03-01T09:30:00Z`` / ``...+01:00`` (fractions of a second allowed), and compare as dates and
+instants (https://developer.salesforce.com/docs/atlas.en-us.soql_sosl.meta/soql_sosl/sforce_api_calls_soql_select_dateformats.htm),
+as the incremental read ``WHERE SystemModstamp > 2026-03-01T09:30:00Z`` needs.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from typing import Any
 
 MAX_SOQL_LENGTH = 100_000  # SOQL statements cannot be longer than 100,000 characters (SOQL limits page)
@@ -37,6 +41,8 @@ class SoqlError(Exception):
 _TOKEN = re.compile(
     r"""\s*(?:
         (?P<string>'(?:\\.|[^'\\])*')
+      | (?P<datetime>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,3})?(?:Z|[+-]\d{2}:\d{2}))
+      | (?P<date>\d{4}-\d{2}-\d{2})(?![\d:T])
       | (?P<number>-?\d+(?:\.\d+)?)
       | (?P<op><=|>=|!=|<>|=|<|>)
       | (?P<punct>[(),])
@@ -92,6 +98,13 @@ def tokenize(text: str) -> list[Tok]:
         raw = m.group(kind)
         if kind == "string":
             toks.append(Tok("string", _unquote(raw), m.start(kind)))
+        elif kind in ("datetime", "date"):
+            try:
+                value: Any = (datetime.fromisoformat(raw.replace("Z", "+00:00")) if kind == "datetime"
+                              else date.fromisoformat(raw))
+            except ValueError as exc:
+                raise SoqlError(f"invalid date or dateTime literal: {raw}") from exc
+            toks.append(Tok("time", value, m.start(kind)))
         elif kind == "number":
             toks.append(Tok("number", float(raw) if "." in raw else int(raw), m.start(kind)))
         elif kind == "word" and raw.lower() in _KEYWORDS:
@@ -273,7 +286,7 @@ class _Parser:
 
     def literal(self) -> Any:
         tok = self.take()
-        if tok.kind in ("string", "number"):
+        if tok.kind in ("string", "number", "time"):
             return tok.value
         if tok.kind == "kw" and tok.value in ("null", "true", "false"):
             return {"null": None, "true": True, "false": False}[tok.value]
@@ -309,7 +322,21 @@ def _like(value: Any, pattern: str) -> bool:
     return re.fullmatch("".join(rx), str(value), re.IGNORECASE | re.DOTALL) is not None
 
 
+def _as_time(value: Any, like: Any) -> Any:
+    """A stored date or dateTime string (``2026-03-01T09:30:00.000+0000``) as the kind of the literal ``like``."""
+    if not isinstance(value, str):
+        return value
+    try:
+        if isinstance(like, datetime):
+            return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return date.fromisoformat(value[:10]) if len(value) == 10 else None
+    except ValueError:
+        return None
+
+
 def _compare(a: Any, op: str, b: Any) -> bool:
+    if isinstance(b, (date, datetime)):
+        a = _as_time(a, b)
     if op == "=":
         return bool(_norm(a) == _norm(b))
     if op == "!=":
