@@ -28,7 +28,7 @@ from leadrelay.api.webhooks import HANDLERS as WEBHOOKS
 from leadrelay.api.webhooks import SOURCES as WEBHOOK_SOURCES
 from leadrelay.console import ROUTES as CONSOLE_ROUTES
 from leadrelay.console import ConsoleAuth, SessionMiddleware
-from worker.redis_server import redis_options, redis_unavailable
+from worker.redis_server import c_packed, redis_options, redis_unavailable
 
 Req = Request[Any, Any, State]
 _background: set[asyncio.Task[None]] = set()
@@ -137,7 +137,7 @@ def _lifespan(settings: Settings, redis: Any, crm: CrmClient | bool | None) -> A
         r = redis
         if r is None:
             assert settings.redis_url, "set REDIS_URL (or run `leadrelay demo`, which starts one)"
-            r = Redis.from_url(settings.redis_url, **redis_options())
+            r = c_packed(Redis.from_url(settings.redis_url, **redis_options()))
             own.append(r)
         client: CrmClient | None = None if isinstance(crm, bool) else crm
         sync_r = None
