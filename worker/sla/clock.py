@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import structlog
+from arq.constants import expires_extra_ms
 
 from adapters.crm import registry
 from adapters.crm.plugin import CrmEvent
@@ -33,10 +35,11 @@ from connector.worked import WorkedWhen, worked_at
 from worker.metrics import Gauge, Recorder
 from worker.sla import hold, steps
 from worker.sla.notifier import LogNotifier, Notifier
-from worker.sla.queue import SLA_STEP, FollowQueue
+from worker.sla.queue import HAND_OVER_S, SLA_STEP, FollowQueue
 from worker.sla.record import Tracked, stamp, tracked, when
 from worker.sla.writes import Flush
-from worker.store import Store, WriteTask
+from worker.store import Store, WriteTask, scripts
+from worker.store.keys import arq_job, arq_result
 from worker.unassigned import Unassigned
 
 log = structlog.get_logger("leadrelay.sla")
@@ -56,6 +59,7 @@ class SlaClock:
         self.notifier: Notifier = notifier or LogNotifier()
         self.queue = FollowQueue(store, settings.key_prefix)
         self.defer = self.queue.defer
+        self._start_script = store.r.register_script(scripts.SLA_START)
         self._now = now or (lambda: datetime.now(UTC))
 
     def now(self) -> datetime:
@@ -74,24 +78,70 @@ class SlaClock:
 
     # ---- the write landed ----------------------------------------------------------------------------------------
     async def start_clock(self, crm: str, results: Sequence[tuple[WriteTask, bytes, str | None]]) -> None:
-        """The CRM write of these leads landed: start each one's clock (or hold it). Never fails the write."""
-        for task, _, _ in results:
-            try:
-                await self._written(task.lead_id)
-            except Exception:  # follow-through is not worth a lead's write: log it, the write stands
-                log.exception("sla_start_failed", lead=task.lead_id, crm=crm)
+        """The CRM write of these leads landed: start each one's clock (or hold it). Never fails the write.
 
-    async def _written(self, lead_id: str) -> None:
-        t = await self.tracked(lead_id)
-        owner = t.decision.route.assignment.owner if t is not None else None
-        if t is None or owner is None:
-            return  # a queue's lead: nobody's clock
-        held = t.decision.route.assignment.hold_until
-        if held is not None and "released_at" not in t.fields:
-            await hold.hold(self, t, held)
+        Two round trips for the whole batch (its leads read, then ``scripts.SLA_START``), not five a lead."""
+        ids = list(dict.fromkeys(task.lead_id for task, _, _ in results))
+        if not ids:
             return
-        if await self.store.r.hsetnx(self.store.keys.lead(lead_id), "sla_clock", "1"):  # once: not on a later write
-            await self.start(t, owner, 1, self.now())
+        try:
+            found = [tracked(i, f) for i, f in zip(ids, await self.store.leads(ids), strict=True)]
+            starts: list[tuple[Tracked, str]] = []
+            for t in found:
+                owner = t.decision.route.assignment.owner if t is not None else None
+                if t is None or owner is None:
+                    continue  # a queue's lead: nobody's clock
+                held = t.decision.route.assignment.hold_until
+                if held is not None and "released_at" not in t.fields:
+                    await self._guarded(hold.hold(self, t, held), t.lead_id, crm)
+                elif "sla_clock" not in t.fields:  # once: not on a later write (the script checks it again)
+                    starts.append((t, owner))
+            if starts:
+                await self._start_many(starts, self.now())
+        except Exception:  # follow-through is not worth a lead's write: log it, the write stands
+            log.exception("sla_start_failed", leads=len(ids), crm=crm)
+
+    async def _guarded(self, step: Awaitable[None], lead_id: str, crm: str) -> None:
+        try:
+            await step
+        except Exception:
+            log.exception("sla_start_failed", lead=lead_id, crm=crm)
+
+    async def _start_many(self, starts: Sequence[tuple[Tracked, str]], start: datetime) -> None:
+        """Start clock 1 of each (lead, owner) at ``start`` in one script: what ``start`` does for one, each only if
+        its clock never started."""
+        k = self.store.keys
+        keys = [k.sla_due, k.sla_schedule, k.queue]
+        argv: list[Any] = [self.store.retention.lead_s, time.time() - self.store.retention.lead_s,
+                           expires_extra_ms + int(HAND_OVER_S * 1000)]  # arq's: a day past its time
+        for t, owner in starts:
+            grade, rep = self.grade(t), self.config.team.by_id.get(owner)
+            fields = {"sla_clock": "1", "sla_owner": owner, "sla_start": stamp(start)}
+            deadline = rung = None
+            if grade is not None and rep is not None:
+                deadline = due_at(rep, start, grade.first_contact_minutes * 60, business_hours=grade.business_hours)
+            if deadline is not None and grade is not None:
+                fields["sla_deadline"] = stamp(deadline)
+                rung = self._first_rung(t.lead_id, owner, start, grade)
+            job_id = rung[0] if rung else ""
+            keys += [k.lead(t.lead_id), arq_job(job_id), arq_result(job_id)]
+            argv += [t.lead_id, len(fields), *[x for kv in fields.items() for x in kv],
+                     repr(deadline.timestamp()) if deadline is not None else "",
+                     *(rung[1] if rung else ("", "", "", ""))]
+        await self._start_script(keys=keys, args=argv)
+
+    def _first_rung(self, lead_id: str, owner: str, start: datetime,
+                    grade: GradeSla) -> tuple[str, tuple[str, str, bytes, bytes]] | None:
+        """(job id, where it is stored) of clock 1's first rung, as ``schedule`` would queue it; None: no rung."""
+        ladder, rep = grade.ladder(), self.config.team.by_id.get(owner)
+        if not ladder or rep is None:
+            return None
+        step, offset = ladder[0]
+        at = due_at(rep, start, offset, business_hours=grade.business_hours)
+        if at is None:
+            return None
+        job_id = self.store.keys.sla_job(lead_id, 1, step)
+        return job_id, self.queue.planned(SLA_STEP, (lead_id, 1, step), job_id, at)
 
     # ---- one clock -------------------------------------------------------------------------------------------
     async def start(self, t: Tracked, owner: str, clock: int, start: datetime, trace: str = "") -> None:

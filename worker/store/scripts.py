@@ -219,3 +219,42 @@ end
 redis.call('LTRIM', KEYS[1], tonumber(ARGV[3]), -1)
 return out
 """
+
+# Start the first-contact clocks of the leads a write batch landed, in one round trip (it was five a lead, one after
+# another): per lead, only if its clock never started (HSETNX sla_clock: not on a later write), its clock fields,
+# the lead's retention renewed, its deadline in the overdue index, and its first rung's job — to arq when near
+# (stored as arq's enqueue_job stores it, unless arq knows the job), else to the follow-through schedule. Deadlines
+# older than a lead's retention leave the index.
+#   KEYS: overdue index, schedule, queue; then per lead: lead hash, job key, result key
+#   ARGV: lead ttl (s), drop deadlines before (score), job expiry (ms); then per lead: lead id, n fields, field,
+#         value, ..., deadline ("" none), rung ("" none | "arq" | "schedule"), when (score: ms for arq, s for the
+#         schedule), job id (arq) or schedule entry, job bytes (arq)
+# Returns one 1/0 per lead: its clock started now, or had already.
+SLA_START = """
+local out = {}
+local a = 4
+for d = 1, (#KEYS - 3) / 3 do
+  local lead, job, result = KEYS[3*d + 1], KEYS[3*d + 2], KEYS[3*d + 3]
+  local lead_id, n = ARGV[a], tonumber(ARGV[a + 1])
+  local fields = {}
+  for f = 1, 2 * n do fields[f] = ARGV[a + 1 + f] end
+  a = a + 2 * n + 2
+  local deadline, rung, at, member, bytes = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
+  a = a + 5
+  out[d] = 0
+  if redis.call('HSETNX', lead, 'sla_clock', '1') == 1 then
+    out[d] = 1
+    if n > 0 then redis.call('HSET', lead, unpack(fields)) end
+    redis.call('EXPIRE', lead, ARGV[1])
+    if deadline ~= '' then redis.call('ZADD', KEYS[1], deadline, lead_id) end
+    if rung == 'schedule' then
+      redis.call('ZADD', KEYS[2], at, member)
+    elseif rung == 'arq' and redis.call('EXISTS', job, result) == 0 then
+      redis.call('PSETEX', job, ARGV[3], bytes)
+      redis.call('ZADD', KEYS[3], at, member)
+    end
+  end
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
+return out
+"""
