@@ -38,7 +38,7 @@ from worker.queue import (
     queue_name,
     write_back_enqueuer,
 )
-from worker.redis_server import WORKER_RETRIES, arq_redis_settings, redis_options
+from worker.redis_server import WORKER_RETRIES, arq_redis_settings, c_packed, redis_options
 from worker.service import Service
 from worker.sla import HOLD_RELEASE, SLA_STEP
 from worker.sla import jobs as sla_jobs
@@ -63,7 +63,8 @@ async def startup(ctx: dict[str, Any]) -> None:
     assert settings.redis_url, "the worker needs LEADRELAY_REDIS_URL / REDIS_URL"
     warm_up()
     # every client rides out a Redis restart (~10 s of new tries; see worker.redis_server)
-    redis = Redis.from_url(settings.redis_url, **redis_options(retries=WORKER_RETRIES))
+    redis = c_packed(Redis.from_url(settings.redis_url, **redis_options(retries=WORKER_RETRIES)))
+    c_packed(ctx["redis"])  # arq's own pool: the poll, starting and finishing jobs
     sync_redis = redis_sync.Redis.from_url(settings.redis_url, **redis_options(for_async=False,
                                                                                retries=WORKER_RETRIES))
     # the published config version (seeded from the files on first start), followed while the worker runs
