@@ -122,7 +122,9 @@ def worker_settings(settings: Settings, **ctx: Any) -> dict[str, Any]:
     keys = Keys(settings.key_prefix)
     return {
         "functions": [
-            func(jobs.process_delivery, name=PROCESS_DELIVERY),
+            # no result kept: its delivery's done and inbound keys say it ran, and a kept result (the delivery's bytes
+            # with arq's bookkeeping) cost a write and a minute of Redis memory per lead
+            func(jobs.process_delivery, name=PROCESS_DELIVERY, keep_result=0),
             func(jobs.write_back, name=WRITE_BACK),
             # its own limit (ours, then arq's above it, as for the others): a channel down for minutes is retried
             func(jobs.notify, name=NOTIFY, max_tries=settings.notify_max_tries + jobs.ARQ_EXTRA_TRIES),
