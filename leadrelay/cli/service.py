@@ -108,8 +108,8 @@ def _run_worker(settings: Settings, burst: bool) -> None:
 
     import redis
     import structlog
-    from arq.worker import Worker
 
+    from worker.poll import Worker
     from worker.redis_server import redis_unavailable, unreachable
     from worker.settings import worker_settings
 
