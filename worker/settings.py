@@ -64,7 +64,9 @@ async def startup(ctx: dict[str, Any]) -> None:
     warm_up()
     # every client rides out a Redis restart (~10 s of new tries; see worker.redis_server)
     redis = c_packed(Redis.from_url(settings.redis_url, **redis_options(retries=WORKER_RETRIES)))
-    c_packed(ctx["redis"])  # arq's own pool: the poll, starting and finishing jobs
+    arq_pool = c_packed(ctx["redis"]).connection_pool  # arq's own pool: the poll, starting and finishing jobs
+    await arq_pool.disconnect()  # the connection arq made before (its start-up ping) is made again, packed in C
+    arq_pool.reset()
     sync_redis = redis_sync.Redis.from_url(settings.redis_url, **redis_options(for_async=False,
                                                                                retries=WORKER_RETRIES))
     # the published config version (seeded from the files on first start), followed while the worker runs
