@@ -102,6 +102,44 @@ redis.call('SREM', KEYS[3], ARGV[1])
 return #items
 """
 
+# Finish a write_back job's batch in one step (what a MULTI of three commands a lead did, with twice the replies):
+# the written leads' results on their hashes (renewing their retention) and their CRM record links, the leads whose
+# new owner landed onto the job's landed list (their notifications are queued next), and the job's list replaced by
+# the tasks still to try (none: the batch is done and the job leaves the set of jobs holding a batch).
+#   KEYS: landed list, the job's batch, batches; then per result: lead hash, record key (a placeholder without one)
+#   ARGV: now, lead ttl (s), landed ttl (s), job id, n landed, the landed ids, n results, per result: lead id,
+#         write result, rep ("" none), record ("crm:id", "" none); then the tasks to keep
+WRITES_DONE = """
+local now, lead_ttl, a = ARGV[1], ARGV[2], 6
+local n_landed = tonumber(ARGV[5])
+if n_landed > 0 then
+  redis.call('RPUSH', KEYS[1], unpack(ARGV, a, a + n_landed - 1))
+  redis.call('EXPIRE', KEYS[1], ARGV[3])
+end
+a = a + n_landed
+local n = tonumber(ARGV[a])
+a = a + 1
+for d = 1, n do
+  local lead, record = KEYS[2*d + 2], KEYS[2*d + 3]
+  local lead_id, result, rep, rec = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
+  a = a + 4
+  redis.call('HSET', lead, 'write', result, 'written_at', now)
+  if rep ~= '' then redis.call('HSET', lead, 'assigned_at', now, 'assigned_to', rep) end
+  if rec ~= '' then
+    redis.call('HSET', lead, 'record', rec)
+    redis.call('SET', record, lead_id, 'EX', lead_ttl)
+  end
+  redis.call('EXPIRE', lead, lead_ttl)
+end
+redis.call('DEL', KEYS[2])
+if a <= #ARGV then
+  redis.call('RPUSH', KEYS[2], unpack(ARGV, a, #ARGV))
+else
+  redis.call('SREM', KEYS[3], ARGV[4])
+end
+return n
+"""
+
 # Release a lock only if we still hold it.
 UNLOCK = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
 
