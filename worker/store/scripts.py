@@ -140,6 +140,25 @@ end
 return n
 """
 
+# Take a per-identity lock and, holding it, find the lead already holding one of the person's identity keys (the
+# strongest first; each key, then the identity hash of before), renewing those keys (the person is seen): one reply
+# instead of one per command. Without the lock nothing else is done (the caller waits and asks again).
+#   KEYS: lock, routing-state version, identity hash of before; then one key per identity
+#   ARGV: token, lock ttl (ms), identity ttl (s); then the identity names (the fields of the hash of before)
+# Returns {1 | 0 (locked by another), routing-state version, the lead found or ""}.
+LOCK_AND_FIND = """
+local version = redis.call('GET', KEYS[2]) or '0'
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return {0, version, ''} end
+local found = ''
+for i = 4, #KEYS do
+  if found == '' then
+    found = redis.call('GET', KEYS[i]) or redis.call('HGET', KEYS[3], ARGV[i]) or ''
+  end
+  redis.call('EXPIRE', KEYS[i], ARGV[3])
+end
+return {1, version, found}
+"""
+
 # Release a lock only if we still hold it.
 UNLOCK = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
 

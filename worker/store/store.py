@@ -49,6 +49,7 @@ class Store(DecisionIndex):
         self._take = redis.register_script(scripts.TAKE)
         self._release = redis.register_script(scripts.RELEASE)
         self._unlock = redis.register_script(scripts.UNLOCK)
+        self._lock_and_find = redis.register_script(scripts.LOCK_AND_FIND)
         self._unpark = redis.register_script(scripts.UNPARK)
         self._breaker_fail = redis.register_script(scripts.BREAKER_FAIL)
         self._breaker_ok = redis.register_script(scripts.BREAKER_OK)
@@ -182,18 +183,15 @@ class Store(DecisionIndex):
         """``lock`` and ``lead_for`` in one round trip: (token, lead already holding one of the keys, routing-state
         version: whether a routing state this process holds is still the current one)."""
         token = uuid.uuid4().hex
-        key = self.keys.lock(name)
+        keys = [self.keys.lock(name), self.keys.route_version, self.keys.ident,
+                *[self.keys.identity(i) for i in ident_keys]]
+        argv: list[Any] = [token, int(ttl_s * 1000), self.retention.identity_s, *ident_keys]
         deadline = time.monotonic() + wait_s
         delay = 0.002
         while True:
-            pipe = self.r.pipeline(transaction=False)
-            pipe.set(key, token, nx=True, px=int(ttl_s * 1000))
-            pipe.get(self.keys.route_version)
-            if ident_keys:
-                self._find_identity(pipe, ident_keys)
-            got, version, *found = await pipe.execute()
+            got, version, found = await self._lock_and_find(keys=keys, args=argv)
             if got:
-                return token, self._found(found) if ident_keys else None, int(version or 0)
+                return token, (found.decode() if isinstance(found, bytes) else str(found)) or None, int(version)
             if time.monotonic() > deadline:
                 raise TimeoutError(f"identity {name} stayed locked for {wait_s:g}s")
             await asyncio.sleep(delay)
