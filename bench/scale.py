@@ -110,7 +110,8 @@ class Rig:
             salesforce_instance_url=info["url"], salesforce_domain=info["url"],
             salesforce_client_id="leadrelay-sandbox-client", salesforce_client_secret="leadrelay-sandbox-secret",
             salesforce_user_id=info["sf_user"], salesforce_org_ids=(info["org_id"],), ca_bundle=info["ca"],
-            api_tokens=(f"admin:{secrets.token_urlsafe(24)}",), **extra)
+            api_tokens=(f"admin:{secrets.token_urlsafe(24)}",), lead_id_secret=secrets.token_urlsafe(32),
+            session_secret=secrets.token_urlsafe(32), **extra)
         self.env = {**{k: v for k, v in os.environ.items() if not k.startswith("LEADRELAY_")},
                     **settings_env(self.settings), FORM_SECRET_ENV: self.form_secret,
                     "LEADRELAY_TYPEFORM_SECRET": secrets.token_hex(16)}
