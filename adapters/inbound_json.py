@@ -89,3 +89,9 @@ def loads(body: bytes | str) -> Any:
     if not _fine(data):
         _check(data, "", 0)
     return data
+
+
+def check_nesting(value: Any, field: str) -> None:
+    """InputError naming the field for a value already parsed (an admin request's payload or document) that is
+    nested deeper than ``MAX_DEPTH``: what reads it next (a mapping, a deep copy, a page) recurses per level."""
+    _check(value, field, 0)

@@ -202,7 +202,8 @@ def main() -> None:
             salesforce_instance_url=info["url"], salesforce_domain=info["url"],
             salesforce_client_id="leadrelay-sandbox-client", salesforce_client_secret="leadrelay-sandbox-secret",
             salesforce_user_id=info["sf_user"], salesforce_org_ids=(info["org_id"],), ca_bundle=info["ca"],
-            api_tokens=(f"admin:{secrets.token_urlsafe(24)}",), **extra)
+            api_tokens=(f"admin:{secrets.token_urlsafe(24)}",), lead_id_secret=secrets.token_urlsafe(32),
+            session_secret=secrets.token_urlsafe(32), **extra)
         # `serve` checks that every source mapping's signing secret is set; the bench posts website forms only
         env = {**{k: v for k, v in os.environ.items() if not k.startswith("LEADRELAY_")}, **settings_env(settings),
                FORM_SECRET_ENV: form_secret, "LEADRELAY_TYPEFORM_SECRET": secrets.token_hex(16)}

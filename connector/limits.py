@@ -7,9 +7,11 @@ text value is cut to its field's cap *before* any transform or pattern reads it 
 What happens to the rest: the characters beyond the cap are dropped, and the lead says so: the flag
 ``truncated:<field>`` (``truncated:company.name``, ``truncated:answers.<key>``, ``truncated:extra.<key>``) records
 that the field holds only the first ``cap`` characters of what was sent (after its surrounding whitespace).
-Nothing is dropped without that flag. The API's body limit (``LEADRELAY_MAX_BODY_BYTES``) bounds the whole
-delivery; these caps bound each value inside it. Keys (a payload's field names, kept in ``answers``/``extra``)
-are not cut; a flag names at most ``OTHER`` characters of one.
+Counts are capped the same way: a lead keeps its newest ``EVENTS`` behaviour events (``truncated:events``), the
+first ``KEYS`` keys of ``answers`` and of ``extra`` (``truncated:answers``, ``truncated:extra``), and of a map or
+list inside one of their values (``truncated:answers.<key>``). Nothing is dropped without a flag. The API's body
+limit (``LEADRELAY_MAX_BODY_BYTES``) bounds the whole delivery; these caps bound each value inside it. Keys (a
+payload's field names, kept in ``answers``/``extra``) are not cut; a flag names at most ``OTHER`` characters of one.
 """
 
 from __future__ import annotations
@@ -31,6 +33,13 @@ TEXT = 4_000
 URL = 2_048
 # Every other text field (UTM fields, industry, city, codes, ids, list items): short labels by nature.
 OTHER = 255
+
+# Behaviour events on one lead: the newest are kept (scoring reads each per rule; behaviour older than every
+# rule's window gives nothing). The same cap holds when a new submission's events are merged (connector.rescore).
+EVENTS = 200
+# Keys of the free-form maps (answers, extra) and of any map or list inside their values: a long form has a few
+# dozen questions; 18,000 keys is a sender filling the decision log, the CRM write and every console page.
+KEYS = 200
 
 TRUNCATED = "truncated:"  # flag prefix: "truncated:company.name"
 
@@ -100,3 +109,31 @@ def _walk(value: Any, cap: int) -> tuple[Any, bool]:
         text, cut = cut_text(str(value), cap)
         return (text, True) if cut else (value, False)
     return value, False
+
+
+def cap_count(value: Any, cap: int = KEYS) -> tuple[Any, bool]:
+    """(``value`` with every dict keeping its first ``cap`` keys and every list or tuple its first ``cap`` items,
+    at any depth (the API bounds the depth), whether anything was dropped). Anything else is returned as it is."""
+    kind = type(value)
+    if kind is dict:
+        out: dict[Any, Any] = {}
+        cut = len(value) > cap
+        for key, item in value.items():
+            if len(out) == cap:
+                break
+            out[key], inner = cap_count(item, cap)
+            cut = cut or inner
+        return (out, True) if cut else (value, False)
+    if kind is list or kind is tuple:
+        items = [cap_count(item, cap) for item in value[:cap]]
+        if len(value) <= cap and not any(inner for _, inner in items):
+            return value, False
+        return kind(item for item, _ in items), True
+    return value, False
+
+
+def newest_events(events: tuple[Any, ...]) -> tuple[tuple[Any, ...], bool]:
+    """(the newest ``EVENTS`` of ``events`` in time order, whether any was dropped); fewer are returned as given."""
+    if len(events) <= EVENTS:
+        return events, False
+    return tuple(sorted(events, key=lambda e: e.at.timestamp())[-EVENTS:]), True

@@ -1,4 +1,4 @@
-"""structlog setup: JSON (or console) lines with emails and phone numbers redacted.
+"""structlog setup: JSON (or console) lines with emails, phone numbers and URL secrets redacted.
 
 Redaction runs last before the renderer, so nothing a processor adds (exception text, stdlib
 messages from uvicorn/arq) reaches the output unredacted.
@@ -55,6 +55,22 @@ _PHONE = r"""
 # One pass, email first: an email's digits (local part, domain) are never read as a phone.
 _PII = re.compile(rf"{_EMAIL}|{_PHONE}", re.VERBOSE)
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+# Secrets inside URLs. A Slack incoming webhook's (or workflow's) URL is the credential itself: its path is cut
+# after the kind ("hooks.slack.com/services/***"), on Slack's host or in its shape elsewhere (a proxy, a test
+# stand-in); so are a URL's user:password@ and the values of query parameters whose names say secret
+# (token, api key, signature, password, session, OAuth code).
+# a parameter whose name ends so: access_token, hapikey, api_key, X-Amz-Signature (not signup, design, keyboard)
+_SECRET_PARAM = re.compile(r"(?:token|key|secret|sig|signature|pass|passwd|password|pwd|auth|credentials?|session|"
+                           r"sessionid|sid|code)$", re.IGNORECASE)
+# Every run is bounded (a scheme 32 characters, userinfo 256, a parameter's name 64), so a long run of letters,
+# dots or "&" is read in linear time.
+_URL_SECRET = re.compile(r"""
+    (?P<keep>hooks\.slack\.com/[\w-]+/)[^\s"'<>]+
+  | (?P<shape>/services/)T[A-Za-z0-9]+/B[A-Za-z0-9]+/[\w-]+
+  | (?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]{0,31}://)[^\s/?#@"'<>]{1,256}@
+  | (?P<param>[?&](?P<name>[\w.-]{1,64})=)[^\s&#"'<>]+
+""", re.VERBOSE)
 
 
 def _key_kind(key: str) -> str | None:
@@ -115,9 +131,22 @@ def _replace(match: re.Match[str]) -> str:
     return mask_phone(phone)
 
 
+def _replace_secret(match: re.Match[str]) -> str:
+    if match.group("scheme") is not None:
+        return f"{match.group('scheme')}***@"
+    if match.group("param") is not None and not _SECRET_PARAM.search(match.group("name")):
+        return match.group(0)
+    return f"{match.group('keep') or match.group('shape') or match.group('param')}***"
+
+
 def redact(text: str) -> str:
-    """Mask every email and phone number in free text."""
-    return _PII.sub(_replace, text)
+    """Mask every email and phone number in free text, and the secrets in URLs (a Slack hook's path, a
+    user:password@, a token in a query string)."""
+    text = _PII.sub(_replace, text)
+    # after the PII pass: the email pattern would read "user:pass@host.example" as an address and half mask it
+    if "/" in text or "=" in text:
+        text = _URL_SECRET.sub(_replace_secret, text)
+    return text
 
 
 def _redact_value(value: Any, key: str | None = None) -> Any:
@@ -147,6 +176,9 @@ def redact_processor(logger: WrappedLogger, method_name: str, event_dict: EventD
 _HANDLER_MARK = "_leadrelay_handler"
 # Libraries that install their own handlers and stop propagation; we want them in our output instead.
 _FOREIGN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "arq", "arq.worker", "arq.jobs")
+# httpx logs every request's URL at INFO (and httpcore its connection steps at DEBUG): for a Slack hook the URL is
+# the credential, and a line per CRM call is noise at hundreds of leads a second. Their warnings still come through.
+_QUIET_LOGGERS = ("httpx", "httpcore")
 
 
 def _level(level: str) -> int:
@@ -211,3 +243,5 @@ def configure_logging(*, json: bool = True, level: str = "INFO", stream: TextIO 
         foreign.handlers.clear()
         foreign.propagate = True
         foreign.setLevel(logging.NOTSET)
+    for name in _QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(max(number, logging.WARNING))

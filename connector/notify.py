@@ -21,6 +21,7 @@ from typing import Literal
 import msgspec
 
 from connector.decision import Decision
+from connector.settings import EnvName
 from connector.team import Team
 from connector.yamlconf import Where, from_text, load_yaml
 
@@ -30,14 +31,14 @@ Audience = Literal["owner", "manager", "pool"]
 class SlackChannel(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True, tag="slack",
                    tag_field="kind"):
     name: str
-    url_env: str  # environment variable holding the incoming-webhook URL
+    url_env: EnvName  # environment variable holding the incoming-webhook URL (LEADRELAY_...)
 
 
 class WebhookChannel(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True, tag="webhook",
                      tag_field="kind"):
     name: str
-    url_env: str
-    secret_env: str  # environment variable holding the Standard Webhooks secret (whsec_...)
+    url_env: EnvName
+    secret_env: EnvName  # environment variable holding the Standard Webhooks secret (whsec_...)
 
 
 class EmailChannel(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True, tag="email",

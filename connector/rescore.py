@@ -20,13 +20,14 @@ import msgspec
 
 from connector.config import Config
 from connector.decision import Decision, ScoreResult, WritePlan
+from connector.limits import EVENTS
 from connector.model import Event, Lead
 from connector.pipeline import explain, plan_write
 from connector.ports import WriteItem
 from connector.score import ScoringConfig, Stage, _BehaviourPlan, score
 
 STAGES: tuple[str, ...] = get_args(Stage)  # earliest first
-MAX_EVENTS = 200  # events kept on a lead (the newest): behaviour older than every rule's window gives nothing
+MAX_EVENTS = EVENTS  # events kept on a lead (the newest), as at ingest: connector.limits
 _DAY = 86400.0
 _STEP_S = 60.0  # next_crossing's precision: the job runs every minute
 # the mapping sources a score write sends (with the record's keys and its stage field)

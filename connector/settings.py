@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from typing import Annotated
 
 import msgspec
+
+from connector.errors import SettingsError
 
 
 class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
@@ -40,14 +43,24 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     api_tokens: tuple[str, ...] = ()
     dev_mode: bool = False  # `leadrelay serve` may start without tokens (it makes an admin token and prints it)
     # lead ids are an HMAC of the person's identity under this secret (they are the CRM upsert key, so keep it
-    # stable); unset, one is made once and kept in Redis (lost with Redis' data: set it in production)
+    # stable); required by `leadrelay worker` (at least SECRET_MIN_CHARS); only in development is one made once and
+    # kept in Redis (lost with Redis' data)
     lead_id_secret: str | None = None
-    # the console (/admin): people who sign in with a password, "name:role:scrypt$salt$hash" entries (hashed, never
-    # plain: `leadrelay admin hash-password` makes one); the session cookie's HMAC secret (unset: one is made once
-    # and kept in Redis, like the lead id secret) and how long a session lasts
+    # the console (/admin): people who sign in with a password, "name:role:scrypt$N$r$p$salt$hash" entries (hashed,
+    # never plain: `leadrelay admin hash-password` makes one); the session cookie's HMAC secret (required by
+    # `leadrelay serve`, like the lead id secret; in development one is kept in Redis) and how long a session lasts
     admin_users: tuple[str, ...] = ()
     session_secret: str | None = None
     session_ttl_s: int = 8 * 3600
+    # the admin API's previews, validation, backtests and decision search run off the event loop: each may take
+    # this long (else 422 naming this setting) and answer at most this many bytes
+    admin_work_s: float = 30.0
+    admin_answer_bytes: int = 20_000_000
+    # console sign-in failures allowed per user name and per client address within the window; past either, sign-in
+    # answers 429 (no password is checked) until the window that began with the first failure ends
+    signin_failures_per_user: int = 5
+    signin_failures_per_address: int = 20
+    signin_window_s: int = 900
     ready_check_interval_s: int = 30  # /ready asks the CRM at most once per interval, across every API process
     # inbound
     max_body_bytes: int = 1_000_000
@@ -100,6 +113,29 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     notify_retry_max_s: float = 60.0
     log_json: bool = True
     log_level: str = "INFO"
+
+
+# An environment variable a config file names for a secret or a URL (``secret_env``, ``url_env``, ...): only
+# leadrelay's own, so a published config cannot point a signing key or a webhook URL at another secret of the
+# process; and the two names the shipped mappings used before, which versions published then still hold
+ENV_NAME_PATTERN = "^(LEADRELAY_[A-Z0-9_]+|HUBSPOT_CLIENT_SECRET|SALESFORCE_ALLOWED_ORG_IDS)$"
+EnvName = Annotated[str, msgspec.Meta(pattern=ENV_NAME_PATTERN)]
+
+# the HMAC keys leadrelay signs with (LEADRELAY_SESSION_SECRET, LEADRELAY_LEAD_ID_SECRET): 32 characters of
+# `secrets.token_urlsafe` are 192 bits
+SECRET_MIN_CHARS = 32
+MAKE_SECRET = "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+
+
+def checked_secret(name: str, value: str | None) -> bytes | None:
+    """The configured HMAC secret ``name`` (a Settings field) as bytes, None when unset; one shorter than
+    SECRET_MIN_CHARS is a SettingsError naming its variable (never its value)."""
+    if not value:
+        return None
+    if len(value) < SECRET_MIN_CHARS:
+        raise SettingsError(f"LEADRELAY_{name.upper()} is shorter than {SECRET_MIN_CHARS} characters",
+                            hint=f"make one with: {MAKE_SECRET}")
+    return value.encode()
 
 
 def _parse(value: str, default: object) -> object:

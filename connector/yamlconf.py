@@ -58,16 +58,71 @@ def _node_line(root: yaml.Node | None, steps: list[str | int], unknown: str | No
     return line
 
 
-def parse_yaml(text: str, file: str) -> tuple[Any, yaml.Node | None]:
-    """Parse YAML safely; a syntax error becomes a ConfigError with its line."""
+MAX_CHARS = 256_000  # a config file people write is a few KB; the shipped ones are under 10 KB
+MAX_DEPTH = 32  # the shipped files nest 9 levels at most
+MAX_NODES = 100_000  # scalars, lists and mappings in one text
+
+
+class _GuardedLoader(yaml.SafeLoader):
+    """PyYAML's safe loader that checks each parser event before the composer builds anything from it.
+
+    An anchor or alias is refused outright: aliases let a few KB expand into gigabytes once the shared nodes are
+    copied (a JSON answer, a lead's ``extra``), and no file we ship uses them. Depth is checked per event so a
+    file of 5,000 ``[`` is a ConfigError at its line, not the composer's RecursionError.
+    """
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self._depth = 0
+        self._nodes = 0
+
+    def get_event(self) -> yaml.Event:
+        event: yaml.Event = super().get_event()  # type: ignore[no-untyped-call]
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            raise _Refused("YAML anchors and aliases (&name, *name) are not read; write the value out", event)
+        if isinstance(event, yaml.CollectionStartEvent):
+            self._depth += 1
+            if self._depth > MAX_DEPTH:
+                raise _Refused(f"nested deeper than {MAX_DEPTH} levels", event)
+        elif isinstance(event, yaml.CollectionEndEvent):
+            self._depth -= 1
+        if isinstance(event, yaml.NodeEvent):
+            self._nodes += 1
+            if self._nodes > MAX_NODES:
+                raise _Refused(f"more than {MAX_NODES} values in one file", event)
+        return event
+
+
+class _Refused(Exception):
+    def __init__(self, reason: str, event: yaml.Event) -> None:
+        super().__init__(reason)
+        self.reason, self.line = reason, (event.start_mark.line + 1 if event.start_mark else None)
+
+
+def safe_yaml(text: str, file: str) -> tuple[Any, yaml.Node | None]:
+    """Parse YAML text once: (data, its node tree for line numbers). ConfigError with the line for a syntax error,
+    an anchor or alias, nesting deeper than MAX_DEPTH, more than MAX_NODES values or more than MAX_CHARS."""
+    if len(text) > MAX_CHARS:
+        raise ConfigError(f"the file is {len(text)} characters; at most {MAX_CHARS} are read", file=file)
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        loader = _GuardedLoader(text)
+    except yaml.reader.ReaderError as exc:  # a control character: refused before any parsing
+        line = text.count("\n", 0, exc.position) + 1
+        raise ConfigError(f"invalid YAML: the character {chr(exc.character)!r} is not allowed", file=file,
+                          line=line) from None
+    try:
+        root = loader.get_single_node()
+        return (loader.construct_document(root) if root is not None else None), root
+    except _Refused as exc:
+        raise ConfigError(exc.reason, file=file, line=exc.line) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else None
-        raise ConfigError(f"invalid YAML: {exc.problem or exc}", file=file, line=line) from exc
-    return data, root
+        raise ConfigError(f"invalid YAML: {exc.problem or exc}", file=file,
+                          line=mark.line + 1 if mark else None) from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"invalid YAML: {exc}", file=file) from exc
+    finally:
+        loader.dispose()
 
 
 def convert(data: Any, type_: type[T], *, file: str, root: yaml.Node | None = None) -> T:
@@ -112,7 +167,7 @@ def from_text(text: str, type_: type[T], *, file: str, check: Check[T] | None = 
 
     An empty file reads as ``{}``. The one path every config file is loaded by (``load_yaml`` reads the file).
     """
-    data, root = parse_yaml(text, file)
+    data, root = safe_yaml(text, file)
     value = convert(data if data is not None else {}, type_, file=file, root=root)
     if check is not None:
         check(value, Where(file, root))

@@ -108,9 +108,10 @@ class ConfigStore:
             return current
 
     async def publish(self, files: Files, *, author: str, message: str = "", base: int | None = None,
-                      restored_from: int | None = None) -> ConfigVersion:
-        """Check the bundle, then make it the current version atomically. ``base``: refuse if it is not current."""
-        config = self.build(files)  # a bad bundle raises here: nothing is written
+                      restored_from: int | None = None, config: Config | None = None) -> ConfigVersion:
+        """Check the bundle, then make it the current version atomically. ``base``: refuse if it is not current.
+        ``config``: the bundle built already (the admin API builds it off the event loop)."""
+        config = config or self.build(files)  # a bad bundle raises here: nothing is written
         async with self.r.pipeline(transaction=True) as pipe:
             # the counter is watched and moved in the MULTI too: a publish that loses a race takes no number
             await pipe.watch(self.keys.config_current, self.keys.config_seq)

@@ -3,6 +3,7 @@ its reason, and ``replay`` brings it back (``leadrelay dlq replay``)."""
 
 from __future__ import annotations
 
+import shlex
 import time
 from datetime import timedelta
 from typing import Any
@@ -17,6 +18,12 @@ from worker.store.records import DELIVERY_TTL_S
 
 log = structlog.get_logger("leadrelay.worker")
 _json = msgspec.json.Encoder()
+
+
+def replay_command(dl_id: str) -> str:
+    """The shell command that replays a dead letter, as shown to an operator: its id (built from a sender's delivery
+    id) is quoted, so pasting it runs nothing else."""
+    return f"leadrelay dlq replay {shlex.quote(dl_id)}"
 
 
 async def dead_letter_delivery(store: Store, delivery: Delivery, reason: str) -> None:

@@ -1,8 +1,9 @@
 """Lead ids: ``"ld_"`` + an HMAC-SHA256 of the person's identity key under this installation's secret.
 
 A lead id is the CRM upsert key and appears in logs and URLs, so it must be stable (every worker, every restart)
-and must not be computable from an email address. The secret is ``LEADRELAY_LEAD_ID_SECRET``; unset, one is made
-once in Redis (``SET NX``: every worker reads the same one) when a worker starts. One installation per process:
+and must not be computable from an email address. The secret is ``LEADRELAY_LEAD_ID_SECRET`` (``leadrelay worker``
+requires it outside development); unset, one is made once in Redis (``SET NX``: every worker reads the same one)
+when a worker starts. One installation per process:
 the worker loads it with ``use_secret`` and ``worker.decide.lead_id_for`` reads it.
 """
 
@@ -13,6 +14,7 @@ import hmac
 import secrets
 from typing import Any
 
+from connector.settings import checked_secret
 from worker.store.keys import Keys
 
 _secret: bytes | None = None
@@ -43,8 +45,9 @@ def current() -> bytes:
 async def load_secret(redis: Any, prefix: str, configured: str | None) -> tuple[bytes, str]:
     """The installation's secret and where it came from ("environment" | "redis"): the setting, else the one kept
     in Redis, made now if there is none (``SET NX``, so concurrent workers agree on one)."""
-    if configured:
-        return configured.encode(), "environment"
+    given = checked_secret("lead_id_secret", configured)
+    if given is not None:
+        return given, "environment"
     key = Keys(prefix).lead_id_secret
     await redis.set(key, secrets.token_urlsafe(32), nx=True)
     value = await redis.get(key)

@@ -32,6 +32,7 @@ from arq import Retry
 from arq.jobs import serialize_job
 
 from adapters.crm import registry
+from adapters.notify import webhook
 from adapters.notify.email import SmtpSettings, send_email
 from adapters.notify.notice import Notice, notice_from_decision
 from adapters.notify.slack import send_slack
@@ -55,6 +56,9 @@ FOLLOW_THROUGH = "follow-through"  # queue_notices' landed list for notices no w
 METRIC = "leadrelay_notifications_total"
 # what a follow-through notice is, as its email subject and Slack text open (the SLA steps say the rest)
 TAGS = {"sla_reminder": "Reminder", "sla_escalation": "Escalation", "sla_reassigned": "Reassigned"}
+# its type on an outbound webhook: a notice of its own, which a receiver deduping on webhook-id keeps
+EVENT_TYPES = {"sla_reminder": webhook.SLA_REMINDER, "sla_escalation": webhook.SLA_ESCALATED,
+               "sla_reassigned": webhook.REASSIGNED}
 
 
 class NotifyJob(msgspec.Struct, kw_only=True, frozen=True):
@@ -70,6 +74,7 @@ class NotifyJob(msgspec.Struct, kw_only=True, frozen=True):
     queue: str | None = None
     detail: str = ""  # follow-through (an SLA step, a release): said first, before the lead's card
     tag: str = ""  # follow-through: what kind of notice it is (TAGS)
+    event_type: str = ""  # follow-through: its outbound webhook type (EVENT_TYPES); "" is lead.routed
 
     @property
     def target(self) -> str:
@@ -261,7 +266,7 @@ class Notifier:
         chosen = [r for r in found if r.audience == audience] or [r for r in found if r.audience == "owner"]
         jobs = [NotifyJob(lead_id=lead_id, event=ROUTED if who == "new_owner" else event, channel=r.channel,
                           kind=r.kind, audience=audience, route=r.route, rep=target, detail=detail,
-                          tag=TAGS.get(event, ""))
+                          tag=TAGS.get(event, ""), event_type=EVENT_TYPES.get(event, ""))
                 for r in chosen if self.configured(msgspec.structs.replace(r, rep=target))]
         if not jobs:
             return
@@ -304,7 +309,8 @@ class Notifier:
             secret = env_value(self.settings, channel.secret_env)
             if secret is None:
                 raise FatalError(f"channel {job.channel}: {channel.secret_env} is not set")
-            await send_webhook(self.client, url, secret, notice)
+            await send_webhook(self.client, url, secret, notice, event=job.event_type or webhook.EVENT,
+                               target=job.target)
         elif isinstance(channel, EmailChannel):
             if self.smtp is None:
                 raise FatalError(f"channel {job.channel}: LEADRELAY_SMTP_HOST is not set")

@@ -11,11 +11,15 @@ import base64
 import binascii
 import hashlib
 import hmac
+import re
 from collections.abc import Mapping
 
-from connector.errors import SignatureError
+from connector.errors import InputError, SignatureError
 
 PREFIX = "whsec_"
+# the sender's id becomes our idempotency key, part of Redis keys and of a dead letter's replay command: a bounded,
+# shell-inert alphabet (what the Standard Webhooks libraries generate: "msg_" + base62)
+WEBHOOK_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 
 
 def _key(secret: str) -> bytes:
@@ -46,6 +50,8 @@ def verify(secret: str, headers: Mapping[str, str], body: bytes, *, now: float, 
     if missing or msg_id is None or ts is None or sigs is None:
         raise SignatureError(f"missing header(s): {', '.join(missing)}",
                              hint="sign with Standard Webhooks (webhook-id, webhook-timestamp, webhook-signature)")
+    if not WEBHOOK_ID.fullmatch(msg_id):
+        raise InputError("webhook-id must be 1 to 128 characters of A-Z, a-z, 0-9 and _ . : -", field="webhook-id")
     try:
         stamp = int(ts.strip())
     except ValueError as exc:

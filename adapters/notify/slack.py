@@ -5,8 +5,11 @@ grade with what the grade implies, the owner and the routing rule, the top reaso
 this rep, the form answers that matter, and a button to the CRM record. ``text`` is the fallback shown in
 notifications and by clients without blocks.
 
-Everything from the lead is escaped (``&``, ``<``, ``>``), so a form answer can neither ping ``<!channel>`` nor
-forge a link; texts are cut to Slack's limits (header 150, section text 3000, field 2000, at most 10 fields).
+Whatever the lead typed (name, company, title, email, form answers) goes as ``plain_text``, which Slack shows as
+typed: in mrkdwn a bare URL becomes a link, ``<url|Open in CRM>`` a disguised one and ``<!channel>`` a ping. Our own
+labels and texts (score, owner, rules' reasons) stay mrkdwn, escaped (``&``, ``<``, ``>``) all the same; the
+fallback ``text`` is escaped too. Texts are cut to Slack's limits (header 150, section text 3000, field 2000, at
+most 10 fields).
 """
 
 from __future__ import annotations
@@ -45,6 +48,11 @@ def _field(label: str, value: str) -> dict[str, str]:
     return {"type": "mrkdwn", "text": _cut(f"*{label}*\n{escape(value)}", FIELD_MAX)}
 
 
+def _lead_field(text: str) -> dict[str, str]:
+    """A field holding the lead's own words: plain_text, neither formatted nor linked."""
+    return {"type": "plain_text", "text": _cut(text, FIELD_MAX)}
+
+
 def _section(text: str) -> dict[str, Any]:
     return {"type": "section", "text": {"type": "mrkdwn", "text": _cut(text, TEXT_MAX)}}
 
@@ -57,9 +65,12 @@ def _headline(notice: Notice) -> str:
 def _fields(notice: Notice) -> list[dict[str, str]]:
     grade = f"{notice.score:g} ({notice.grade})" if notice.grade else f"{notice.score:g}"
     owner = notice.owner_name or (f"queue {notice.queue}" if notice.queue else "unassigned")
-    pairs = [("Score", grade), ("Owner", owner), ("Title", notice.title), ("Email", notice.email),
-             ("Routed by", notice.rule), ("Next step", notice.action)]
-    return [_field(label, value) for label, value in pairs if value][:FIELDS_MAX]
+    fields = [_field("Score", grade), _field("Owner", owner)]
+    fields += [_lead_field(f"{label}\n{value}") for label, value in (("Title", notice.title), ("Email", notice.email))
+               if value]
+    fields += [_field(label, value) for label, value in (("Routed by", notice.rule), ("Next step", notice.action))
+               if value]
+    return fields[:FIELDS_MAX]
 
 
 def blocks(notice: Notice) -> list[dict[str, Any]]:
@@ -77,7 +88,8 @@ def blocks(notice: Notice) -> list[dict[str, Any]]:
         out.append(_section("*Why you*\n" + escape(notice.route_reason)))
     if notice.answers:
         items = list(notice.answers.items())[:ANSWERS_MAX]
-        out.append(_section("*Form answers*\n" + "\n".join(f"• {escape(k)}: {escape(v)}" for k, v in items)))
+        out.append({"type": "section", "text": {"type": "mrkdwn", "text": "*Form answers*"},
+                    "fields": [_lead_field(f"{k}: {v}") for k, v in items]})
     if notice.crm_url.startswith(("https://", "http://")):
         button = {"type": "button", "text": {"type": "plain_text", "text": "Open in CRM"},
                   "url": notice.crm_url, "action_id": "open_crm"}
@@ -94,8 +106,9 @@ def fallback_text(notice: Notice) -> str:
 
 
 def payload(notice: Notice) -> dict[str, Any]:
-    """The JSON body posted to the incoming webhook."""
-    return {"text": fallback_text(notice), "blocks": blocks(notice)}
+    """The JSON body posted to the incoming webhook. No link in it is unfurled: the fallback text holds the lead's
+    name and company, and Slack would fetch a URL typed there for its preview."""
+    return {"text": fallback_text(notice), "unfurl_links": False, "unfurl_media": False, "blocks": blocks(notice)}
 
 
 async def send_slack(client: httpx.AsyncClient, webhook_url: str, notice: Notice) -> None:

@@ -146,11 +146,11 @@ def check_org(message: OutboundMessage, allowed: Collection[str]) -> None:
 def _check_org_id(organization_id: str, allowed: Collection[str]) -> None:
     if not allowed:
         raise SignatureError("no Salesforce organization ids are allowed",
-                             hint="set SALESFORCE_ALLOWED_ORG_IDS to your org id(s)")
+                             hint="set LEADRELAY_SALESFORCE_ORG_IDS to your org id(s)")
     org = organization_id.strip()[:15]
     if len(org) < 15 or not any(a.strip()[:15] == org for a in allowed):
         raise SignatureError(f"organization {organization_id!r} is not on the allow-list",
-                             hint="add it to SALESFORCE_ALLOWED_ORG_IDS if this org is yours")
+                             hint="add it to LEADRELAY_SALESFORCE_ORG_IDS if this org is yours")
 
 
 def ack(ok: bool = True) -> bytes:

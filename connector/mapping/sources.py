@@ -22,18 +22,19 @@ import msgspec
 
 from connector import transforms as tf
 from connector.errors import InputError
-from connector.limits import OTHER, TEXT, TRUNCATED, cap_value
+from connector.limits import OTHER, TEXT, TRUNCATED, cap_count, cap_value, newest_events
 from connector.mapping.paths import TARGETS, WILDCARD, Concrete, Filter, parse_path, target_kind
 from connector.mapping.rules import TRANSFORMS, State, apply_wildcard, compile_mapping, run_rules
 from connector.model import Company, Consent, Identity, Intent, Lead, Origin, Role
-from connector.yamlconf import from_text, load_yaml
+from connector.settings import EnvName
+from connector.yamlconf import Where, from_text, load_yaml
 
 
 class Inbound(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
     """How the service accepts this source: which environment variables hold its secrets."""
 
-    secret_env: str | None = None  # env var with this form's signing secret
-    allowed_org_ids_env: str | None = None  # Salesforce: env var with the org ids allowed to send
+    secret_env: EnvName | None = None  # env var with this form's signing secret
+    allowed_org_ids_env: EnvName | None = None  # Salesforce: env var with the org ids allowed to send
 
 
 class FieldRule(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True, rename={"from_": "from"}):
@@ -85,16 +86,47 @@ class SourceMapping(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fi
                 raise ValueError(f"ignore: {text!r}: list filters are not allowed here; use plain keys and indexes")
 
 
+VALUE_DEPTH = 4  # a const/default is what one lead field holds: text, a number, a short list or mapping
+
+
+def _depth(value: Any, limit: int) -> int:
+    """How deep ``value`` nests (lists and mappings), counted up to ``limit + 1`` (iterative: no recursion)."""
+    deepest, stack = 0, [(value, 0)]
+    while stack and deepest <= limit:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        if isinstance(item, list):
+            deepest = max(deepest, depth + 1)
+            stack.extend((v, depth + 1) for v in item)
+    return deepest
+
+
+def _check_values(mapping: SourceMapping, where: Where) -> None:
+    """Bound each rule's ``const`` and ``default``: every lead of the source carries them, into its decision, the
+    CRM and each notification, so a large one costs on every lead."""
+    for i, rule in enumerate(mapping.fields):
+        for name, value in (("const", rule.const), ("default", rule.default)):
+            if value is None:
+                continue
+            if _depth(value, VALUE_DEPTH) > VALUE_DEPTH:
+                where.fail(f"fields[{i}].{name}", f"nested deeper than {VALUE_DEPTH} levels; a lead field holds "
+                           "text, a number or a short list")
+            size = len(value) if isinstance(value, str) else len(msgspec.json.encode(value))
+            if size > TEXT:
+                where.fail(f"fields[{i}].{name}", f"{size} characters (as JSON); at most {TEXT}")
+
+
 def source_mapping_from_text(text: str, *, file: str) -> SourceMapping:
     """A source mapping from YAML text (the console's drafts); errors as ``load_source_mapping``'s."""
-    mapping = from_text(text, SourceMapping, file=file)
+    mapping = from_text(text, SourceMapping, file=file, check=_check_values)
     compile_mapping(mapping)
     return mapping
 
 
 def load_source_mapping(path: str | Path) -> SourceMapping:
     """Read and validate a source mapping; a bad file raises ConfigError with file:line and the field."""
-    mapping = load_yaml(path, SourceMapping)
+    mapping = load_yaml(path, SourceMapping, check=_check_values)
     compile_mapping(mapping)
     return mapping
 
@@ -146,8 +178,26 @@ def map_payload(payload: dict[str, Any], mapping: SourceMapping) -> Lead:
     return _build(state, mapping)
 
 
+def _counted(group: str, values: dict[str, Any], flags: list[str]) -> dict[str, Any]:
+    """``values`` (answers or extra) with at most ``KEYS`` keys, and as many in each map or list inside, flagged."""
+    capped: dict[str, Any]
+    capped, cut = cap_count(values)
+    if not cut:
+        return values
+    for key, value in capped.items():
+        if value is not values[key]:
+            flags.append(f"{TRUNCATED}{group}.{str(key)[:OTHER]}")
+    if len(capped) < len(values):
+        flags.append(f"{TRUNCATED}{group}")
+    return capped
+
+
 def _build(state: State, mapping: SourceMapping) -> Lead:
     groups = state.groups
+    events, cut = newest_events(state.events)
+    if cut:
+        state.flags.append(f"{TRUNCATED}events")
+    answers, extra = _counted("answers", state.answers, state.flags), _counted("extra", state.extra, state.flags)
     identity = groups["identity"]
     if state.name is not None:
         if state.name.first:
@@ -173,8 +223,8 @@ def _build(state: State, mapping: SourceMapping) -> Lead:
         origin=Origin(**origin),
         consent=Consent(**groups["consent"]) if groups["consent"] else Consent(),
         intent=Intent(**groups["intent"]) if groups["intent"] else Intent(),
-        events=state.events,
-        answers=state.answers,
-        extra=state.extra,
+        events=events,
+        answers=answers,
+        extra=extra,
         flags=tuple(dict.fromkeys(state.flags)),
     )

@@ -14,20 +14,23 @@ import redis as redis_sync
 from litestar import Litestar, Request, Response, Router, get
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin, YamlRenderPlugin
 from litestar.params import FromPath
 
 from adapters.crm import registry
 from connector.config import Config, read_files
 from connector.ports import CrmClient
 from connector.settings import Settings
+from leadrelay.api.admin import budget
 from leadrelay.api.admin import router as admin_router
 from leadrelay.api.auth import parse_tokens, request_role, viewer
+from leadrelay.api.no_store import no_store
 from leadrelay.api.problems import EXCEPTION_HANDLERS, NotFound, problem, problem_responses
 from leadrelay.api.ready import checks as ready_checks
 from leadrelay.api.webhooks import HANDLERS as WEBHOOKS
 from leadrelay.api.webhooks import SOURCES as WEBHOOK_SOURCES
 from leadrelay.console import ROUTES as CONSOLE_ROUTES
-from leadrelay.console import ConsoleAuth, SessionMiddleware
+from leadrelay.console import ConsoleAuth, SessionMiddleware, template_config
 from worker.redis_server import c_packed, redis_options, redis_unavailable
 
 Req = Request[Any, Any, State]
@@ -167,6 +170,7 @@ def _lifespan(settings: Settings, redis: Any, crm: CrmClient | bool | None) -> A
             yield
         finally:
             await follower.stop()
+            budget.shutdown(app.state)
             with contextlib.suppress(Exception):  # Redis already gone: the last half second of counts is lost
                 await metrics.aclose()
             for thing in own:
@@ -205,7 +209,7 @@ def _rejected(request: Req, exc: Exception) -> Response[bytes]:
     from litestar.exceptions import HTTPException
 
     from connector.errors import LeadrelayError
-    from leadrelay.api.problems import domain_error, http_error, internal_error, unavailable
+    from leadrelay.api.problems import domain_error, http_error, internal_error, too_deep, unavailable
 
     if redis_unavailable(exc):  # never a 2xx without the delivery in Redis: the sender keeps it and sends it again
         resp = unavailable(request, exc)
@@ -213,6 +217,8 @@ def _rejected(request: Req, exc: Exception) -> Response[bytes]:
         resp = domain_error(request, exc)
     elif isinstance(exc, HTTPException):
         resp = http_error(request, exc)
+    elif isinstance(exc, RecursionError):  # msgspec reading a body of ~1,000 nested lists: the input, not a bug
+        resp = too_deep(request, exc)
     else:  # a bug: logged with its traceback and counted, answered with a problem body that reveals nothing
         resp = internal_error(request, exc)
         _fire(request.app.state.get("count_error"), request)
@@ -252,10 +258,16 @@ def create_app(
         state=State({"settings": settings, "config": config, "api_tokens": tokens,
                      "console_auth": ConsoleAuth(settings, tokens)}),
         exception_handlers=handlers,  # type: ignore[arg-type]
-        # the schema's own pages are not operations of the API: kept out of the document it serves
+        template_config=template_config(),  # the console's pages (Jinja2, autoescaped)
+        # the schema's own pages are not operations of the API: kept out of the document it serves. Only the
+        # document (JSON at /schema and /schema/openapi.json, YAML): the UIs load unpinned scripts from CDNs into
+        # the console's origin
         openapi_config=OpenAPIConfig(title="leadrelay", version="0.1.0",
+                                     render_plugins=[JsonRenderPlugin(path=["/", "/openapi.json"]),
+                                                     YamlRenderPlugin()],
                                      openapi_router=Router(path="/schema", route_handlers=[], guards=[viewer],
                                                            include_in_schema=False)),
+        before_send=[no_store],
         request_max_body_size=settings.max_body_bytes + 1,
         logging_config=None,  # logs go through connector.logs (structlog, redacted), not Litestar's root config
         debug=False,

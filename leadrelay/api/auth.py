@@ -29,9 +29,9 @@ def parse_tokens(entries: Iterable[str]) -> tuple[tuple[str, bytes], ...]:
     for n, entry in enumerate(entries, 1):
         role, sep, token = entry.strip().partition(":")
         role = role.strip().lower()
-        if not sep or role not in _RANK:
+        if not sep or role not in _RANK:  # never repeat the entry: without its `role:`, it is the token itself
             raise SettingsError(f"LEADRELAY_API_TOKENS entry {n}: expected `role:token` with role one of "
-                                f"{', '.join(ROLES)}, got {role or entry[:10]!r}")
+                                f"{', '.join(ROLES)}")
         if len(token.strip()) < 16:
             raise SettingsError(f"LEADRELAY_API_TOKENS entry {n} ({role}): the token is shorter than 16 characters",
                                 hint="make one with: python -c 'import secrets; print(secrets.token_urlsafe(32))'")

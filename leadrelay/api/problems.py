@@ -44,6 +44,10 @@ class PayloadTooLarge(LeadrelayError):
     """The body is over ``LEADRELAY_MAX_BODY_BYTES``."""
 
 
+class OverBudget(LeadrelayError):
+    """An admin request's work took longer, or its answer was larger, than its budget (``api.admin.budget``)."""
+
+
 class NotFound(LeadrelayError):
     """No such form, lead or dead letter."""
 
@@ -53,7 +57,8 @@ _WHY = {400: "Malformed input; `field` names what is wrong", 401: "Signature, ti
         404: "No such form, lead, version or dead letter",
         409: "Another config version was published since the draft's base version",
         413: "Body over LEADRELAY_MAX_BODY_BYTES",
-        422: "The config is invalid; `errors` names each file, line and field (nothing was published)",
+        422: "The config is invalid (`errors` names each file, line and field; nothing was published), or the "
+             "work was over its budget (the detail names the setting)",
         503: "Not ready or storage unavailable; try again after Retry-After"}
 
 
@@ -78,6 +83,7 @@ _STATUS: tuple[tuple[type[LeadrelayError], int, str], ...] = (
     (NotFound, 404, "Not found"),
     (InputError, 400, "Malformed input"),
     (ConfigError, 422, "Invalid config"),
+    (OverBudget, 422, "Over budget"),
     (PublishConflict, 409, "Publish conflict"),
     (RetryableError, 503, "Try again shortly"),
 )
@@ -110,6 +116,12 @@ def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[
     elif errors:
         field = errors[0].get("key")
     return problem(exc.status_code, detail or "Error", detail, field=field)
+
+
+def too_deep(request: Request[Any, Any, Any], exc: RecursionError) -> Response[bytes]:
+    """A body nested too deeply to decode (every depth we read ourselves is checked, naming its field)."""
+    return problem(400, "Malformed input", "the body is nested too deeply to read", field="body",
+                   hint="send at most 32 levels of nesting")
 
 
 def internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:

@@ -22,7 +22,7 @@ def hash_password_cmd(
     role: str = typer.Option("admin", help=f"The user's role: {' or '.join(ROLES)}."),
     stdin: bool = typer.Option(False, "--stdin", help="Read the password from standard input (one line)."),
 ) -> None:
-    """Hash a password for LEADRELAY_ADMIN_USERS (entries are `name:role:scrypt$salt$hash`, comma separated).
+    """Hash a password for LEADRELAY_ADMIN_USERS (entries are `name:role:scrypt$N$r$p$salt$hash`, comma separated).
     The password is asked twice, hidden, unless --stdin."""
     if role not in ROLES:
         typer.echo(f"error: --role must be one of {', '.join(ROLES)}", err=True)

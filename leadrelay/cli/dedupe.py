@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from adapters.csv import SafeWriter
 from connector.errors import ConfigError
 from connector.match import Ident, MatchConfig, cluster_idents, ident, load_match_config
 
@@ -141,12 +142,13 @@ def prepare(rows: list[list[str]], columns: dict[str, int], tick: Callable[[int]
 
 
 def write_rows(path: Path, header: list[str], rows: list[list[str]], clusters: list[int]) -> None:
-    """Write the rows unchanged plus ``cluster_id``, via a temporary file so a failure leaves no half file."""
+    """Write the rows plus ``cluster_id``, via a temporary file so a failure leaves no half file. Rows come back
+    unchanged but for cells a spreadsheet would run as formulas (``adapters.csv.formula_safe``)."""
     existing = header.index(CLUSTER_COLUMN) if CLUSTER_COLUMN in header else None
     tmp = path.with_name(f".{path.name}.tmp")
     try:
         with open(tmp, "w", newline="", encoding="utf-8") as fh:
-            writer = csv.writer(fh)
+            writer = SafeWriter(fh)
             if existing is None:
                 writer.writerow([*header, CLUSTER_COLUMN])
                 writer.writerows([*row, str(c)] for row, c in zip(rows, clusters, strict=True))

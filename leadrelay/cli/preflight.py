@@ -16,7 +16,7 @@ import typer
 
 from adapters.crm import registry
 from connector.errors import LeadrelayError
-from connector.settings import Settings, load_settings
+from connector.settings import MAKE_SECRET, SECRET_MIN_CHARS, Settings, checked_secret, load_settings
 
 # the Settings fields of a CRM plugin that are its credentials (the rest have defaults or are optional)
 _CREDENTIAL_SUFFIXES = ("_token", "_instance_url", "_client_id")
@@ -106,7 +106,8 @@ def missing_signing_secrets(s: Settings, config: Any) -> list[str]:
             missing.append(f"{env} (mappings/sources/{name}.yaml)")
         elif name == crm_source and not getattr(s, f"{s.crm}_webhook_secret", None):
             setting = f"LEADRELAY_{s.crm.upper()}_WEBHOOK_SECRET"
-            missing.append(f"{env} or {setting}" if f"{s.crm}_webhook_secret" in Settings.__struct_fields__ else env)
+            named = f"{s.crm}_webhook_secret" in Settings.__struct_fields__ and setting != env
+            missing.append(f"{env} or {setting}" if named else env)
     return missing
 
 
@@ -115,6 +116,38 @@ def need_signing_secrets(s: Settings, config: Any) -> None:
     if missing:
         fail(f"no signing secret for inbound webhooks: set {'; '.join(missing)} — or remove the source mappings "
              "you do not take webhooks from (--dev starts without)")
+
+
+def _kept_in_redis(url: str, key: str) -> bool:
+    """A secret made earlier (in development, or before it was required) is kept in Redis at ``key``."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        return bool(client.exists(key))
+    except redis.RedisError:
+        return False
+    finally:
+        client.close()
+
+
+def need_secrets(s: Settings, names: tuple[str, ...], *, dev: bool, kept: dict[str, str] | None = None) -> None:
+    """The HMAC secrets ``names`` (Settings fields) are set and long enough; in development an unset one is made and
+    kept in Redis instead. ``kept``: the Redis key of a secret whose value must not change once used (lead ids are
+    the CRM upsert key), so the line says to set that one rather than a new one. The value is never printed."""
+    for name in names:
+        try:
+            given = checked_secret(name, getattr(s, name))
+        except LeadrelayError as exc:
+            fail(f"{exc.message}" + (f" ({exc.hint})" if exc.hint else ""))
+        if given is not None or dev:
+            continue
+        variable, key = f"LEADRELAY_{name.upper()}", (kept or {}).get(name)
+        if key and s.redis_url and _kept_in_redis(s.redis_url, key):
+            fail(f"no {variable}: this installation's secret so far is kept in Redis at {key}; set {variable} to that "
+                 f"value (redis-cli GET {key}), not a new one, or every lead gets a new id")
+        fail(f"no {variable}: set it to a random secret of at least {SECRET_MIN_CHARS} characters "
+             f"(make one with {MAKE_SECRET}), or start with --dev")
 
 
 def need_tokens(s: Settings) -> None:

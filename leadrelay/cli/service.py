@@ -32,13 +32,15 @@ def serve(
     port: Annotated[int, typer.Option(help="port")] = 8000,
     workers: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1,
     dev: Annotated[bool, typer.Option("--dev", help="development mode: start without LEADRELAY_API_TOKENS "
-                                      "(an admin token is made up and printed) and without signing secrets")] = False,
+                                      "(an admin token is made up and printed), without signing secrets and without "
+                                      "LEADRELAY_SESSION_SECRET (one is kept in Redis)")] = False,
 ) -> None:
     """Run the webhook API (Litestar on uvicorn). Settings come from LEADRELAY_* and REDIS_URL.
 
     Every route but the inbound webhooks and /health needs a bearer token from LEADRELAY_API_TOKENS
     ("admin:<token>,viewer:<token>"); without tokens the API refuses to start unless --dev is given. It also
-    refuses to start while Redis does not answer or a webhook's signing secret is unset.
+    refuses to start while Redis does not answer, a webhook's signing secret is unset or LEADRELAY_SESSION_SECRET
+    (32 characters or more) is unset.
     """
     import secrets
 
@@ -64,6 +66,7 @@ def serve(
     preflight.need_tokens(settings)
     if not dev:
         preflight.need_signing_secrets(settings, config)
+    preflight.need_secrets(settings, ("session_secret",), dev=dev)
     configure_logging(json=settings.log_json, level=settings.log_level)
     # no access log: /metrics counts every delivery by source and outcome, and a line per webhook costs CPU
     uvicorn.run(create_app(settings, config=config), host=host, port=port, workers=workers, log_config=None,
@@ -72,11 +75,14 @@ def serve(
 
 def worker(
     burst: Annotated[bool, typer.Option(help="exit when the queue is empty")] = False,
+    dev: Annotated[bool, typer.Option("--dev", help="development mode: start without LEADRELAY_LEAD_ID_SECRET "
+                                      "(one is made and kept in Redis)")] = False,
 ) -> None:
     """Run one arq worker: decides queued leads and writes them to the CRM. Start several to scale.
 
-    It refuses to start while Redis does not answer or the CRM has no credentials; once running, it rides out a
-    Redis restart (its calls wait and try again, and it reconnects when Redis is back)."""
+    It refuses to start while Redis does not answer, the CRM has no credentials or LEADRELAY_LEAD_ID_SECRET (32
+    characters or more) is unset; once running, it rides out a Redis restart (its calls wait and try again, and it
+    reconnects when Redis is back)."""
     from connector.logs import configure_logging
     from leadrelay.cli import preflight
 
@@ -84,6 +90,10 @@ def worker(
     preflight.need_redis(preflight.need_redis_url(settings))
     preflight.need_crm(settings)
     preflight.load_config(settings)
+    from worker.store.keys import Keys
+
+    preflight.need_secrets(settings, ("lead_id_secret",), dev=dev or settings.dev_mode,
+                           kept={"lead_id_secret": Keys(settings.key_prefix).lead_id_secret})
     configure_logging(json=settings.log_json, level=settings.log_level)
     # arq logs two lines per job; at hundreds of leads a second that is most of a worker's CPU. Our own
     # lead_decided line says what matters; arq's come back with LEADRELAY_LOG_LEVEL=DEBUG.

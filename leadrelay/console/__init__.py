@@ -1,7 +1,8 @@
 """The admin console (/admin): sign-in and session, the pages, their editors and their static files.
 
-``create_app`` registers ``ROUTES`` and ``SessionMiddleware``; ``ConsoleAuth`` is made once per app (its users are
-checked at start: a plain-text password in LEADRELAY_ADMIN_USERS is refused).
+``create_app`` registers ``ROUTES``, ``SessionMiddleware`` and the pages' templates (``template_config()``);
+``ConsoleAuth`` is made once per app (its users are checked at start: a plain-text password in
+LEADRELAY_ADMIN_USERS is refused).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from litestar.static_files import create_static_files_router
 from leadrelay.console import endpoints, login, pages, pages_data
 from leadrelay.console.middleware import SessionMiddleware
 from leadrelay.console.session import ConsoleAuth
+from leadrelay.console.templating import template_config
 
 STATIC = Path(__file__).parent / "static"
 
@@ -22,4 +24,4 @@ ROUTES = [
                                name="console-static"),
 ]
 
-__all__ = ["ROUTES", "ConsoleAuth", "SessionMiddleware"]
+__all__ = ["ROUTES", "ConsoleAuth", "SessionMiddleware", "template_config"]

@@ -6,11 +6,11 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-import yaml
-
 from connector.config import Config
+from connector.errors import ConfigError
+from connector.yamlconf import safe_yaml
 from leadrelay.api.auth import request_role
-from leadrelay.console.widgets import canonical_fields, condition_fields, datalist
+from leadrelay.console.widgets import canonical_fields, condition_fields
 
 
 def author_of(request: Any) -> str:
@@ -38,8 +38,8 @@ def docs_of(bundle: dict[str, Any], keys: list[str]) -> dict[str, Any]:
         if text is None:
             continue
         try:
-            out[key] = yaml.safe_load(text) or {}
-        except yaml.YAMLError:
+            out[key] = safe_yaml(text, key)[0] or {}
+        except ConfigError:
             out[key] = {}  # a draft saved half-typed: the page shows the published file's fields empty
     return out
 
@@ -53,15 +53,16 @@ def context(config: Config, docs: dict[str, Any]) -> dict[str, Any]:
     return {"crm_targets": crm_targets, "today": date.today().isoformat()}
 
 
-def datalists(config: Config) -> str:
-    """The <datalist>s the inputs name: fields, CRM fields per CRM (more come from the CRM itself), team names."""
-    lists = [datalist("canonical-fields", [*canonical_fields(), *(f"decision.{k}" for k in (
+def datalists(config: Config) -> list[tuple[str, list[str]]]:
+    """The <datalist>s the inputs name, (id, values): fields, CRM fields per CRM (more come from the CRM itself),
+    team names."""
+    lists = [("canonical-fields", [*canonical_fields(), *(f"decision.{k}" for k in (
         "owner_id", "owner_name", "stage", "score", "grade", "tags", "segments", "explanation", "rule"))]),
-             datalist("condition-fields", condition_fields()),
-             datalist("rep-ids", [r.id for r in config.team.reps]),
-             datalist("pool-names", list(config.team.pools)),
-             datalist("queue-names", list(config.team.queues)),
-             datalist("tag-names", [f"{c}:{t}" for c, ts in config.tags.taxonomy.items() for t in ts])]
+             ("condition-fields", condition_fields()),
+             ("rep-ids", [r.id for r in config.team.reps]),
+             ("pool-names", list(config.team.pools)),
+             ("queue-names", list(config.team.queues)),
+             ("tag-names", [f"{c}:{t}" for c, ts in config.tags.taxonomy.items() for t in ts])]
     for crm, mapping in config.crm.items():
-        lists.append(datalist(f"crm-fields-{crm}", sorted({f.to for f in mapping.fields})))
-    return "".join(lists)
+        lists.append((f"crm-fields-{crm}", sorted({f.to for f in mapping.fields})))
+    return lists

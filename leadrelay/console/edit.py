@@ -19,6 +19,9 @@ from typing import Any
 
 import yaml
 
+from connector.errors import ConfigError
+from connector.yamlconf import safe_yaml
+
 Step = str | int
 _STEP = re.compile(r"\.?([^.\[\]]+)|\[(\d+)\]")
 CONDITION = {"field": "", "op": "eq", "value": ""}
@@ -66,11 +69,11 @@ def _parent(doc: Any, path: str) -> tuple[Any, Step]:
 
 # ---- values the browser sends as text --------------------------------------------------------------------------
 def _load(text: str, path: str) -> Any:
+    """A value typed as YAML, read as a config file is (no anchors or aliases, bounded depth and size)."""
     try:
-        return yaml.safe_load(text) if text.strip() else None
-    except yaml.YAMLError as exc:
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise EditError(path, f"not valid YAML: {problem}") from None
+        return safe_yaml(text, path)[0] if text.strip() else None
+    except ConfigError as exc:
+        raise EditError(path, exc.reason.replace("invalid YAML", "not valid YAML")) from None
 
 
 def _rest(node: dict[str, Any], marker: dict[str, Any], path: str) -> dict[str, Any]:

@@ -2,7 +2,8 @@
 
 The login form is protected against login CSRF with a double-submit token: a random value in a SameSite=Strict
 cookie and in the form must match. A successful sign-in sets the signed session cookie (HttpOnly, SameSite=Strict,
-Secure unless LEADRELAY_DEV_MODE) and answers 303 to the page asked for.
+Secure unless LEADRELAY_DEV_MODE) and answers 303 to the page asked for. Failures are throttled per user name and
+client address (``leadrelay.console.throttle``): past the limit, 429 with Retry-After and no password checked.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ from litestar.datastructures import Cookie, State
 from litestar.params import FromQuery
 
 from leadrelay.api.auth import role_of
-from leadrelay.console.html import esc, html_response
+from leadrelay.api.problems import PROBLEM_JSON, problem
+from leadrelay.console.html import html_template
 from leadrelay.console.passwords import check_login
 from leadrelay.console.session import COOKIE, LOGIN_CSRF_COOKIE, Session, auth_of, sign
+from leadrelay.console.throttle import throttle_of
 
 Req = Request[Any, Any, State]
 
@@ -30,42 +33,40 @@ def _safe_next(target: str | None) -> str:
     return "/admin"
 
 
-def _form(csrf: str, next_: str, error: str | None) -> str:
-    alert = f'<p class="error" role="alert">{esc(error)}</p>' if error else ""
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Sign in · leadrelay</title>
-<link rel="stylesheet" href="/admin/static/console.css"></head>
-<body class="login"><main class="login-card"><h1>leadrelay <small>console</small></h1>{alert}
-<form method="post" action="/admin/login">
-<input type="hidden" name="csrf_token" value="{esc(csrf)}"><input type="hidden" name="next" value="{esc(next_)}">
-<fieldset><legend>With an API token</legend>
-<label>Token <input type="password" name="token" autocomplete="off"></label></fieldset>
-<p class="or">or</p>
-<fieldset><legend>With your user name</legend>
-<label>User <input type="text" name="username" autocomplete="username"></label>
-<label>Password <input type="password" name="password" autocomplete="current-password"></label></fieldset>
-<button type="submit" class="primary">Sign in</button>
-</form><p class="muted">Tokens are set in LEADRELAY_API_TOKENS, users in LEADRELAY_ADMIN_USERS.</p></main>
-</body></html>"""
-
-
 def _cookie(request: Req, name: str, value: str, max_age: int, path: str = "/") -> Cookie:
     secure = not request.app.state.settings.dev_mode
     return Cookie(key=name, value=value, max_age=max_age, path=path, httponly=True, samesite="strict", secure=secure)
 
 
-def _login_page(request: Req, next_: str, error: str | None = None, status: int = 200) -> Response[str]:
+def _login_page(request: Req, next_: str, error: str | None = None, status: int = 200) -> Response[Any]:
     token = secrets.token_urlsafe(24)
-    response = html_response(_form(token, next_, error), status)
+    response = html_template("login.html", {"form_token": token, "next": next_, "error": error}, status)
     response.set_cookie(_cookie(request, LOGIN_CSRF_COOKIE, token, 1800, path="/admin/login"))
     return response
 
 
 @get("/admin/login", include_in_schema=False, sync_to_thread=False)
-def login_form(request: Req, next: FromQuery[str | None] = None) -> Response[str]:  # the query parameter's name
+def login_form(request: Req, next: FromQuery[str | None] = None) -> Response[Any]:  # the query parameter's name
     if request.scope.get("leadrelay_session") is not None:
         return Response("", status_code=303, headers={"Location": _safe_next(next)})
     return _login_page(request, _safe_next(next))
+
+
+def _user_named(form: Any) -> str | None:
+    """The user name a password sign-in is for (its failures are counted per name); None for a token sign-in."""
+    return None if (form.get("token") or "").strip() else (form.get("username") or "").strip()
+
+
+def _throttled(request: Req, next_: str, wait: int) -> Response[Any]:
+    """429 with Retry-After: problem details, or the sign-in page for a browser's form post."""
+    detail = f"Too many failed sign-in attempts; try again in {wait} seconds."
+    if request.accept.best_match([PROBLEM_JSON, "text/html"], default=PROBLEM_JSON) == "text/html":
+        page = _login_page(request, next_, detail, 429)
+        page.headers["Retry-After"] = str(wait)
+        return page
+    window = request.app.state.settings.signin_window_s
+    return problem(429, "Too many sign-in attempts", detail, retry_after=wait,
+                   hint=f"failures are counted per user name and per client address over {window} s")
 
 
 async def _authenticate(request: Req, form: Any) -> tuple[str, str, str] | None:
@@ -83,7 +84,8 @@ async def _authenticate(request: Req, form: Any) -> tuple[str, str, str] | None:
         return None
     from anyio import to_thread  # scrypt takes tens of milliseconds: not on the event loop
 
-    user = await to_thread.run_sync(check_login, auth.users, name, password)
+    limiter = throttle_of(request.app.state).hashing
+    user = await to_thread.run_sync(check_login, auth.users, name, password, limiter=limiter)
     return (user.name, user.role, auth.credential_of_user(user)) if user else None
 
 
@@ -95,9 +97,15 @@ async def login(request: Req) -> Response[Any]:
     given = form.get("csrf_token") or ""
     if not expected or not hmac.compare_digest(expected.encode(), str(given).encode()):
         return _login_page(request, next_, "The sign-in form expired; please try again.", 403)
+    throttle, name = throttle_of(request.app.state), _user_named(form)
+    address = request.client.host if request.client else ""
+    wait = await throttle.attempt(address, name)
+    if wait:
+        return _throttled(request, next_, wait)
     found = await _authenticate(request, form)
     if found is None:
         return _login_page(request, next_, "That token, user or password is not valid.", 401)
+    await throttle.succeeded(address, name)
     user, role, credential = found
     auth = auth_of(request.app.state)
     secret = await auth.secret(request.app.state.store.r)

@@ -1,9 +1,10 @@
 """Signed console sessions: who signed in, their role, their CSRF token and when it ends, in one HMAC'd cookie.
 
-The cookie is ``base64(json).base64(hmac-sha256)`` under ``LEADRELAY_SESSION_SECRET`` (unset: a secret made once
-and kept in Redis, as ``worker.lead_ids`` does for lead ids). It also carries a fingerprint of the credential used
-to sign in, so removing a token or a user from the environment ends their sessions at the next restart, and a
-session id that sign-out marks as revoked in Redis until the cookie would have expired anyway.
+The cookie is ``base64(json).base64(hmac-sha256)`` under ``LEADRELAY_SESSION_SECRET`` (``leadrelay serve`` requires
+it outside development; unset, a secret made once and kept in Redis, as ``worker.lead_ids`` does for lead ids).
+It also carries a fingerprint of the credential used to sign in, so removing a token or a user from the environment
+ends their sessions at the next restart, and a session id that sign-out marks as revoked in Redis until the cookie
+would have expired anyway.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 
 import msgspec
 
+from connector.settings import checked_secret
 from leadrelay.console.passwords import AdminUser, parse_users
 from worker.store.keys import Keys
 
@@ -74,7 +76,7 @@ class ConsoleAuth:
         self.tokens = tokens
         self.users: dict[str, AdminUser] = parse_users(settings.admin_users)
         self.keys = Keys(settings.key_prefix)
-        self._secret: bytes | None = settings.session_secret.encode() if settings.session_secret else None
+        self._secret: bytes | None = checked_secret("session_secret", settings.session_secret)
         self._creds: dict[str, str] | None = None
 
     async def secret(self, redis: Any) -> bytes:

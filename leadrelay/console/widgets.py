@@ -1,4 +1,5 @@
-"""Form widgets of the editors: each input names where its value goes (``data-path``) and how to read it (``data-k``).
+"""What the editors' widgets (``templates/widgets.html``) show: each input names where its value goes
+(``data-path``) and how to read it (``data-k``).
 
 Kinds the page's script reads: ``text`` (a string; emptied: the key goes), ``num``, ``list`` (comma separated),
 ``yaml`` (anything, as one line or a box of YAML), ``path`` (a payload path, or a ``[list, of, paths]``), ``bool``
@@ -15,103 +16,57 @@ from connector.conditions.condition import OPERATORS
 from connector.conditions.fields import FIELDS
 from connector.model import Lead
 from leadrelay.console.edit import block, flow
-from leadrelay.console.html import attrs, esc
 
 OPS_ORDER = ("eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "between", "contains", "contains_any",
              "starts_with", "ends_with", "matches", "exists", "missing")
 assert set(OPS_ORDER) == OPERATORS
 
 
-def field_input(path: str, value: Any, kind: str = "text", *, label: str = "", cls: str = "", list_: str | None = None,
-                placeholder: str = "", opt: bool = True) -> str:
-    """One input. ``list_`` names a <datalist> (a dropdown that still takes a new name)."""
+def shown(value: Any, kind: str) -> str:
+    """An input's text for a value of the document, as the page's script reads it back for ``kind``."""
     if kind == "list":
-        shown = ", ".join(str(v) for v in value) if isinstance(value, list) else flow(value)
-    elif kind == "path":
-        shown = value if isinstance(value, str) else flow(value)
-    elif kind in ("text", "num"):
-        shown = "" if value is None else str(value)
-    else:
-        shown = flow(value)
-    at = attrs(type="number" if kind == "num" else "text", value=shown, data_k=kind, data_path=path, data_opt=opt,
-               list=list_, placeholder=placeholder or None, class_=cls or None, aria_label=label or path,
-               step="any" if kind == "num" else None, title=shown if kind == "path" and len(shown) > 30 else None)
-    tag = f"<input{at}>"
-    return f'<label class="f {cls}"><span>{esc(label)}</span>{tag}</label>' if label else tag
+        return ", ".join(str(v) for v in value) if isinstance(value, list) else flow(value)
+    if kind == "path":
+        return value if isinstance(value, str) else flow(value)
+    if kind in ("text", "num"):
+        return "" if value is None else str(value)
+    return flow(value)
 
 
-def check_input(path: str, value: Any, label: str) -> str:
-    at = attrs(type="checkbox", data_k="bool", data_path=path, checked=bool(value))
-    return f'<label class="f check"><input{at}><span>{esc(label)}</span></label>'
+def choices(value: Any, options: tuple[str, ...] | list[str]) -> list[str]:
+    """A select's options, and what the file says even if unusual (validation says what is wrong)."""
+    out = list(options)
+    if value not in (None, "") and value not in out:
+        out.append(str(value))
+    return out
 
 
-def select(path: str, value: Any, options: tuple[str, ...] | list[str], *, label: str = "", opt: bool = False,
-           cls: str = "") -> str:
-    choices = list(options)
-    if value not in (None, "") and value not in choices:
-        choices.append(str(value))  # keep what the file says, even if unusual: validation says what is wrong
-    body = ('<option value=""></option>' if opt else "") + "".join(
-        f'<option{attrs(value=o, selected=o == value)}>{esc(o)}</option>' for o in choices)
-    tag = f'<select{attrs(data_k="text", data_path=path, data_opt=opt, aria_label=label or path)}>{body}</select>'
-    return f'<label class="f {cls}"><span>{esc(label)}</span>{tag}</label>' if label else tag
+def rest_text(node: dict[str, Any], keep: tuple[str, ...]) -> str:
+    """The keys of ``node`` not shown as inputs, as YAML."""
+    return block({k: v for k, v in node.items() if k not in keep})
 
 
-def rest_box(path: str, node: dict[str, Any], keep: tuple[str, ...], label: str = "Other settings") -> str:
-    """The keys of ``node`` not shown as inputs, as YAML to edit."""
-    others = {k: v for k, v in node.items() if k not in keep}
-    text = block(others)
-    rows = max(1, min(12, text.count("\n") + 1)) if text else 1
-    at = attrs(data_k="rest", data_path=path, data_keep=",".join(keep), rows=rows, spellcheck="false",
-               placeholder="—" if not label else "key: value")
-    return f'<label class="f rest"><span>{esc(label)}</span><textarea{at}>{esc(text)}</textarea></label>'
+def rows_of(text: str) -> int:
+    return max(1, min(12, text.count("\n") + 1)) if text else 1
 
 
-def op_button(op: str, path: str, label: str, *, arg: Any = None, title: str = "", cls: str = "icon",
-              **extra: Any) -> str:
-    """A structural change (``leadrelay.console.edit.OPS``) applied by the server to the page's document."""
-    data_arg = msgspec.json.encode(arg).decode() if arg is not None else None
-    at = attrs(class_=cls, data_op=op, data_path=path, data_arg=data_arg, title=title or None,
-               aria_label=title or label, data_admin=True, **extra)
-    return f'<button type="button"{at}>{esc(label)}</button>'
+def json_text(value: Any) -> str:
+    """A value as JSON text (for a ``data-arg`` attribute: escaped there like any other text)."""
+    return msgspec.json.encode(value).decode()
 
 
-def _is_leaf(cond: Any) -> bool:
+def is_leaf(cond: Any) -> bool:
     return isinstance(cond, dict) and "field" in cond and set(cond) <= {"field", "op", "value"}
 
 
-def condition_row(path: str, cond: Any) -> str:
-    """One condition: field / operator / value, or its YAML when it nests (``not``, ``any`` inside ``all``)."""
-    remove = op_button("remove_condition", path, "×", title="remove this condition")
-    if not _is_leaf(cond):
-        return (f'<div class="cond raw">{field_input(path, cond, "yaml", label="", cls="wide", opt=False)}'
-                f"{remove}</div>")
-    field = field_input(f"{path}.field", cond.get("field"), label="", list_="condition-fields", opt=False,
-                        placeholder="field")
-    op = select(f"{path}.op", cond.get("op", "eq"), OPS_ORDER)
-    value = field_input(f"{path}.value", cond.get("value"), "yaml", placeholder="value", cls="value")
-    return f'<div class="cond">{field}{op}{value}{remove}</div>'
-
-
-def conditions(path: str, when: Any) -> str:
-    """The rows of a rule's ``when``: all of them must hold, or any one."""
-    join, rows = "all", []
+def when_rows(path: str, when: Any) -> tuple[str, list[tuple[str, Any]]]:
+    """(``all`` or ``any``, [(path, condition)]) of a rule's ``when``."""
     if when is None:
-        pass
-    elif isinstance(when, dict) and set(when) in ({"all"}, {"any"}) and isinstance(next(iter(when.values())), list):
+        return "all", []
+    if isinstance(when, dict) and set(when) in ({"all"}, {"any"}) and isinstance(next(iter(when.values())), list):
         join = next(iter(when))
-        rows = [condition_row(f"{path}.{join}[{i}]", c) for i, c in enumerate(when[join])]
-    else:
-        rows = [condition_row(path, when)]
-    chooser = ""
-    if len(rows) > 1:
-        chips = "".join(op_button("join", path, j, arg=j, cls="chip on" if join == j else "chip")
-                        for j in ("all", "any"))
-        chooser = f'<span class="join">{chips}<small>of these must hold</small></span>'
-    add = op_button("add_condition", path, "+ condition", cls="small")
-    if not rows:
-        return (f'<div class="conds none" data-when="{esc(path)}"><span class="muted small">No condition: applies '
-                f"to every lead.</span>{add}</div>")
-    return f'<div class="conds" data-when="{esc(path)}">{chooser}{"".join(rows)}{add}</div>'
+        return join, [(f"{path}.{join}[{i}]", c) for i, c in enumerate(when[join])]
+    return "all", [(path, when)]
 
 
 def canonical_fields() -> list[str]:
@@ -130,9 +85,9 @@ def canonical_fields() -> list[str]:
     return [*out, "answers.*", "extra.*"]
 
 
-def datalist(element_id: str, values: list[str] | tuple[str, ...]) -> str:
-    return f'<datalist id="{esc(element_id)}">' + "".join(f'<option value="{esc(v)}">' for v in values) + "</datalist>"
-
-
 def condition_fields() -> list[str]:
     return [*FIELDS, "answers.", "extra."]
+
+
+GLOBALS = {"shown": shown, "choices": choices, "rest_text": rest_text, "rows_of": rows_of, "json_text": json_text,
+           "is_leaf": is_leaf, "when_rows": when_rows, "OPS_ORDER": OPS_ORDER}

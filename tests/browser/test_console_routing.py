@@ -28,10 +28,10 @@ def console(redis_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> 
     yield from start_console(redis_server_url, tmp_path_factory.mktemp("console-routing"), workers=1)
 
 
-def cold_lead(console: Console, n: int) -> str:
+def cold_lead(console: Console, n: int, company: str = "Corner Shop") -> str:
     """A website form lead that scores cold (free mail, a tiny company, no request): `cold_to_nurture` routes it."""
     email = f"sam.rivera.{n}@gmail.com"
-    body = json.dumps({"email": email, "first_name": "Sam", "last_name": f"Rivera{n}", "company": "Corner Shop",
+    body = json.dumps({"email": email, "first_name": "Sam", "last_name": f"Rivera{n}", "company": company,
                        "company_size": "1-5", "country": "United States", "state": "OH"}).encode()
     r = httpx.post(f"{console.url}/webhooks/forms/website", content=body,
                    headers={"content-type": "application/json", **sign(FORM_SECRET, f"msg_cold_{n}", int(time.time()),
@@ -225,5 +225,48 @@ def test_every_console_page_is_screenshotted(console: Console, browser: Any) -> 
     with api(console) as h:
         team = h.get("/api/admin/config").json()["files"]["rules/team.yaml"]
     assert "note: out today" in team
+    assert page.js_errors == []
+    page.context.close()
+
+
+def strings(value: Any) -> list[str]:
+    """Every string inside a JSON value."""
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in strings(v)]
+    return [value] if isinstance(value, str) else []
+
+
+# what a sender may put in any text field: an element with a handler, a script, and quotes that would end an attribute
+HOSTILE = '"><img src=x class=injected onerror=alert(1)><script class=injected>alert(2)</script>\''
+
+
+def test_a_lead_named_with_markup_shows_as_text_on_the_decision_and_dead_letter_pages(console: Console,
+                                                                                     browser: Any) -> None:
+    """The pages' scripts make text of a lead's fields (the server's templates escape what they show): the company
+    is read as it was sent on the decisions list, the lead's trace and the dead letter's payload, and nothing of it
+    becomes an element."""
+    nurture = next(o for o in console.sandbox.hubspot.owners if o["id"] == NURTURE)
+    nurture["archived"] = True  # the write is refused for good: the lead is dead-lettered with its payload
+    try:
+        email = cold_lead(console, 8, company=HOSTILE)
+        with api(console) as h:
+            wait_for(lambda: email in json.dumps(h.get("/api/admin/dead-letters").json()), 60, "the dead letter")
+    finally:
+        nurture["archived"] = False
+    page = new_page(browser)
+    login(page, console.url)
+    page.goto(f"{console.url}/admin/decisions")
+    row = page.locator("#results tbody tr", has_text=email)
+    expect(row).to_contain_text(HOSTILE)
+    row.locator("a").click()
+    expect(page.locator("#trace")).to_contain_text(HOSTILE)
+    assert page.locator(".injected").count() == 0
+    page.goto(f"{console.url}/admin/dead-letters")
+    expect(page.locator("#letters tbody tr").first).to_be_visible()
+    payloads = [json.loads(a.input_value()) for a in page.locator("#letters textarea").all()]
+    assert [p for p in payloads if email in json.dumps(p) and HOSTILE in strings(p)], payloads
+    assert page.locator(".injected").count() == 0
     assert page.js_errors == []
     page.context.close()

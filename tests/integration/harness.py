@@ -65,6 +65,8 @@ def settings_for(sandbox: SandboxServer, redis_url: str, cfg: Path, **extra: Any
         hubspot_token="sandbox-hubspot-token", hubspot_base_url=sandbox.url, ca_bundle=str(sandbox.ca_path),
         hubspot_app_id=sandbox.hubspot.app_id, hubspot_rate_per_10s=190, write_batch_window_ms=50,
         job_timeout_s=20, log_json=True,
+        # `leadrelay serve` / `worker` start only with these (not in development mode)
+        lead_id_secret="harness-lead-id-secret-0123456789abcdef", session_secret="harness-session-secret-0123456789ab",
     )
     values.update(extra)
     return load_settings({}, **values)

@@ -126,6 +126,20 @@ def test_an_invalid_file_names_file_line_and_field_and_publishes_nothing(cli_env
     assert [v.number for v in store_call(cli_env, lambda s: s.history())] == [1]
 
 
+def test_an_alias_bomb_is_not_imported(cli_env: str, tmp_path: Path) -> None:
+    from bench.hostile import alias_bomb, first_anchor_line
+
+    seed(cli_env)
+    work = tmp_path / "cfg"
+    assert cli("export", str(work)).exit_code == 0
+    website = work / "mappings/sources/website.yaml"
+    website.write_text(alias_bomb())
+    result = cli("import", str(work), "-m", "bomb")
+    assert result.exit_code == 1, result.output
+    assert f"{website}:{first_anchor_line(alias_bomb())}:" in result.output and "aliases" in result.output
+    assert [v.number for v in store_call(cli_env, lambda s: s.history())] == [1]
+
+
 def test_rollback_restores_an_earlier_version_as_a_new_one(cli_env: str, tmp_path: Path) -> None:
     v1 = seed(cli_env)
     work = tmp_path / "cfg"

@@ -24,7 +24,7 @@ async def test_one_secret_per_installation_whoever_makes_it_first(redis_url: str
         first = await asyncio.gather(*(lead_ids.load_secret(c, "lr-x:", None) for c in clients))
         again = await lead_ids.load_secret(clients[0], "lr-x:", None)
         other = await lead_ids.load_secret(clients[1], "lr-y:", None)  # another installation
-        given = await lead_ids.load_secret(clients[2], "lr-x:", "from-the-environment")
+        given = await lead_ids.load_secret(clients[2], "lr-x:", "from-the-environment-0123456789abcdef")
     finally:
         for c in clients:
             await c.aclose()
@@ -32,7 +32,7 @@ async def test_one_secret_per_installation_whoever_makes_it_first(redis_url: str
     assert len(secrets_made) == 1 and {source for _, source in first} == {"redis"}
     assert again[0] in secrets_made and len(again[0]) >= 32
     assert other[0] not in secrets_made
-    assert given == (b"from-the-environment", "environment")
+    assert given == (b"from-the-environment-0123456789abcdef", "environment")
 
 
 async def test_a_worker_ids_a_lead_with_the_installation_secret(redis_url: str, tmp_path: Path) -> None:
@@ -40,7 +40,7 @@ async def test_a_worker_ids_a_lead_with_the_installation_secret(redis_url: str, 
     before = lead_ids.loaded()
     try:
         with sandbox_for(cfg) as sandbox:
-            settings = settings_for(sandbox, redis_url, cfg, lead_id_secret="installation-secret-1")
+            settings = settings_for(sandbox, redis_url, cfg, lead_id_secret="installation-secret-1-0123456789abcdef")
             await enqueue_forms(redis_url, samples(1))
             worker = Worker(**{**worker_settings(settings), "handle_signals": False, "burst": True})
             await worker.async_run()
@@ -54,5 +54,5 @@ async def test_a_worker_ids_a_lead_with_the_installation_secret(redis_url: str, 
     finally:
         await r.aclose()
     email = decision["lead"]["identity"]["email"]
-    assert lead_id == lead_ids.lead_id(f"email:{email}", b"installation-secret-1")
+    assert lead_id == lead_ids.lead_id(f"email:{email}", b"installation-secret-1-0123456789abcdef")
     assert lead_id != "ld_" + hashlib.sha256(f"email:{email}".encode()).hexdigest()[:20]

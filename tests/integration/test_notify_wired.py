@@ -98,7 +98,7 @@ async def test_a_hot_lead_is_told_once_on_slack_and_by_email_after_its_crm_write
     assert body["text"].startswith("New lead: Paul Smith — Jimenez-Vasquez, score 100 (hot) → Rep ")
     owner = json.loads(stored["decision"])["route"]["assignment"]["owner"]
     fields = {f["text"].split("\n")[0]: f["text"].split("\n")[1] for f in body["blocks"][1]["fields"]}
-    assert fields["*Email*"] == HOT and fields["*Score*"] == "100 (hot)" and fields["*Owner*"] == f"Rep {owner.title()}"
+    assert fields["Email"] == HOT and fields["*Score*"] == "100 (hot)" and fields["*Owner*"] == f"Rep {owner.title()}"
     link = body["blocks"][-1]["elements"][0]["url"]
     assert link == f"https://app.hubspot.com/contacts/{sandbox.hubspot.portal_id}/record/0-1/{contact['id']}"
     assert len(slack.delivered()) == 1, [p.json["text"] for p in slack.delivered()]

@@ -21,8 +21,10 @@ from typing import Any
 import pytest
 import time_machine
 import yaml
+from arq import Retry
 from litestar.testing import AsyncTestClient
 
+from adapters.forms.standard_webhooks import verify
 from connector.settings import Settings
 from leadrelay.api.app import create_app
 from tests.integration.follow import Receiver, Rig, form
@@ -90,7 +92,7 @@ def _told(sandbox: Any, redis_url: str, cfg: Path, slack: HttpReceiver, inbox: I
 
 
 def _fields(post: Post) -> dict[str, str]:
-    [fields] = [b["fields"] for b in post.json["blocks"] if "fields" in b]
+    fields = next(b["fields"] for b in post.json["blocks"] if "fields" in b)  # the card's (the answers' come later)
     return {f["text"].split("\n")[0].strip("*"): f["text"].split("\n", 1)[1] for f in fields}
 
 
@@ -284,3 +286,51 @@ async def test_leads_in_a_queue_are_counted_unassigned_until_a_rep_gets_one(
     assert 'leadrelay_leads_unassigned{queue="unassigned"} 3.0' in before, before
     assert 'leadrelay_leads_unassigned{queue="unassigned"} 2.0' in after
     assert "leadrelay_leads_held 0.0" in after and "leadrelay_sla_overdue 0.0" in after
+
+
+HOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+HOOKED: dict[str, Any] = {
+    "channels": [{"name": "crm_hook", "kind": "webhook", "url_env": "LEADRELAY_TEST_HOOK_URL",
+                  "secret_env": "LEADRELAY_TEST_HOOK_SECRET"}],
+    "routes": [{"name": "hot_to_hook", "grades": ["hot"], "channels": ["crm_hook"], "tell": ["owner", "manager"]}],
+}
+
+
+async def test_each_follow_through_notice_is_its_own_signed_event_with_its_own_webhook_id(
+        redis_url: str, tmp_path: Path, receiver: Receiver, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A receiver dedupes on webhook-id (Standard Webhooks): a reminder, an escalation and a reassignment that
+    reused the routing's id and type would be dropped as its retries. Each is its own event type with its own id;
+    a retried delivery of one keeps that id."""
+    cfg = config_dir(tmp_path, team=TEAM, routing=ROUTING)
+    (cfg / "rules" / "notify.yaml").write_text(yaml.safe_dump(HOOKED), encoding="utf-8")
+    with HttpReceiver() as hook, _sandbox(cfg, receiver) as sandbox, time_machine.travel(T0, tick=False) as clock:
+        monkeypatch.setenv("LEADRELAY_TEST_HOOK_URL", f"{hook.url}/leads")
+        monkeypatch.setenv("LEADRELAY_TEST_HOOK_SECRET", HOOK_SECRET)
+        settings = settings_for(sandbox, redis_url, cfg, hubspot_webhook_secret=SECRET)
+        async with Rig(settings, notify=True) as rig:
+            await _route_hot(rig, sandbox, receiver)  # Ann (owner) and Dana (manager) told of the routing
+            clock.move_to(T0 + timedelta(minutes=5))
+            hook.status = 503  # the reminder's first try fails; arq retries the same job
+            with pytest.raises(Retry):
+                await rig.run_due(within_s=0)
+            hook.status = 200
+            assert [(r.function, r.result) for r in await rig.run_due(within_s=0)] == [
+                ("notify", "sent crm_hook owner ann")]
+            clock.move_to(T0 + timedelta(minutes=10))
+            assert [(r.function, r.result) for r in await rig.run_due(within_s=0)] == [
+                ("sla_step", "manager"), ("notify", "sent crm_hook manager dana")]
+            clock.move_to(T0 + timedelta(minutes=15))
+            assert ("notify", "sent crm_hook owner bob") in [(r.function, r.result) for r in await rig.run_due()]
+            await _webhooks(rig, sandbox, receiver)  # the new owner's write comes back: an echo
+            clock.move_to(T0 + timedelta(minutes=16))
+            await rig.run_due()
+    sent = []
+    for post in hook.posts:
+        msg_id = verify(HOOK_SECRET, post.headers, post.body, now=float(post.headers["webhook-timestamp"]))
+        sent.append((post.status, post.json["type"], msg_id))
+    kinds = [(status, kind) for status, kind, _ in sent]
+    assert kinds == [(200, "lead.routed"), (200, "lead.routed"), (503, "lead.sla_reminder"),
+                     (200, "lead.sla_reminder"), (200, "lead.sla_escalated"), (200, "lead.reassigned")]
+    ids = [msg_id for _, _, msg_id in sent]
+    assert ids[2] == ids[3]  # the retry is the same delivery
+    assert len(set(ids)) == 5  # every other notice is one of its own

@@ -61,3 +61,38 @@ def test_broken_mapping_file_is_reported(project: Path) -> None:
     assert result.exit_code == 1
     assert str(website) in result.output
     assert "identity.emial" in result.output
+
+
+# ---- files that cost more to read than they say (issue 17) ------------------------------------------------------
+
+
+def test_an_anchor_or_alias_is_refused_with_its_line(project: Path) -> None:
+    """The shipped files use none; an alias bomb of 3.7 KB expands into gigabytes once its shared nodes are
+    copied, so any anchor or alias is refused where it stands."""
+    from bench.hostile import alias_bomb, first_anchor_line
+
+    website = project / "mappings/sources/website.yaml"
+    website.write_text(alias_bomb())
+    result = runner.invoke(app, ["config", "validate", str(project)])
+    assert result.exit_code == 1, result.output
+    assert f"{website}:{first_anchor_line(alias_bomb())}:" in result.output
+    assert "anchors and aliases" in result.output
+
+
+def test_a_single_alias_is_refused_too(project: Path) -> None:
+    team = project / "rules/team.yaml"
+    text = team.read_text().replace("daily_cap: 25", "daily_cap: &cap 25", 1)
+    text = text.replace("daily_cap: 25", "daily_cap: *cap", 1)
+    team.write_text(text)
+    result = runner.invoke(app, ["config", "validate", str(project)])
+    assert result.exit_code == 1, result.output
+    assert f"{team}:{_line_of(team, '&cap')}:" in result.output
+
+
+def test_yaml_nested_too_deep_is_refused_with_its_line(project: Path) -> None:
+    website = project / "mappings/sources/website.yaml"
+    line = len(website.read_text().splitlines()) + 1
+    website.write_text(website.read_text() + "  - {to: extra.deep, const: " + "[" * 5_000 + "]" * 5_000 + "}\n")
+    result = runner.invoke(app, ["config", "validate", str(project)])
+    assert result.exit_code == 1, result.output
+    assert f"{website}:{line}:" in result.output and "nested deeper" in result.output

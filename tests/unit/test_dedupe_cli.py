@@ -51,7 +51,8 @@ def test_rows_come_back_unchanged_with_a_cluster_id(app: typer.Typer, tmp_path: 
     assert result.exit_code == 0, result.output
     out = read(dst)
     assert out[0] == [*PEOPLE[0], "cluster_id"]
-    assert [row[:-1] for row in out[1:]] == PEOPLE[1:]
+    # unchanged, but a cell starting with "+" is written formula-safe (and still read back as the same phone)
+    assert [row[:-1] for row in out[1:]] == [[f"'{c}" if c.startswith("+") else c for c in row] for row in PEOPLE[1:]]
     assert [row[-1] for row in out[1:]] == ["1", "1", "2", "2", "3"]
     assert "rows: 5  clusters: 3  duplicates found: 2" in result.stdout
 
@@ -154,3 +155,27 @@ def test_rules_file_changes_the_outcome(app: typer.Typer, tmp_path: Path) -> Non
     result = runner.invoke(app, ["dedupe", str(src), "--out", str(dst), "--rules", str(rules)])
     assert result.exit_code == 0, result.output
     assert [row[-1] for row in read(dst)[1:]] == ["1", "2", "3", "3", "4"]
+
+
+def test_cells_a_spreadsheet_would_run_as_formulas_are_written_inert(app: typer.Typer, tmp_path: Path) -> None:
+    """OWASP's CSV injection advice: a cell starting with = + - @ tab or CR gets a leading single quote, so a
+    spreadsheet shows it as text instead of running it. A plain number (-42, +14155550123) runs nothing: kept."""
+    rows = [
+        ["email", "company", "=HEADER()"],
+        ["a@x.com", "=cmd|' /C calc'!A0", "+SUM(1,2)"],
+        ["b@x.com", "-2+3", "@SUM(A1)"],
+        ["c@x.com", "\tx", "\rx"],
+        ["d@x.com", "-42", "+14155550123"],
+        ["e@x.com", "Acme = good", "a+b"],
+    ]
+    src, dst = write(tmp_path / "in.csv", rows), tmp_path / "out.csv"
+    result = runner.invoke(app, ["dedupe", str(src), "--out", str(dst)])
+    assert result.exit_code == 0, result.output
+    assert [row[:3] for row in read(dst)] == [
+        ["email", "company", "'=HEADER()"],
+        ["a@x.com", "'=cmd|' /C calc'!A0", "'+SUM(1,2)"],
+        ["b@x.com", "'-2+3", "'@SUM(A1)"],
+        ["c@x.com", "'\tx", "'\rx"],
+        ["d@x.com", "-42", "+14155550123"],
+        ["e@x.com", "Acme = good", "a+b"],
+    ]

@@ -16,7 +16,9 @@ import msgspec
 import pytest
 
 from connector import limits
+from connector.conditions import Condition
 from connector.config import Config, load_config
+from connector.errors import ConfigError
 from connector.keys import (
     company_domain,
     company_key,
@@ -27,6 +29,7 @@ from connector.keys import (
 )
 from connector.logs import redact
 from connector.mapping import FieldRule, SourceMapping, map_payload
+from connector.mapping.sources import source_mapping_from_text
 from connector.match import IdentityIndex
 from connector.model import Company, CrmRecord, Identity, Intent, Lead, Origin, Role
 from connector.normalize import (
@@ -42,7 +45,7 @@ from connector.normalize import (
 from connector.pipeline import decide, ingest
 from connector.routing import RoutingState
 from connector.transforms import TransformError, _parse_range_text, number_range, split_name
-from connector.yamlconf import _steps
+from connector.yamlconf import _steps, from_text
 
 ROOT = Path(__file__).resolve().parents[2]
 WHEN = datetime(2026, 11, 18, 15, 0, tzinfo=UTC)  # a Wednesday afternoon: reps are in
@@ -153,6 +156,40 @@ def test_a_value_a_rule_cannot_use_stays_in_extra_cut_and_flagged(config: Config
     lead = website({"employees": "5" * MB}, config)
     assert "company.size_unparsed" in lead.flags
     assert len(lead.extra["employees"]) == limits.TEXT and "truncated:extra.employees" in lead.flags
+
+
+def test_a_first_submission_keeps_only_the_newest_events_and_says_so(config: Config) -> None:
+    """18,000 events were seen on one form post: the cap of 200 that merging applies holds at ingest too."""
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    sent = [{"kind": "page_view", "at": (start.replace(minute=i % 60, hour=i // 60 % 24, day=1 + i // 1440)
+                                         ).isoformat(), "detail": f"/p/{i}"} for i in range(18_000 // 3)]
+    sent = sent * 3  # with repeats: the newest distinct times are kept, in time order
+    lead = website({"email": "jo@acme.com", "events": list(reversed(sent))}, config)
+    assert len(lead.events) == limits.EVENTS == 200
+    assert [e.at for e in lead.events] == sorted(e.at for e in lead.events)
+    assert lead.events[-1].detail == "/p/5999"  # the newest one
+    assert "truncated:events" in lead.flags
+    few = website({"email": "jo@acme.com", "events": sent[:limits.EVENTS]}, config)
+    assert len(few.events) == limits.EVENTS and "truncated:events" not in few.flags
+
+
+def test_answers_and_extra_keep_at_most_200_keys_each_and_say_so() -> None:
+    mapping = SourceMapping(name="t", source="form", fields=[FieldRule(to="answers.*", from_="answers[ref=*]")])
+    lead = map_payload({
+        "answers": [{"ref": f"q{i}", "type": "text", "text": "yes"} for i in range(1_000)],
+        **{f"field_{i}": "v" for i in range(1_000)},
+        "meta": {"tags": [f"t{i}" for i in range(1_000)], "map": {f"k{i}": i for i in range(1_000)}},
+    }, mapping)
+    assert len(lead.answers) == limits.KEYS == 200 and list(lead.answers)[:2] == ["q0", "q1"]  # the first ones
+    assert len(lead.extra) == limits.KEYS and "field_0" in lead.extra
+    assert {"truncated:answers", "truncated:extra"} <= set(lead.flags)
+    small = map_payload({"answers": [{"ref": "q", "type": "text", "text": "yes"}],
+                         "meta": {"tags": [f"t{i}" for i in range(1_000)], "map": {f"k{i}": i for i in range(1_000)}}},
+                        mapping)
+    # a list or map inside a kept value is bounded the same way, and named
+    assert len(small.extra["meta.tags"]) == limits.KEYS and "truncated:extra.meta.tags" in small.flags
+    assert len(small.extra) == limits.KEYS and "truncated:extra" in small.flags  # meta.map's keys are extra's
+    assert "truncated:answers" not in small.flags
 
 
 def test_cap_value_leaves_other_values_alone() -> None:
@@ -293,3 +330,66 @@ def test_a_megabyte_company_name_in_a_form_is_decided_in_well_under_a_second(con
                   state=state, now=WHEN)
     assert (same.route.assignment.owner, same.route.assignment.queue) == (assignment.owner, assignment.queue)
     assert same.score.total == decision.score.total and same.tags.tags == decision.tags.tags
+
+
+# ---- config that cannot hurt (issue 17) ---------------------------------------------------------------------------
+
+
+CATASTROPHIC = r"^(\w+\s?)+$"  # backtracking regexes take 2^n steps on a run of word characters ending in "!"
+
+
+class _Rules(msgspec.Struct, forbid_unknown_fields=True):
+    rules: list[Condition]
+
+
+def _title_rule(pattern: str) -> _Rules:
+    text = "rules:\n  - {field: role.title, op: matches, value: '" + pattern + "'}\n"
+    return from_text(text, _Rules, file="rules/scoring.yaml")
+
+
+@pytest.mark.timeout(10)
+def test_a_catastrophic_admin_regex_decides_a_capped_title_and_still_matches() -> None:
+    """Issue 17: `^(\\w+\\s?)+$` took 1.5 s on 24 `a`s and `!`, doubling per character, on the worker's loop. On
+    RE2 (linear time) the 255-character title is decided at once (the timeout only keeps a regression from hanging
+    the suite), and the rule still reads what it says."""
+    test = _title_rule(CATASTROPHIC).rules[0].test
+    assert test({"role.title": "a" * (limits.NAME - 1) + "!"}) is False
+    assert test({"role.title": "Head of Sales Ops"}) is True
+    assert test({"role.title": "HEAD OF SALES"}) is True  # case-insensitive, as before
+    assert test({"role.title": None}) is False
+
+
+def test_matches_runs_on_re2() -> None:
+    from connector.conditions.checks import compile_pattern
+
+    assert type(compile_pattern(CATASTROPHIC)).__module__.startswith("re2")
+
+
+@pytest.mark.parametrize("pattern", [r"(a)\1", r"sales(?=ops)", r"(?<!vice )president"])
+def test_a_pattern_re2_cannot_run_is_refused_naming_file_line_and_field(pattern: str) -> None:
+    """Backreferences and lookarounds are what makes a regex exponential: RE2 has none, so such a pattern is
+    refused when the file loads, not met on a lead."""
+    with pytest.raises(ConfigError) as caught:
+        _title_rule(pattern)
+    err = caught.value
+    assert (err.file, err.line, err.field) == ("rules/scoring.yaml", 2, "rules[0]")
+    assert "regex" in err.reason
+
+
+def _const_rule(value: str, key: str = "const") -> str:
+    return f"name: t\nsource: form\nfields:\n  - to: extra.note\n    {key}: {value}\n"
+
+
+@pytest.mark.parametrize("key", ["const", "default"])
+@pytest.mark.parametrize("value", ["'" + "x" * (limits.TEXT + 1) + "'", "[" * 9 + "x" + "]" * 9,
+                                   "[" + ", ".join(["hello"] * 1_000) + "]"])
+def test_a_mappings_const_or_default_is_bounded_naming_file_line_and_field(key: str, value: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        source_mapping_from_text(_const_rule(value, key), file="mappings/sources/t.yaml")
+    err = caught.value
+    assert (err.file, err.line, err.field) == ("mappings/sources/t.yaml", 5, f"fields[0].{key}")
+
+
+@pytest.mark.parametrize("value", ["web", "'" + "x" * limits.TEXT + "'", "[demo, pricing]", "{a: {b: [1, 2]}}"])
+def test_a_const_within_bounds_is_kept(value: str) -> None:
+    assert source_mapping_from_text(_const_rule(value), file="t.yaml").fields[0].const is not None

@@ -23,7 +23,7 @@ PRODUCTION = ("connector", "adapters", "worker", "leadrelay")
 # what the core may import beside itself: the standard library less I/O to other systems, and the field libraries
 CORE_THIRD_PARTY = {
     "msgspec", "yaml", "phonenumbers", "email_validator", "disposable_email_domains", "cleanco", "tldextract",
-    "pycountry", "nameparser", "rapidfuzz", "holidays", "structlog", "dateutil",
+    "pycountry", "nameparser", "rapidfuzz", "holidays", "structlog", "dateutil", "re2",
 }
 STDLIB_IO = {"socket", "ssl", "http", "urllib", "asyncio", "subprocess", "multiprocessing", "smtplib", "ftplib",
              "xmlrpc", "socketserver", "selectors", "imaplib", "poplib", "telnetlib", "sqlite3", "threading"}

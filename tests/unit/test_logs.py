@@ -213,3 +213,55 @@ def test_console_renderer_redacts_too(restore_logging: None) -> None:
 def test_unknown_level_is_an_error() -> None:
     with pytest.raises(ValueError, match="level"):
         configure_logging(level="LOUD")
+
+
+# ---- URL secrets (issue 17): a Slack hook URL is the credential itself ------------------------------------------
+
+HOOK = "https://hooks.slack.com/services/T0ABCDEF/B0GHIJKL/s3cr3tHookToken42"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (f"POST {HOOK} 200", "POST https://hooks.slack.com/services/*** 200"),
+        ("hooks.slack.com/workflows/T01/A02/123/abcSecret", "hooks.slack.com/workflows/***"),
+        ("http://127.0.0.1:8080/services/T1/B1/x ok", "http://127.0.0.1:8080/services/*** ok"),
+        ("GET https://api.example/v1?limit=5&token=abc123&x=1", "GET https://api.example/v1?limit=5&token=***&x=1"),
+        ("https://x.example/a?hapikey=k1&access_token=t2#top", "https://x.example/a?hapikey=***&access_token=***#top"),
+        ("https://ana:hunter2@redis.example:6380/0", "https://***@redis.example:6380/0"),
+        ("redis://:pa55@localhost:6379/1 down", "redis://***@localhost:6379/1 down"),
+        ("https://crm.example/records/L-1?tab=notes", "https://crm.example/records/L-1?tab=notes"),
+        ("/signup?design=x&keyboard=1", "/signup?design=x&keyboard=1"),  # names that only contain a secret word
+    ],
+)
+def test_url_secrets_are_redacted(text: str, expected: str) -> None:
+    assert redact(text) == expected
+
+
+def test_a_slack_send_logs_no_hook_url(restore_logging: None, capsys: pytest.CaptureFixture[str],
+                                       caplog: pytest.LogCaptureFixture) -> None:
+    """httpx logs every request's URL at INFO: with a Slack hook that is the credential, in the clear."""
+    import asyncio
+
+    import httpx
+    import respx
+
+    from adapters.notify.notice import Notice
+    from adapters.notify.slack import send_slack
+
+    configure_logging(json=True, level="INFO")  # what `leadrelay worker` does: stdout, INFO
+    caplog.set_level(logging.INFO)
+
+    async def send() -> None:
+        with respx.mock:
+            respx.post(HOOK).mock(return_value=httpx.Response(200, text="ok"))
+            async with httpx.AsyncClient() as client:
+                await send_slack(client, HOOK, Notice(lead_id="L-1", name="Ada"))
+        structlog.get_logger("leadrelay.worker").info("notification_sent", url=HOOK)
+
+    asyncio.run(send())
+    out = capsys.readouterr().out + "".join(r.getMessage() for r in caplog.records)
+    assert "notification_sent" in out  # the logging works; only the secret is gone
+    assert "s3cr3tHookToken42" not in out and "B0GHIJKL" not in out
+    assert "HTTP Request" not in out  # httpx's line per request: quiet below WARNING
+    assert "hooks.slack.com/services/***" in out  # our own line names the hook, redacted

@@ -212,7 +212,7 @@ def test_hubspot_contact() -> None:
 
 def test_salesforce_lead() -> None:
     mapping = load_source_mapping(SOURCES / "salesforce_lead.yaml")
-    assert mapping.inbound.allowed_org_ids_env == "SALESFORCE_ALLOWED_ORG_IDS"
+    assert mapping.inbound.allowed_org_ids_env == "LEADRELAY_SALESFORCE_ORG_IDS"
     lead = map_payload(fixture("salesforce_lead.json"), mapping)
     assert lead.origin.external_ids == {"salesforce": "00Q5e00000A1b2cEAB"}
     assert lead.identity.email == "priya.raman@meridianbank.co.uk"

@@ -52,8 +52,8 @@ def test_without_a_roster_or_an_owner_nobody_personal_is_told(shipped: tuple[Not
 
 CONFIG = """\
 channels:
-  - {name: team_slack, kind: slack, url_env: SLACK_URL}
-  - {name: ops_hook, kind: webhook, url_env: HOOK_URL, secret_env: HOOK_SECRET}
+  - {name: team_slack, kind: slack, url_env: LEADRELAY_SLACK_URL}
+  - {name: ops_hook, kind: webhook, url_env: LEADRELAY_HOOK_URL, secret_env: LEADRELAY_HOOK_SECRET}
   - {name: list, kind: email, to: [sales@example.com]}
 routes:
   - {name: enterprise, segments: [enterprise], channels: [team_slack, ops_hook], tell: [owner, pool]}

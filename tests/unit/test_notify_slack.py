@@ -45,21 +45,24 @@ NOTICE = Notice(
 
 EXPECTED = {
     "text": "New lead: Ada Lovelace — Acme &lt;Labs&gt;, score 75 (hot) → Sarah Chen",
+    "unfurl_links": False,  # a URL in the fallback text is not fetched for a preview
+    "unfurl_media": False,
     "blocks": [
         {"type": "header", "text": {"type": "plain_text", "text": "Ada Lovelace — Acme <Labs>"}},
         {"type": "section", "fields": [
             {"type": "mrkdwn", "text": "*Score*\n75 (hot)"},
             {"type": "mrkdwn", "text": "*Owner*\nSarah Chen"},
-            {"type": "mrkdwn", "text": "*Title*\nVP Engineering"},
-            {"type": "mrkdwn", "text": "*Email*\nada@acme.io"},
+            {"type": "plain_text", "text": "Title\nVP Engineering"},
+            {"type": "plain_text", "text": "Email\nada@acme.io"},
             {"type": "mrkdwn", "text": "*Routed by*\nnortheast"},
             {"type": "mrkdwn", "text": "*Next step*\ncall within 5 minutes"},
         ]},
         {"type": "section", "text": {"type": "mrkdwn", "text":
             "*Why it scored*\n• asked for a demo (+30)\n• VP or above (+20)\n• visited pricing (+15)"}},
         {"type": "section", "text": {"type": "mrkdwn", "text": "*Why you*\nnortheast territory, round robin"}},
-        {"type": "section", "text": {"type": "mrkdwn", "text":
-            "*Form answers*\n• team_size: 50-200\n• use_case: pipeline &lt;!channel&gt;"}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": "*Form answers*"}, "fields": [
+            {"type": "plain_text", "text": "team_size: 50-200"},
+            {"type": "plain_text", "text": "use_case: pipeline <!channel>"}]},
         {"type": "actions", "elements": [{"type": "button", "text": {"type": "plain_text", "text": "Open in CRM"},
                                           "url": CRM, "action_id": "open_crm"}]},
     ],
@@ -88,6 +91,32 @@ async def test_the_exact_block_kit_payload_is_posted() -> None:
     request = route.calls.last.request
     assert request.headers["content-type"] == "application/json"
     assert json.loads(request.content) == EXPECTED
+
+
+def test_lead_text_goes_as_plain_text_so_a_url_or_mention_in_it_is_not_made_a_link() -> None:
+    """Slack turns a bare URL in mrkdwn into a link (and <url|text> into a disguised one): whatever the lead typed
+    goes as plain_text, which Slack shows as typed. Our own labels and texts stay mrkdwn."""
+    bait = "https://evil.example/login <https://evil.example|Open in CRM> *urgent* <!here>"
+    notice = Notice(name=bait, company=bait, title=bait, email=f"{bait}@x.io", answers={bait: bait},
+                    score=75, grade="hot", owner_name="Sarah Chen", route_reason="northeast territory")
+    found: list[tuple[str, str]] = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            if node.get("type") in ("plain_text", "mrkdwn") and isinstance(node.get("text"), str):
+                found.append((node["type"], node["text"]))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(payload(notice)["blocks"])
+    with_bait = [(kind, text) for kind, text in found if "evil.example" in text]
+    assert len(with_bait) == 4  # the header (name — company), title, email, the answer
+    assert {kind for kind, _ in with_bait} == {"plain_text"}
+    assert all(bait in text for _, text in with_bait)  # shown as typed: no escaping needed, none added
+    assert ("mrkdwn", "*Score*\n75 (hot)") in found and ("mrkdwn", "*Form answers*") in found
 
 
 def test_long_texts_are_cut_to_slack_limits() -> None:

@@ -161,8 +161,8 @@ async def test_the_fallback_alert_payload_posted_to_slack() -> None:
         {"type": "section", "fields": [
             {"type": "mrkdwn", "text": "*Score*\n100 (hot)"},
             {"type": "mrkdwn", "text": "*Owner*\nDana Whitfield"},
-            {"type": "mrkdwn", "text": "*Title*\nCEO"},
-            {"type": "mrkdwn", "text": "*Email*\npaul@jv.example"},
+            {"type": "plain_text", "text": "Title\nCEO"},
+            {"type": "plain_text", "text": "Email\npaul@jv.example"},
             {"type": "mrkdwn", "text": "*Routed by*\nfallback_owner"},
             {"type": "mrkdwn", "text": "*Next step*\ncall within 5 minutes"},
         ]},

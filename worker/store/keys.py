@@ -44,6 +44,8 @@ All keys start with ``Settings.key_prefix`` (``p``), so two installations can sh
   p+"secret:lead-id"               string: the HMAC secret of lead ids when LEADRELAY_LEAD_ID_SECRET is unset
   p+"secret:session"               string: the HMAC secret of console sessions when LEADRELAY_SESSION_SECRET is unset
   p+"session:revoked:{id}"         string: a console session signed out before it expired (expires with it)
+  p+"signin:fail:address:{ip}" / p+"signin:fail:user:{name}"   counters: console sign-in failures from one client
+                                   address / for one user name, expiring with their window (leadrelay.console.throttle)
   p+"config:current"               string: the number of the published config version every process follows
   p+"config:seq" / "config:v:{n}"  counter of version numbers / one version (JSON: files, author, time, message, diff)
   p+"config:log"                   sorted set: version numbers by number (the history the console lists)
@@ -243,6 +245,10 @@ class Keys:
     def session_revoked(self, session_id: str) -> str:
         """A console session signed out before its expiry (expires with it)."""
         return self._k("session", "revoked", session_id)
+
+    def signin_failures(self, kind: str, who: str) -> str:
+        """Console sign-in failures in the current window, per ``kind`` ("address" or "user") and who."""
+        return self._k("signin", "fail", kind, who)
 
     @property
     def ready_crm(self) -> str:

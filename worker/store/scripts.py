@@ -315,3 +315,30 @@ end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
 return out
 """
+
+# Console sign-in throttling: a sign-in attempt counts as a failure before its password is checked (so concurrent
+# guesses cannot all slip under the limit), and is taken back when it succeeds. While any counter is at its limit
+# the attempt is refused without counting, and nothing is hashed.
+#   KEYS: the client address's failure counter [, the user name's];  ARGV: the limit of each key, then the window (s)
+# Returns 0 (go ahead, counted) or the seconds until the blocking counter expires.
+SIGNIN_TRY = """
+local wait = 0
+for i = 1, #KEYS do
+  if tonumber(redis.call('GET', KEYS[i]) or '0') >= tonumber(ARGV[i]) then
+    wait = math.max(wait, redis.call('TTL', KEYS[i]), 1)
+  end
+end
+if wait > 0 then return wait end
+for i = 1, #KEYS do
+  if redis.call('INCR', KEYS[i]) == 1 then redis.call('EXPIRE', KEYS[i], ARGV[#KEYS + 1]) end
+end
+return 0
+"""
+
+# A sign-in succeeded: the address's counted attempt is taken back (if its window has not ended meanwhile) and the
+# user's failures are forgotten.   KEYS: the client address's failure counter [, the user name's]
+SIGNIN_OK = """
+if tonumber(redis.call('GET', KEYS[1]) or '0') > 0 then redis.call('DECR', KEYS[1]) end
+if KEYS[2] then redis.call('DEL', KEYS[2]) end
+return 0
+"""

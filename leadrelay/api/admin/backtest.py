@@ -6,7 +6,6 @@ mapping. Writes nothing; the routing state starts empty on both sides, so the tw
 
 from __future__ import annotations
 
-import asyncio
 import io
 import time
 from collections import Counter
@@ -19,7 +18,7 @@ from litestar.params import JSONBody
 from connector.config import Config
 from connector.errors import InputError
 from connector.simulate import Run, changes_between, run, run_leads, stage_changes, tag_changes
-from leadrelay.api.admin import index
+from leadrelay.api.admin import budget, index
 from leadrelay.api.admin.common import CHECK, TAGS, Changes, Req, draft_config
 from leadrelay.api.auth import viewer
 from leadrelay.api.problems import NotFound
@@ -71,31 +70,36 @@ def _csv(config: Config, text: str, source: str | None) -> list[tuple[int, dict[
     return rows
 
 
+def _csv_backtest(current: Config, draft: Config, text: str, source: str | None) -> dict[str, Any]:
+    rows = _csv(current, text, source)
+    if source not in draft.sources:
+        raise InputError(f"the draft has no source mapping {source!r}", field="source")
+    # each run reads the rows with its own config's source mapping: a mapping change shows too
+    return compare(run(current, rows, [], mapping=source, now=None), run(draft, rows, [], mapping=source, now=None))
+
+
+def _stored_backtest(current: Config, draft: Config, raw: list[index.Raw], since: float,
+                     until: float) -> dict[str, Any]:
+    stored = index.decode(raw, since, until)
+    stored.reverse()  # oldest first: the routing state moves on as it did
+    leads = [s.decision.lead for s in stored]
+    return compare(run_leads(current, leads, [], now=None), run_leads(draft, leads, [], now=None))
+
+
 @post("/backtest", status_code=200, summary="Run a draft over stored leads or a CSV: who would change owner, stage "
       "or tags and why (writes nothing)", guards=[viewer], tags=TAGS, responses=CHECK)
 async def backtest(request: Req, data: JSONBody[BacktestIn]) -> dict[str, Any]:
     current: Config = request.app.state.config
     draft = await draft_config(request, data.files)
+    # off the event loop, within the admin budget: the webhooks keep being answered while leads are decided
     if data.csv is not None:
-        rows = _csv(current, data.csv, data.source)
-        if data.source not in draft.sources:
-            raise InputError(f"the draft has no source mapping {data.source!r}", field="source")
-        assert data.source is not None
-        # each run reads the rows with its own config's source mapping: a mapping change shows too
-        before, after = await asyncio.gather(
-            asyncio.to_thread(run, current, rows, [], mapping=data.source, now=None),
-            asyncio.to_thread(run, draft, rows, [], mapping=data.source, now=None))
-    else:
-        days = data.days or 7
-        now = time.time()
-        stored = await index.decisions_between(request.app.state.store, now - days * DAY_S, now + 1,
-                                               data.limit)
-        stored.reverse()  # oldest first: the routing state moves on as it did
-        leads = [s.decision.lead for s in stored]
-        # off the event loop: the webhooks keep being answered while thousands of leads are decided
-        before, after = await asyncio.gather(asyncio.to_thread(run_leads, current, leads, [], now=None),
-                                             asyncio.to_thread(run_leads, draft, leads, [], now=None))
-    return compare(before, after)
+        return await budget.answer(request, "the backtest", _csv_backtest, current, draft, data.csv,
+                                   data.source)  # type: ignore[no-any-return]
+    now = time.time()
+    since, until = now - (data.days or 7) * DAY_S, now + 1
+    raw = await index.fetch_between(request.app.state.store, since, until, data.limit)
+    return await budget.answer(request, "the backtest", _stored_backtest, current, draft, raw, since,
+                               until)  # type: ignore[no-any-return]
 
 
 HANDLERS = [backtest]

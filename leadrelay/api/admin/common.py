@@ -13,6 +13,8 @@ from litestar.datastructures import State
 
 from connector.config import Config
 from connector.errors import ConfigError, InputError
+from connector.yamlconf import MAX_CHARS
+from leadrelay.api.admin import budget
 from leadrelay.api.auth import request_role
 from leadrelay.api.problems import problem_responses
 from worker.configs import ConfigStore, ConfigVersion
@@ -58,9 +60,9 @@ def merged(base: Mapping[str, str], changes: Mapping[str, str | None] | None) ->
 
 async def draft_bundle(request: Req, changes: Mapping[str, str | None] | None) -> tuple[dict[str, str], int]:
     """(the draft's whole bundle, the version it is merged over). The changed files are checked for what would
-    make reading them costly (size, YAML aliases) before anything parses them."""
-    for key, text in (changes or {}).items():
-        check_text(key, text or "")
+    make reading them costly (size, YAML anchors and aliases) before anything parses them."""
+    if changes:
+        await budget.run(request, "checking the draft", check_texts, changes)
     current = await current_version(request)
     return merged(current.files if current else {}, changes), current.number if current else 0
 
@@ -70,34 +72,47 @@ def build(request: Req, files: Mapping[str, str]) -> Config:
     return configs(request).build(files)
 
 
+async def build_within_budget(request: Req, files: Mapping[str, str]) -> Config:
+    """``build`` off the event loop, within the admin work budget."""
+    return await budget.run(request, "checking the config", configs(request).build, files)
+
+
 async def draft_config(request: Req, changes: Mapping[str, str | None] | None) -> Config:
     """The config of a draft (changed files over the current version); the current config without changes."""
     if not changes:
         config: Config = request.app.state.config
         return config
     files, _ = await draft_bundle(request, changes)
-    return build(request, files)
+    return await build_within_budget(request, files)
 
 
-MAX_FILE_CHARS = 256_000
-MAX_ALIASES = 100  # YAML aliases a file may hold: a few are handy, thousands expand into a huge document
+def check_texts(changes: Mapping[str, str | None]) -> None:
+    """``check_text`` for each changed file."""
+    for key, text in changes.items():
+        check_text(key, text or "")
 
 
 def check_text(key: str, text: str) -> None:
-    """A ConfigError (422) for a changed file no person writes: an odd name, too long, or alias upon alias."""
+    """A ConfigError (422) for a changed file no person writes: an odd name, too long, or an anchor or alias
+    (checked on drafts too, which are saved unparsed: a draft may be half typed, but never a bomb)."""
     if not key or len(key) > 200 or any(c in key for c in "\\\0\n\r"):
         raise ConfigError("not a config file name", file=key[:200].strip() or "(empty)")
-    if len(text) > MAX_FILE_CHARS:
-        raise ConfigError(f"the file is {len(text)} characters; at most {MAX_FILE_CHARS} are read", file=key)
-    if text.count("*") > MAX_ALIASES and _aliases(text) > MAX_ALIASES:
-        raise ConfigError(f"more than {MAX_ALIASES} YAML aliases (*name); write the values out", file=key)
+    if len(text) > MAX_CHARS:
+        raise ConfigError(f"the file is {len(text)} characters; at most {MAX_CHARS} are read", file=key)
+    if ("&" in text or "*" in text) and (line := _anchor_line(text)) is not None:
+        raise ConfigError("YAML anchors and aliases (&name, *name) are not read; write the value out", file=key,
+                          line=line)
 
 
-def _aliases(text: str) -> int:
+def _anchor_line(text: str) -> int | None:
+    """The line of the first anchor or alias (the scanner only: linear, nothing is built)."""
     try:
-        return sum(isinstance(t, yaml.AliasToken) for t in yaml.scan(text, Loader=yaml.SafeLoader))
+        for token in yaml.scan(text, Loader=yaml.SafeLoader):
+            if isinstance(token, yaml.AnchorToken | yaml.AliasToken):
+                return int(token.start_mark.line) + 1
     except yaml.YAMLError:
-        return 0  # not YAML at all: the loader says where
+        return None  # not YAML (yet): the loader says where when the draft is checked
+    return None
 
 
 def iso(at: float | datetime | None) -> str | None:

@@ -27,6 +27,7 @@ from leadrelay.api.admin.common import (
     Req,
     author,
     build,
+    build_within_budget,
     configs,
     current_version,
     draft_bundle,
@@ -161,7 +162,7 @@ async def version(request: Req, number: FromPath[int]) -> Version:
       guards=[viewer], tags=TAGS, responses=CHECK)
 async def validate(request: Req, data: JSONBody[Bundle]) -> Valid:
     files, _ = await draft_bundle(request, data.files)
-    return Valid(ok=True, hash=build(request, files).version)
+    return Valid(ok=True, hash=(await build_within_budget(request, files)).version)
 
 
 @get("/config/draft", summary="Your saved draft", guards=[viewer], tags=TAGS, responses=CHECK)
@@ -194,7 +195,9 @@ async def drop_draft(request: Req) -> None:
 async def publish(request: Req, data: JSONBody[PublishIn]) -> Version:
     files, _ = await draft_bundle(request, data.files)
     who = author(request)
-    published = await configs(request).publish(files, author=who, message=data.message, base=data.base)
+    config = await build_within_budget(request, files)
+    published = await configs(request).publish(files, author=who, message=data.message, base=data.base,
+                                               config=config)
     await _follow(request)
     await configs(request).drop_draft(who)
     return version_out(published)

@@ -22,6 +22,7 @@ from leadrelay.api.admin.common import CHECK, READ, TAGS, Req, iso
 from leadrelay.api.auth import admin, viewer
 from leadrelay.api.problems import NotFound
 from worker.dead_letters import replay as replay_entry
+from worker.dead_letters import replay_command
 from worker.queue import decode_delivery, encode_delivery, job_deserializer, job_serializer
 from worker.store import DeadLetter, Store, WriteTask, decode_task, encode_task
 
@@ -62,7 +63,7 @@ def _payload(e: DeadLetter) -> dict[str, Any] | None:
 def out(e: DeadLetter) -> DeadLetterOut:
     return DeadLetterOut(id=e.id, kind=e.kind, reason=e.reason, at=iso(e.at), source=e.source, lead_id=e.lead_id,
                          attempts=e.attempts, error_code=e.error_code, payload=_payload(e),
-                         replay_command=f"leadrelay dlq replay {e.id}")
+                         replay_command=replay_command(e.id))
 
 
 @get("/dead-letters", summary="Dead letters, oldest first, with the reason and the payload", guards=[viewer],

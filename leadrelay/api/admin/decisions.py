@@ -13,10 +13,10 @@ from litestar.params import FromPath, Parameter
 
 from adapters.crm import registry
 from connector.decision import Decision
-from leadrelay.api.admin import index
+from leadrelay.api.admin import budget, index
 from leadrelay.api.admin.common import CHECK, READ, TAGS, Req, iso, parse_time, to_builtins
 from leadrelay.api.auth import viewer
-from leadrelay.api.problems import NotFound
+from leadrelay.api.problems import NotFound, problem_responses
 from worker.recent import RecentPayloads
 
 Text = Annotated[str | None, Parameter(max_length=200)]
@@ -64,15 +64,21 @@ def _matches(s: index.Stored, q: str | None, owner: str | None, rule: str | None
 
 
 @get("/decisions", summary="Search decided leads by email, company, name, owner, rule and date, newest first",
-     guards=[viewer], tags=TAGS, responses=READ)
+     guards=[viewer], tags=TAGS, responses=problem_responses(400, 401, 403, 422, 503))
 async def search(request: Req, q: Text = None, owner: Text = None, rule: Text = None, since: Text = None,
                  until: Text = None, limit: Annotated[int, Parameter(ge=1, le=1000)] = 100) -> list[DecisionRow]:
     start = parse_time(since, "since") or 0.0
     end = parse_time(until, "until") or time.time() + 1
     filtered = bool(q or owner or rule)
-    found = await index.decisions_between(request.app.state.store, start, end,
-                                          FILTERED_WINDOW if filtered else limit)
-    return [row(s) for s in found if _matches(s, q, owner, rule)][:limit]
+    raw = await index.fetch_between(request.app.state.store, start, end, FILTERED_WINDOW if filtered else limit)
+    # decoding and filtering up to FILTERED_WINDOW decisions is CPU work: off the event loop, within the budget
+    return await budget.answer(request, "the decision search", _search, raw, start, end, q, owner, rule,
+                               limit)  # type: ignore[no-any-return]
+
+
+def _search(raw: list[index.Raw], start: float, end: float, q: str | None, owner: str | None, rule: str | None,
+            limit: int) -> list[DecisionRow]:
+    return [row(s) for s in index.decode(raw, start, end) if _matches(s, q, owner, rule)][:limit]
 
 
 def record_url(settings: Any, record: str | None) -> str | None:

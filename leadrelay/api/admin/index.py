@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
@@ -11,6 +12,7 @@ import msgspec
 from connector.decision import Decision, decision_from_json
 from worker.store import Store
 
+FETCH_CHUNK = 500  # leads read per round trip
 _FIELDS = ("decision", "received_at", "decided_at", "written_at", "record", "write", "dead_letter")
 
 
@@ -42,16 +44,36 @@ def _stored(lead_id: str, values: Sequence[bytes | None]) -> Stored | None:
     return Stored(lead_id, decision, _decided_at(decision, fields), fields)
 
 
+Raw = tuple[str, list[bytes | None]]  # a lead id and its hash's _FIELDS, as Redis answered
+
+
+async def fetch(store: Store, lead_ids: Iterable[str]) -> list[Raw]:
+    """The stored fields of these leads, undecoded (decoding thousands is CPU work: ``decode`` it off the loop)."""
+    ids = list(lead_ids)
+    out: list[Raw] = []
+    for start in range(0, len(ids), FETCH_CHUNK):  # a pipeline per chunk: the loop reads other sockets between
+        chunk = ids[start:start + FETCH_CHUNK]
+        pipe = store.r.pipeline(transaction=False)
+        for lid in chunk:
+            pipe.hmget(store.keys.lead(lid), list(_FIELDS))
+        out += zip(chunk, await pipe.execute(), strict=True)
+    return out
+
+
+def decode(raw: Iterable[Raw], since: float | None = None, until: float | None = None) -> list[Stored]:
+    """The decisions among ``raw`` (those that have one); with ``since``/``until``, those decided in [since, until),
+    newest first."""
+    out = [s for lid, values in raw if (s := _stored(lid, values)) is not None]
+    if since is None or until is None:
+        return out
+    found = [s for s in out if since <= s.at < until]
+    found.sort(key=lambda s: s.at, reverse=True)
+    return found
+
+
 async def load(store: Store, lead_ids: Iterable[str]) -> list[Stored]:
     """The stored decisions of these leads (those that have one), in the order given."""
-    ids = list(lead_ids)
-    if not ids:
-        return []
-    pipe = store.r.pipeline(transaction=False)
-    for lid in ids:
-        pipe.hmget(store.keys.lead(lid), list(_FIELDS))
-    out = [_stored(lid, values) for lid, values in zip(ids, await pipe.execute(), strict=True)]
-    return [s for s in out if s is not None]
+    return decode(await fetch(store, lead_ids))
 
 
 async def one(store: Store, lead_id: str) -> Stored | None:
@@ -59,12 +81,15 @@ async def one(store: Store, lead_id: str) -> Stored | None:
     return found[0] if found else None
 
 
+async def fetch_between(store: Store, since: float, until: float, limit: int) -> list[Raw]:
+    """The newest ``limit`` leads decided in [since, until), undecoded (``decode(raw, since, until)``)."""
+    return await fetch(store, [lead_id for lead_id, _ in await store.decisions_between(since, until, limit)])
+
+
 async def decisions_between(store: Store, since: float, until: float, limit: int) -> list[Stored]:
-    """Decisions made in [since, until), newest first, at most ``limit``."""
-    found = await load(store, [lead_id for lead_id, _ in await store.decisions_between(since, until, limit)])
-    found = [s for s in found if since <= s.at < until]
-    found.sort(key=lambda s: s.at, reverse=True)
-    return found[:limit]
+    """Decisions made in [since, until), newest first, at most ``limit`` (decoded off the event loop)."""
+    raw = await fetch_between(store, since, until, limit)
+    return (await asyncio.to_thread(decode, raw, since, until))[:limit]
 
 
 async def rule_hits(store: Store, days: int) -> dict[str, int]:

@@ -12,6 +12,7 @@ import msgspec
 from litestar import get, post
 from litestar.params import JSONBody, Parameter
 
+from adapters.inbound_json import check_nesting
 from connector.config import Config
 from connector.decision import Decision
 from connector.errors import InputError
@@ -19,7 +20,7 @@ from connector.model import Lead
 from connector.pipeline import ingest, plan_write
 from connector.routing import RoutingState
 from connector.simulate import run_leads
-from leadrelay.api.admin import index
+from leadrelay.api.admin import budget, index
 from leadrelay.api.admin.common import CHECK, TAGS, Changes, Req, draft_config, iso, to_builtins
 from leadrelay.api.auth import viewer
 from leadrelay.api.problems import NotFound
@@ -95,26 +96,42 @@ def crm_payloads(decision: Decision, config: Config) -> dict[str, Any]:
     return out
 
 
-@post("/preview/mapping", status_code=200, summary="A raw payload through a draft's source mapping: the canonical "
-      "lead and each CRM's payload (writes nothing)", guards=[viewer], tags=TAGS, responses=CHECK)
-async def preview_mapping(request: Req, data: JSONBody[MappingPreviewIn]) -> dict[str, Any]:
-    config = await draft_config(request, data.files)
-    _source(config, data.source)
-    payload = await _payload(request, data.source, data.payload, data.recent_id)
+async def _draft(request: Req, payload: dict[str, Any] | None, files: Changes) -> Config:
+    """The draft's config, once a pasted payload is known not to nest deeper than the webhooks allow."""
+    if payload is not None:
+        check_nesting(payload, "payload")
+    return await draft_config(request, files)
+
+
+def _mapping_preview(config: Config, source: str, payload: dict[str, Any], state: RoutingState,
+                     now: datetime) -> dict[str, Any]:
+    _source(config, source)
     errors: list[dict[str, Any]] = []
     try:
-        lead = ingest(payload, config, mapping=data.source)
+        lead = ingest(payload, config, mapping=source)
     except InputError as exc:
         return {"lead": None, "crm": {}, "errors": [{"field": exc.field, "message": exc.message}]}
     # the flags a mapping row raises (a value it could not read) are what the admin fixes in the table
     errors += [{"field": flag.removesuffix("_unparsed"), "message": "the value could not be read"}
                for flag in lead.flags if flag.endswith("_unparsed")]
-    decision = run_leads(config, [lead], [], now=_now(), state=await request.app.state.store.snapshot()).decisions[0]
+    decision = run_leads(config, [lead], [], now=now, state=state).decisions[0]
     return {"lead": to_builtins(lead), "crm": crm_payloads(decision, config), "errors": errors,
             "config_version": config.version}
 
 
-async def _lead(request: Req, data: LeadPreviewIn, config: Config) -> Lead:
+@post("/preview/mapping", status_code=200, summary="A raw payload through a draft's source mapping: the canonical "
+      "lead and each CRM's payload (writes nothing)", guards=[viewer], tags=TAGS, responses=CHECK)
+async def preview_mapping(request: Req, data: JSONBody[MappingPreviewIn]) -> dict[str, Any]:
+    config = await _draft(request, data.payload, data.files)
+    _source(config, data.source)
+    payload = await _payload(request, data.source, data.payload, data.recent_id)
+    state = await request.app.state.store.snapshot()
+    return await budget.answer(request, "the mapping preview", _mapping_preview, config, data.source, payload,
+                               state, _now())  # type: ignore[no-any-return]
+
+
+async def _lead(request: Req, data: LeadPreviewIn, config: Config) -> Lead | None:
+    """The stored lead to decide again, or None for a pasted payload (read by ``_lead_preview``)."""
     if data.lead_id is not None:
         stored = await index.one(request.app.state.store, data.lead_id)
         if stored is None:
@@ -123,23 +140,31 @@ async def _lead(request: Req, data: LeadPreviewIn, config: Config) -> Lead:
     if data.payload is None or data.source is None:
         raise InputError("give `source` and `payload`, or `lead_id`", field="payload")
     _source(config, data.source)
-    return msgspec.structs.replace(ingest(data.payload, config, mapping=data.source), id="preview")
+    return None
 
 
-@post("/preview/lead", status_code=200, summary="One lead through a draft: the whole decision, every reason and "
-      "skipped candidate (writes nothing)", guards=[viewer], tags=TAGS, responses=CHECK)
-async def preview_lead(request: Req, data: JSONBody[LeadPreviewIn]) -> dict[str, Any]:
-    config = await draft_config(request, data.files)
-    lead = await _lead(request, data, config)
-    state: RoutingState = await request.app.state.store.snapshot()
-    decision = run_leads(config, [lead], [], now=_now(), state=state).decisions[0]
-    crm = request.app.state.settings.crm
+def _lead_preview(config: Config, lead: Lead | None, data: LeadPreviewIn, state: RoutingState, now: datetime,
+                  crm: str) -> dict[str, Any]:
+    if lead is None:
+        assert data.payload is not None and data.source is not None
+        lead = msgspec.structs.replace(ingest(data.payload, config, mapping=data.source), id="preview")
+    decision = run_leads(config, [lead], [], now=now, state=state).decisions[0]
     if crm in config.crm:
         _, plan = plan_write(decision, config, crm)
         decision = msgspec.structs.replace(decision, write=plan)
     out: dict[str, Any] = to_builtins(decision)
     out["crm"] = crm_payloads(decision, config)
     return out
+
+
+@post("/preview/lead", status_code=200, summary="One lead through a draft: the whole decision, every reason and "
+      "skipped candidate (writes nothing)", guards=[viewer], tags=TAGS, responses=CHECK)
+async def preview_lead(request: Req, data: JSONBody[LeadPreviewIn]) -> dict[str, Any]:
+    config = await _draft(request, data.payload, data.files)
+    lead = await _lead(request, data, config)
+    state: RoutingState = await request.app.state.store.snapshot()
+    return await budget.answer(request, "the lead preview", _lead_preview, config, lead, data, state, _now(),
+                               request.app.state.settings.crm)  # type: ignore[no-any-return]
 
 
 HANDLERS = [payloads, preview_mapping, preview_lead]

@@ -179,3 +179,23 @@ def test_unsupported_content_type_names_the_header(ctype: str) -> None:
     with pytest.raises(InputError) as err:
         form_delivery("website", FIXTURE, ctype, delivery_id=None, received_at=WHEN)
     assert err.value.field == "content-type"
+
+
+# ---- webhook-id (issue 17): the sender's id is an idempotency key, a Redis key part and, in a dead letter's replay
+# command, text an operator pastes into a shell; only [A-Za-z0-9_.:-]{1,128} is taken ----------------------------
+
+
+@pytest.mark.parametrize("msg_id", ["m" * 129, "msg 1", "msg;rm -rf ~", "$(touch /tmp/x)", "msg_1\n", "msg'1",
+                                    "msg/1", "mség"])
+def test_a_webhook_id_outside_the_allowed_shape_is_400_naming_the_header(msg_id: str) -> None:
+    headers = sw.sign(SECRET, msg_id, NOW, FIXTURE)
+    with pytest.raises(InputError) as refused:
+        sw.verify(SECRET, headers, FIXTURE, now=NOW)
+    assert refused.value.field == "webhook-id"
+    assert "webhook-id" in refused.value.message
+
+
+def test_a_webhook_id_of_the_allowed_shape_is_taken() -> None:
+    msg_id = "msg_2Lz.A-b:" + "z" * 116
+    assert len(msg_id) == 128
+    assert sw.verify(SECRET, sw.sign(SECRET, msg_id, NOW, FIXTURE), FIXTURE, now=NOW) == msg_id
