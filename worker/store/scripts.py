@@ -123,12 +123,15 @@ for d = 1, n do
   local lead, record = KEYS[2*d + 2], KEYS[2*d + 3]
   local lead_id, result, rep, rec = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
   a = a + 4
-  redis.call('HSET', lead, 'write', result, 'written_at', now)
-  if rep ~= '' then redis.call('HSET', lead, 'assigned_at', now, 'assigned_to', rep) end
+  local fields = {'write', result, 'written_at', now}
+  if rep ~= '' then
+    fields[5], fields[6], fields[7], fields[8] = 'assigned_at', now, 'assigned_to', rep
+  end
   if rec ~= '' then
-    redis.call('HSET', lead, 'record', rec)
+    fields[#fields + 1], fields[#fields + 2] = 'record', rec
     redis.call('SET', record, lead_id, 'EX', lead_ttl)
   end
+  redis.call('HSET', lead, unpack(fields))
   redis.call('EXPIRE', lead, lead_ttl)
 end
 redis.call('DEL', KEYS[2])
