@@ -475,9 +475,15 @@ def main() -> None:
                         continue
                     rates = (f"rate held x{r.best.rate / b.best.rate:.2f}, "
                              if r.best is not None and b.best is not None else "")
-                    f, g = figures(r), figures(b)
-                    print(f"  {r.workers} worker(s), this tree / {args.compare}: {rates}worker CPU per lead "
-                          f"x{f.worker_ms / max(1e-9, g.worker_ms):.2f}, API CPU per webhook "
+                    # CPU per lead at the same offered rate (a flat cost per second weighs more at a low one)
+                    common = {x.rate for x in r.steps} & {x.rate for x in b.steps}
+                    if not common:
+                        continue
+                    at = max(common)
+                    f = next(x for x in r.steps if x.rate == at)
+                    g = next(x for x in b.steps if x.rate == at)
+                    print(f"  {r.workers} worker(s), this tree / {args.compare}: {rates}at {at:g} leads/s worker CPU "
+                          f"per lead x{f.worker_ms / max(1e-9, g.worker_ms):.2f}, API CPU per webhook "
                           f"x{f.api_ms / max(1e-9, g.api_ms):.2f}")
             if mine:
                 ref_end = reference_loop_s(time.process_time)
