@@ -73,6 +73,7 @@ class Step:
     # what one more lead costs; the flat part shrinks per lead as the rate grows
     api_marginal_ms: float = 0.0
     worker_marginal_ms: float = 0.0
+    worker_threads_ms: float = 0.0  # of worker_ms, in threads other than the event loop's: the CRM client's calls
     commands: float = 0.0
     memory_b: float = 0.0
     top: list[tuple[str, float]] = field(default_factory=list)
@@ -253,6 +254,7 @@ class Rig:
         rows = self.fresh_rows(n)
         cmd0, mem0 = asyncio.run(self._redis_info())
         cpu0 = [stl.cpu_s(p) for p in api_pids], [stl.cpu_s(p) for p in worker_pids]
+        threads0 = sum(map(thread_cpu_s, worker_pids))
 
         async def post() -> list[tuple[str, str]]:
             parts = await asyncio.gather(*(
@@ -272,6 +274,7 @@ class Rig:
         post_s = time.monotonic() - t0
         done = asyncio.run(stl.collect(self.url, deliveries, timeout=self.args.drain_s))
         cpu1 = [stl.cpu_s(p) for p in api_pids], [stl.cpu_s(p) for p in worker_pids]
+        threads1 = sum(map(thread_cpu_s, worker_pids))
         wall = time.monotonic() - w0
         cmd1, mem1 = asyncio.run(self._redis_info())
         s.sent, s.written = len(deliveries), len(done)
@@ -280,6 +283,7 @@ class Rig:
             s.p50, s.p99 = stl.pct(lat, 50), stl.pct(lat, 99)
         s.api_ms = (sum(cpu1[0]) - sum(cpu0[0])) * 1000 / max(1, s.sent)
         s.worker_ms = (sum(cpu1[1]) - sum(cpu0[1])) * 1000 / max(1, s.written)
+        s.worker_threads_ms = (threads1 - threads0) * 1000 / max(1, s.written)
         s.api_marginal_ms = max(0.0, s.api_ms - self.idle[0] * wall * 1000 / max(1, s.sent))
         s.worker_marginal_ms = max(0.0, s.worker_ms - self.idle[1] * wall * 1000 / max(1, s.written))
         delta = {k: v - cmd0.get(k, 0) for k, v in cmd1.items() if v > cmd0.get(k, 0)}
@@ -360,11 +364,29 @@ class Rig:
         return lines
 
 
+def thread_cpu_s(pid: int) -> float:
+    """CPU seconds of a process's threads other than its main one (the worker's CRM calls run in threads)."""
+    total = 0.0
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return 0.0
+    for t in tasks:
+        if t.name == str(pid):
+            continue
+        try:
+            fields = (t / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # a thread that ended: its time is lost to this figure
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 def report(label: str, workers: int, s: Step) -> None:
     state = "held" if s.held else f"missed: {s.why}"
     print(f"  [{label}, {workers} worker{'s' * (workers != 1)}] {s.rate:6.0f}/s: written {s.written}/{s.sent}, "
           f"p50 {s.p50:.0f} ms, p99 {s.p99:.0f} ms, API {s.api_ms:.2f} ms ({s.api_marginal_ms:.2f} marginal), "
-          f"worker {s.worker_ms:.2f} ms ({s.worker_marginal_ms:.2f} marginal), "
+          f"worker {s.worker_ms:.2f} ms ({s.worker_marginal_ms:.2f} marginal, {s.worker_threads_ms:.2f} in threads), "
           f"{s.commands:.1f} Redis commands per lead ({', '.join(f'{k} {v:.1f}' for k, v in s.top[:4])}) -> {state}",
           flush=True)
 
