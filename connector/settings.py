@@ -12,7 +12,20 @@ from connector.errors import SettingsError
 
 
 class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
-    redis_url: str | None = None  # None: localhost:6379 if it answers, else an embedded server
+    redis_url: str | None = None  # None: localhost:6379 if it answers, else an embedded server; rediss:// for TLS
+    # Redis behind Sentinel (high availability): "host:port" of each sentinel, and the name they know the primary by;
+    # set, these win over redis_url and every client follows the primary the sentinels name, through a failover
+    redis_sentinels: tuple[str, ...] = ()
+    redis_sentinel_master: str = "mymaster"
+    redis_tls: bool = False  # TLS to the sentinels and the primary (a URL says it with rediss://)
+    redis_ca_file: str | None = None  # CA file to trust for Redis' TLS (unset: the system's)
+    redis_username: str | None = None  # ACL user (a URL's own user wins)
+    redis_password: str | None = None  # the primary's password (a URL's own password wins)
+    # a 2xx to a sender, and a worker's commit, wait until this many replicas hold the write (WAIT): a failover then
+    # loses no accepted lead. 0: no wait (one Redis, or losing the last moments of writes is acceptable)
+    redis_min_replicas: Annotated[int, msgspec.Meta(ge=0)] = 0
+    # longer than this: 503 with Retry-After (the sender sends it again); never 0, which WAIT takes as "for ever"
+    redis_wait_timeout_ms: Annotated[int, msgspec.Meta(ge=1, le=60_000)] = 500
     key_prefix: str = "leadrelay:"  # every Redis key leadrelay touches starts with this
     config_dir: str = "."  # holds mappings/ and rules/
     crm: str = "hubspot"  # which CRM leads are written to: "hubspot" | "salesforce"

@@ -23,6 +23,8 @@ from redis.exceptions import WatchError
 from adapters.crm import registry
 from connector.config import Config
 from connector.errors import LeadrelayError
+from worker import outage
+from worker.redis_server import redis_unavailable
 from worker.store.keys import DEFAULT_PREFIX, Keys
 
 log = structlog.get_logger("leadrelay.config")
@@ -205,7 +207,12 @@ class ConfigFollower:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # Redis away or a version that no longer builds: keep deciding on the last one
-                log.warning("config_follow_failed", error=str(exc))
+                if redis_unavailable(exc):
+                    outage.REDIS.failed(exc, "config_follower")
+                else:
+                    log.warning("config_follow_failed", error=str(exc))
+            else:
+                outage.REDIS.answered()
 
     async def stop(self) -> None:
         if self._task is not None:

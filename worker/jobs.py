@@ -17,23 +17,28 @@ Every way a job ends leaves its lead written, waiting, or in the dead-letter lis
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
 from arq import Retry
+from redis.exceptions import WatchError
 
 from connector.errors import RetryableError
 from connector.ports import Delivery
 from connector.settings import Settings
-from worker import parking, upkeep
+from worker import outage, parking, upkeep
 from worker.queue import decode_delivery
+from worker.redis_server import redis_unavailable
 from worker.service import Service
 
 log = structlog.get_logger("leadrelay.worker")
 
 FOR_NOW = (RetryableError, TimeoutError)  # failures a later try may not meet: counted by the CRM's breaker
 ARQ_EXTRA_TRIES = 2
+Job = Callable[..., Awaitable[str]]
 
 
 def arq_max_tries(settings: Settings) -> int:
@@ -54,6 +59,41 @@ def reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+def redis_for_now(exc: BaseException) -> bool:
+    """Redis cannot be used right now (down, failing over, read-only, a write no replica took) or a WATCHed key
+    moved under a lost connection: nothing about the lead is wrong, so a later try will do."""
+    return redis_unavailable(exc) or isinstance(exc, WatchError)
+
+
+def retry_redis(job: str) -> Callable[[Job], Job]:
+    """A Redis error anywhere in the job (its breaker check, the commit, its WAIT) becomes arq's Retry: arq would
+    otherwise end the job as failed, and the delivery in it with it. Not the CRM's failure: the breaker does not
+    count it, and the lead is neither parked nor dead-lettered."""
+
+    def wrap(fn: Job) -> Job:
+        @functools.wraps(fn)
+        async def run(ctx: dict[str, Any], *args: Any) -> str:
+            svc: Service | None = ctx.get("svc")
+            # before arq's own timeout, which ends the job as failed and the delivery in it with it: the job's own
+            # deadline (80-90 % of it) has passed and its clean-up waits on a Redis that is failing over
+            deadline = asyncio.timeout(svc.settings.job_timeout_s * 0.95 if svc is not None else None)
+            try:
+                async with deadline:
+                    return await fn(ctx, *args)
+            except Exception as exc:
+                if isinstance(exc, Retry) or not (redis_for_now(exc) or deadline.expired()):
+                    raise
+                outage.REDIS.failed(exc, job)
+                if svc is not None:
+                    await svc.metrics.inc("leadrelay_job_retries_total", {"job": job, "reason": type(exc).__name__})
+                raise Retry(defer=_backoff(ctx["job_try"], 1.0)) from exc
+
+        return run
+
+    return wrap
+
+
+@retry_redis("process_delivery")
 async def process_delivery(ctx: dict[str, Any], data: bytes) -> str:
     """Decide about one accepted delivery (map -> ... -> route) and queue its CRM write."""
     svc: Service = ctx["svc"]
@@ -80,6 +120,8 @@ async def process_delivery(ctx: dict[str, Any], data: bytes) -> str:
                               {"job": "process_delivery", "reason": type(exc).__name__})
         raise Retry(defer=_backoff(tries, getattr(exc, "retry_after", 0.5))) from exc
     except Exception as exc:  # a bug or a fatal answer: keep the lead, say why, fail the job
+        if redis_for_now(exc):  # Redis restarting or failing over: retried (retry_redis), not dead-lettered
+            raise
         await svc.dead_letter_delivery(delivery, reason(exc))
         raise
     finally:
@@ -92,6 +134,7 @@ async def _park(svc: Service, delivery: Delivery, why: str) -> None:
     await parking.park(svc.store, svc.settings.crm, delivery, why, svc.metrics)
 
 
+@retry_redis("write_back")
 async def write_back(ctx: dict[str, Any], crm: str) -> str:
     """Write one batch of decided leads to the CRM; rows refused for now are retried, then wait for the CRM."""
     svc: Service = ctx["svc"]
@@ -108,6 +151,8 @@ async def write_back(ctx: dict[str, Any], crm: str) -> str:
     except TimeoutError as exc:  # the batch stays in this job's list: the retry writes it (upserts: no doubles)
         return await _for_now(svc, crm, job_id, tries, reason(exc), 1.0)
     except Exception as exc:  # a bug or an answer nobody classified: retried; on the last try, dead-lettered
+        if redis_for_now(exc):  # the batch stays in this job's list (in Redis): the retry writes it (retry_redis)
+            raise
         if not last:
             await svc.metrics.inc("leadrelay_job_retries_total", {"job": "write_back", "reason": type(exc).__name__})
             raise Retry(defer=_backoff(tries, 1.0)) from exc

@@ -24,6 +24,8 @@ import structlog
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from worker import outage
+from worker.redis_server import redis_unavailable
 from worker.store.keys import DEFAULT_PREFIX, Keys
 
 log = structlog.get_logger("leadrelay.metrics")
@@ -201,8 +203,10 @@ class Metrics:
         self._task = None
         try:
             await self.flush()
-        except Exception:  # kept for the next flush; a metric never fails a lead
-            log.warning("metrics_flush_failed", exc_info=True)
+        except Exception as exc:  # kept for the next flush; a metric never fails a lead
+            _flush_failed(exc)
+        else:
+            outage.REDIS.answered()
 
     async def flush(self) -> None:
         """Write the pending amounts now (kept for the next flush if Redis fails)."""
@@ -225,6 +229,13 @@ class Metrics:
         async with self.redis.pipeline(transaction=False) as pipe:
             _queue(pipe, cmds)
             await pipe.execute()
+
+
+def _flush_failed(exc: Exception) -> None:
+    if redis_unavailable(exc):  # one line per outage, not one per flush
+        outage.REDIS.failed(exc, "metrics")
+    else:
+        log.warning("metrics_flush_failed", exc_info=exc)
 
 
 class SyncMetrics:
@@ -255,8 +266,8 @@ class SyncMetrics:
         if due:
             try:
                 self.flush()
-            except Exception:  # kept for the next flush; a metric never fails a CRM call
-                log.warning("metrics_flush_failed", exc_info=True)
+            except Exception as exc:  # kept for the next flush; a metric never fails a CRM call
+                _flush_failed(exc)
 
     def flush(self) -> None:
         """Write the pending amounts now (kept for the next flush if Redis fails)."""

@@ -13,13 +13,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
-from arq.connections import ArqRedis, RedisSettings, create_pool
+from arq.connections import ArqRedis
 from arq.jobs import serialize_job
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import WatchError
 
 from connector.ports import Delivery
+from worker.redis_clients import ReplicaWait, replicated
 from worker.store import scripts
 from worker.store.keys import DEFAULT_PREFIX, Keys, arq_job, arq_result
 
@@ -70,13 +71,13 @@ def delivery_job_id(delivery: Delivery, prefix: str = DEFAULT_PREFIX) -> str:
 
 
 async def connect(redis_url: str, prefix: str = DEFAULT_PREFIX) -> ArqRedis:
-    """An arq pool using our serializer and queue."""
-    return await create_pool(
-        RedisSettings.from_dsn(redis_url),
-        job_serializer=job_serializer,
-        job_deserializer=job_deserializer,
-        default_queue_name=queue_name(prefix),
-    )
+    """An arq pool using our serializer and queue, on the Redis at ``redis_url``."""
+    from connector.settings import Settings
+    from worker.redis_clients import arq_client
+
+    pool: ArqRedis = arq_client(Settings(redis_url=redis_url, key_prefix=prefix))
+    await pool.ping()
+    return pool
 
 
 async def enqueue_job(pool: ArqRedis, function: str, *args: Any, tries: int = 8, **kwargs: Any) -> Any:
@@ -104,9 +105,11 @@ _JOB_EXPIRES_MS = 86_400_000  # arq's default: a queued job's data lives a day
 
 
 async def accept_deliveries(
-    redis: Redis, deliveries: Sequence[Delivery], prefix: str = DEFAULT_PREFIX, *, inbound_ttl_s: int = 7 * 86_400
+    redis: Redis, deliveries: Sequence[Delivery], prefix: str = DEFAULT_PREFIX, *, inbound_ttl_s: int = 7 * 86_400,
+    wait: ReplicaWait | None = None,
 ) -> list[bool]:
-    """Record and queue each delivery atomically; False for a redelivery (nothing done for it)."""
+    """Record and queue each delivery atomically; False for a redelivery (nothing done for it). With ``wait``, only
+    once that many replicas hold it (else ``NotReplicated``: the sender sends it again)."""
     if not deliveries:
         return []
     now_ms = int(time.time() * 1000)
@@ -118,7 +121,11 @@ async def accept_deliveries(
         keys += [k.inbound(d.source, d.delivery_id), arq_job(job_id), arq_result(job_id)]
         argv += [job_id, serialize_job(PROCESS_DELIVERY, (encode_delivery(d),), {}, None, now_ms,
                                        serializer=job_serializer)]
-    return [bool(x) for x in await redis.eval(scripts.ACCEPT, len(keys), *keys, *argv)]
+    # the script and its WAIT on one connection; a redelivery rewrites its inbound key, so the WAIT also covers the
+    # first delivery's accept when that one was answered 503 (it may not have reached a replica yet)
+    [fresh] = await replicated(wait or ReplicaWait(), redis,
+                               lambda pipe: pipe.eval(scripts.ACCEPT, len(keys), *keys, *argv))
+    return [bool(x) for x in fresh]
 
 
 def write_back_enqueuer(pool: ArqRedis) -> Callable[[str, str, float | None], Awaitable[None]]:

@@ -123,19 +123,10 @@ def redis_unavailable(exc: BaseException) -> bool:
 
 def unreachable(url: str, timeout: float = 2.0) -> str | None:
     """Why the Redis at ``url`` does not answer a PING (one short phrase), or None when it does."""
-    try:
-        client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
-    except ValueError as exc:  # not a redis:// URL
-        return f"not a Redis URL ({exc})"
-    try:
-        client.ping()
-    except redis.AuthenticationError:
-        return "it refused the password in the URL"
-    except (redis.RedisError, OSError) as exc:
-        return str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
-    finally:
-        client.close()
-    return None
+    from connector.settings import Settings
+    from worker.redis_clients import unreachable as why_not
+
+    return why_not(Settings(redis_url=url), timeout)
 
 
 def redis_binary() -> str:

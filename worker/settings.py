@@ -17,17 +17,15 @@ import contextlib
 from pathlib import Path
 from typing import Any
 
-import redis as redis_sync
 import structlog
 from arq import cron
 from arq.worker import func
-from redis.asyncio import Redis
 
 from adapters.crm import registry
 from connector.config import read_files
 from connector.normalize import warm_up
 from connector.settings import Settings, load_settings
-from worker import jobs, lead_ids, rescore
+from worker import jobs, lead_ids, redis_clients, rescore
 from worker.configs import ConfigFollower, ConfigStore
 from worker.queue import (
     NOTIFY,
@@ -38,7 +36,7 @@ from worker.queue import (
     queue_name,
     write_back_enqueuer,
 )
-from worker.redis_server import WORKER_RETRIES, arq_redis_settings, c_packed, redis_options
+from worker.redis_server import WORKER_RETRIES, c_packed
 from worker.service import Service
 from worker.sla import HOLD_RELEASE, SLA_STEP
 from worker.sla import jobs as sla_jobs
@@ -60,15 +58,14 @@ def count_calls(crm: Any, metrics: Any) -> None:
 
 async def startup(ctx: dict[str, Any]) -> None:
     settings: Settings = ctx.get("settings") or load_settings()
-    assert settings.redis_url, "the worker needs LEADRELAY_REDIS_URL / REDIS_URL"
+    assert redis_clients.configured(settings), "the worker needs REDIS_URL or LEADRELAY_REDIS_SENTINELS"
     warm_up()
-    # every client rides out a Redis restart (~10 s of new tries; see worker.redis_server)
-    redis = c_packed(Redis.from_url(settings.redis_url, **redis_options(retries=WORKER_RETRIES)))
+    # every client rides out a Redis restart or failover (~10 s of new tries; see worker.redis_clients)
+    redis = redis_clients.async_client(settings, retries=WORKER_RETRIES)
+    sync_redis = redis_clients.sync_client(settings, retries=WORKER_RETRIES)
     arq_pool = c_packed(ctx["redis"]).connection_pool  # arq's own pool: the poll, starting and finishing jobs
     await arq_pool.disconnect()  # the connection arq made before (its start-up ping) is made again, packed in C
     arq_pool.reset()
-    sync_redis = redis_sync.Redis.from_url(settings.redis_url, **redis_options(for_async=False,
-                                                                               retries=WORKER_RETRIES))
     # the published config version (seeded from the files on first start), followed while the worker runs
     configs = ConfigStore(redis, settings.key_prefix)
     follower = await ConfigFollower.start(configs, read_files(Path(settings.config_dir)),
@@ -86,7 +83,8 @@ async def startup(ctx: dict[str, Any]) -> None:
     metrics = Metrics(redis, settings.key_prefix, flush_s=0.5)
     call_metrics = SyncMetrics(sync_redis, settings.key_prefix, flush_s=0.5)
     count_calls(crm, call_metrics)
-    store = Store(redis, settings.key_prefix, retention=Retention.from_settings(settings))
+    store = Store(redis, settings.key_prefix, retention=Retention.from_settings(settings),
+                  wait=redis_clients.ReplicaWait.of(settings))
     svc = Service(settings, config, store, crm, metrics=metrics, enqueue_write_back=write_back_enqueuer(ctx["redis"]))
     follower.on_change = svc.use_config
     await follower.refresh()  # a version published while this worker started
@@ -120,7 +118,7 @@ async def shutdown(ctx: dict[str, Any]) -> None:
 
 def worker_settings(settings: Settings, **ctx: Any) -> dict[str, Any]:
     """Keyword arguments for ``arq.Worker`` (every key is a real Worker parameter: see tests)."""
-    assert settings.redis_url
+    assert redis_clients.configured(settings)
     keys = Keys(settings.key_prefix)
     return {
         "functions": [
@@ -147,7 +145,7 @@ def worker_settings(settings: Settings, **ctx: Any) -> dict[str, Any]:
         ],
         "queue_name": queue_name(settings.key_prefix),
         "health_check_key": keys.health_check,
-        "redis_settings": arq_redis_settings(settings.redis_url),
+        **redis_clients.worker_redis(settings),
         "job_serializer": job_serializer,
         "job_deserializer": job_deserializer,
         "on_startup": startup,

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-import redis as redis_sync
 from litestar import Litestar, Request, Response, Router, get
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
@@ -31,7 +30,8 @@ from leadrelay.api.webhooks import HANDLERS as WEBHOOKS
 from leadrelay.api.webhooks import SOURCES as WEBHOOK_SOURCES
 from leadrelay.console import ROUTES as CONSOLE_ROUTES
 from leadrelay.console import ConsoleAuth, SessionMiddleware, template_config
-from worker.redis_server import c_packed, redis_options, redis_unavailable
+from worker import redis_clients
+from worker.redis_server import redis_unavailable
 
 Req = Request[Any, Any, State]
 _background: set[asyncio.Task[None]] = set()
@@ -130,8 +130,6 @@ def _lifespan(settings: Settings, redis: Any, crm: CrmClient | bool | None) -> A
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        from redis.asyncio import Redis
-
         from worker.metrics import Metrics
         from worker.recent import RecentPayloads, keep_seconds
         from worker.store import Store
@@ -139,15 +137,15 @@ def _lifespan(settings: Settings, redis: Any, crm: CrmClient | bool | None) -> A
         own: list[Any] = []
         r = redis
         if r is None:
-            assert settings.redis_url, "set REDIS_URL (or run `leadrelay demo`, which starts one)"
-            r = c_packed(Redis.from_url(settings.redis_url, **redis_options()))
+            assert redis_clients.configured(settings), "set REDIS_URL (or run `leadrelay demo`, which starts one)"
+            r = redis_clients.async_client(settings)
             own.append(r)
         client: CrmClient | None = None if isinstance(crm, bool) else crm
         sync_r = None
         if client is None and crm is None and registry.any_configured(settings):
             # the workers' limiter: /ready's CRM check spends the same budget as the leads, so it goes through it
-            if settings.redis_url:
-                sync_r = redis_sync.Redis.from_url(settings.redis_url, **redis_options(for_async=False))
+            if redis_clients.configured(settings):
+                sync_r = redis_clients.sync_client(settings)
             client = registry.build_client(settings, sync_r)
         # summed in memory, written twice a second: an accepted delivery costs no extra round trip
         metrics = Metrics(r, settings.key_prefix, flush_s=0.5)

@@ -134,7 +134,9 @@ def internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[
 def unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
     """Redis is down: 503 with Retry-After. Nothing was accepted; a webhook sender keeps the delivery and retries
     (the same delivery id is accepted once)."""
-    log.warning("redis_unavailable", method=request.method, path=request.url.path, error=type(exc).__name__)
+    from worker import outage
+
+    outage.REDIS.failed(exc, f"{request.method} {request.url.path}")  # one line per outage, not one per request
     return problem(503, "Service unavailable", "the service cannot take requests right now; nothing was accepted",
                    retry_after=5, hint="send it again shortly; a redelivery with the same id is accepted once")
 

@@ -72,10 +72,12 @@ async def accept(request: Req, deliveries: list[Delivery]) -> tuple[int, int]:
     """Queue each new delivery; (accepted, duplicates). Called after verification and parsing."""
     app = request.app.state
     from worker.queue import accept_deliveries
+    from worker.redis_clients import ReplicaWait
 
     # one round trip and one atomic step for up to 100 HubSpot events: a delivery is either a redelivery
     # (nothing done) or recorded and queued together, so a crash can neither lose nor double it
-    fresh = await accept_deliveries(app.store.r, deliveries, app.settings.key_prefix)
+    fresh = await accept_deliveries(app.store.r, deliveries, app.settings.key_prefix,
+                                    wait=ReplicaWait.of(app.settings))
     accepted = sum(fresh)
     if accepted and app.get("recent") is not None:
         await keep_recent(app, [d for d, new in zip(deliveries, fresh, strict=True) if new])

@@ -72,17 +72,15 @@ def validate(
 
 def _with_configs(fn: Callable[[Any], Awaitable[T]]) -> T:
     """Run ``fn(ConfigStore)`` against the installation's Redis (LEADRELAY_REDIS_URL / REDIS_URL, key prefix)."""
-    from redis.asyncio import Redis
-
     from leadrelay.cli import preflight
     from worker.configs import ConfigStore
+    from worker.redis_clients import async_client
 
     settings = preflight.settings()
-    url = preflight.need_redis_url(settings)
-    preflight.need_redis(url)
+    preflight.need_installation_redis(settings)
 
     async def go() -> T:
-        r = Redis.from_url(url)
+        r = async_client(settings)
         try:
             return await fn(ConfigStore(r, settings.key_prefix))
         finally:

@@ -54,10 +54,17 @@ def settings(**overrides: Any) -> Settings:
         fail(f"a setting is malformed: {exc}")
 
 
-def need_redis_url(s: Settings) -> str:
-    if not s.redis_url:
-        fail("no Redis configured: set REDIS_URL (or LEADRELAY_REDIS_URL); `leadrelay demo` starts one")
-    return s.redis_url
+def need_installation_redis(s: Settings) -> None:
+    """The installation's Redis (one URL, or the primary its sentinels name) answers a PING, else one line."""
+    from worker import redis_clients
+
+    if not redis_clients.configured(s):
+        fail("no Redis configured: set REDIS_URL (or LEADRELAY_REDIS_URL, or LEADRELAY_REDIS_SENTINELS); "
+             "`leadrelay demo` starts one")
+    why = redis_clients.unreachable(s)
+    if why is not None:
+        variable = "LEADRELAY_REDIS_SENTINELS" if s.redis_sentinels else "REDIS_URL"
+        fail(f"cannot reach Redis at {redis_clients.describe(s)} ({why}): set {variable} to a running Redis")
 
 
 def need_redis(url: str, *, variable: str = "REDIS_URL") -> None:

@@ -21,8 +21,11 @@ err = Console(stderr=True)
 
 def _settings(**overrides: Any) -> Settings:
     s = load_settings(**{k: v for k, v in overrides.items() if v is not None})
-    if not s.redis_url:
-        err.print("[red]no Redis configured[/]: set REDIS_URL (or LEADRELAY_REDIS_URL); `leadrelay demo` starts one")
+    from worker.redis_clients import configured
+
+    if not configured(s):
+        err.print("[red]no Redis configured[/]: set REDIS_URL (or LEADRELAY_REDIS_URL, or LEADRELAY_REDIS_SENTINELS);"
+                  " `leadrelay demo` starts one")
         raise typer.Exit(1)
     return s
 
@@ -52,7 +55,7 @@ def serve(
     from leadrelay.cli import preflight
 
     settings = preflight.settings()
-    preflight.need_redis(preflight.need_redis_url(settings))
+    preflight.need_installation_redis(settings)
     config = preflight.load_config(settings)
     dev = dev or settings.dev_mode
     settings = msgspec.structs.replace(settings, dev_mode=dev)  # the console's cookie is not Secure in development
@@ -87,7 +90,7 @@ def worker(
     from leadrelay.cli import preflight
 
     settings = preflight.settings()
-    preflight.need_redis(preflight.need_redis_url(settings))
+    preflight.need_installation_redis(settings)
     preflight.need_crm(settings)
     preflight.load_config(settings)
     from worker.store.keys import Keys
@@ -120,11 +123,11 @@ def _run_worker(settings: Settings, burst: bool) -> None:
     import structlog
 
     from worker.poll import Worker
-    from worker.redis_server import redis_unavailable, unreachable
+    from worker.redis_clients import unreachable
+    from worker.redis_server import redis_unavailable
     from worker.settings import worker_settings
 
     log = structlog.get_logger("leadrelay.worker")
-    url = settings.redis_url or ""
     while True:
         w = Worker(**worker_settings(settings), burst=burst)
         try:
@@ -136,7 +139,7 @@ def _run_worker(settings: Settings, burst: bool) -> None:
                 raise
             log.warning("redis_lost", error=type(exc).__name__, hint="the worker starts again when Redis answers")
         waited = 0.0
-        while (why := unreachable(url)) is not None:
+        while (why := unreachable(settings)) is not None:
             if waited % 30 < 1:
                 log.warning("redis_unreachable", reason=why, waited_s=round(waited))
             time.sleep(1.0)
@@ -148,12 +151,11 @@ dlq = typer.Typer(help="The dead-letter list: leads and writes that did not go t
 
 
 async def _with_store(fn: Any) -> Any:
-    from redis.asyncio import Redis
-
+    from worker.redis_clients import async_client
     from worker.store import Store
 
     settings = _settings()
-    r = Redis.from_url(settings.redis_url or "")
+    r = async_client(settings)
     try:
         return await fn(settings, Store(r, settings.key_prefix))
     finally:
@@ -216,9 +218,9 @@ def dlq_replay(
 
     async def go(settings: Settings, store: Any) -> int:
         from worker.dead_letters import replay
-        from worker.queue import connect
+        from worker.redis_clients import arq_client
 
-        pool = await connect(settings.redis_url or "", settings.key_prefix)
+        pool = arq_client(settings)
         try:
             ids = [dl_id] if dl_id else [e.id for e in await store.dead_letters(100_000)]
             done = 0

@@ -1,5 +1,6 @@
-"""docker-compose.yml (issue 11, point 4): the sandbox is never published beyond loopback, and the API and
-workers get every secret the shipped mappings and settings name."""
+"""docker-compose.yml (issue 11, point 4; issue 17, Build 4): the sandbox is never published beyond loopback; the API
+and workers get every setting (secrets without a default) through .env, documented by .env.example; every service
+restarts; the ha profile; the licence."""
 
 from __future__ import annotations
 
@@ -29,19 +30,68 @@ def test_the_sandbox_is_published_on_loopback_only() -> None:
     assert all(h in {"127.0.0.1", "[::1]"} for h in _published_hosts(sandbox)), sandbox.get("ports")
 
 
-def test_every_secret_the_mappings_and_settings_name_reaches_api_and_worker() -> None:
-    needed = set()
+def _documented(text: str) -> dict[str, str]:
+    """The variables .env.example names (set or commented out) and the value each line shows."""
+    out = {}
+    for line in text.splitlines():
+        line = line.lstrip("# ").strip()
+        name, sep, value = line.partition("=")
+        if sep and name.isidentifier() and name.isupper():
+            out[name] = value.strip()
+    return out
+
+
+ENV_EXAMPLE = _documented((ROOT / ".env.example").read_text(encoding="utf-8"))
+
+
+def _needed() -> set[str]:
+    """Every variable the API and the workers read: each Settings field, and the env names the mappings give."""
+    needed = {f"LEADRELAY_{name.upper()}" for name in Settings.__struct_fields__}
     for path in (ROOT / "mappings" / "sources").glob("*.yaml"):
         inbound = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("inbound") or {}
         needed |= {v for k, v in inbound.items() if k.endswith("_env") and v}
-    needed |= {f"LEADRELAY_{name.upper()}" for name in Settings.__struct_fields__
-               if any(w in name for w in SECRET_WORDS)}
-    needed.add("LEADRELAY_API_TOKENS")
-    assert len(needed) >= 8
+    return needed
+
+
+def test_every_setting_reaches_api_and_worker_through_the_env_file() -> None:
+    needed = _needed()
+    assert {"LEADRELAY_SLACK_WEBHOOK_URL", "LEADRELAY_SMTP_HOST", "LEADRELAY_HUBSPOT_PORTAL_ID",
+            "LEADRELAY_SALESFORCE_REQUIRE_SESSION_ID", "LEADRELAY_REDIS_SENTINELS"} <= needed
+    undocumented = sorted(needed - set(ENV_EXAMPLE))
+    assert not undocumented, f".env.example does not name {undocumented}"
     for name in ("api", "worker"):
-        env = COMPOSE["services"][name]["environment"]
-        missing = sorted(needed - set(env))
-        assert not missing, f"{name} lacks {missing}"
-        with_default = [k for k in needed if any(w in k.lower() for w in SECRET_WORDS)
-                        and not (str(env[k]) in (f"${{{k}:-}}", f"${{{k}}}") or str(env[k]).startswith(f"${{{k}:?"))]
-        assert not with_default, f"secrets with a default value in docker-compose.yml: {with_default}"
+        service = COMPOSE["services"][name]
+        assert service.get("env_file") == [".env"], f"{name} does not read .env"
+        # compose's own environment wins over the env file: only what compose itself decides may be there
+        overridden = sorted(set(service.get("environment") or {}) - {"REDIS_URL", "LEADRELAY_CONFIG_DIR"})
+        assert not overridden, f"{name} sets {overridden} itself, over .env"
+
+
+def test_no_secret_has_a_value_in_the_example() -> None:
+    secrets = [k for k in _needed() if any(w in k.lower() for w in (*SECRET_WORDS, "password", "webhook_url"))]
+    assert len(secrets) >= 10
+    with_value = [k for k in secrets if ENV_EXAMPLE.get(k)]
+    assert not with_value, f"secrets with a value in .env.example: {with_value}"
+
+
+def test_every_service_restarts_unless_stopped() -> None:
+    never = [name for name, s in COMPOSE["services"].items() if s.get("restart") != "unless-stopped"]
+    assert not never, never
+
+
+def test_the_ha_profile_is_a_primary_two_replicas_and_three_sentinels() -> None:
+    ha = {name: s for name, s in COMPOSE["services"].items() if "ha" in s.get("profiles", [])}
+    replicas = [n for n, s in ha.items() if "--replicaof" in s.get("command", [])]
+    sentinels = [n for n, s in ha.items() if "--sentinel" in str(s.get("command"))]
+    assert len(replicas) == 2 and len(sentinels) == 3, sorted(ha)
+    assert all("sentinel monitor mymaster redis 6379 2" in str(COMPOSE["services"][n]["command"]) for n in sentinels)
+    # what .env.example tells the API and the workers to set for the ha profile names these sentinels
+    assert sorted(h.split(":")[0] for h in ENV_EXAMPLE["LEADRELAY_REDIS_SENTINELS"].split(",")) == sorted(sentinels)
+
+
+def test_the_project_has_a_licence() -> None:
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert (ROOT / "LICENSE").read_text(encoding="utf-8").startswith(("MIT License", "Apache License"))
+    assert project.get("license") in ("MIT", "Apache-2.0", {"text": "MIT"}, {"text": "Apache-2.0"})

@@ -178,7 +178,10 @@ local n = (#KEYS - 1) / 3
 local expires = math.max(tonumber(ARGV[2]), tonumber(ARGV[1]) * 1000)
 for d = 1, n do
   local inbound, job, result = KEYS[3*d - 1], KEYS[3*d], KEYS[3*d + 1]
-  if redis.call('EXISTS', inbound) == 1 or redis.call('EXISTS', job, result) > 0 then
+  if redis.call('EXISTS', inbound) == 1 then
+    redis.call('SET', inbound, '1', 'KEEPTTL')  -- a write: a WAIT after it covers the first delivery's accept too
+    out[d] = 0
+  elseif redis.call('EXISTS', job, result) > 0 then
     out[d] = 0
   else
     redis.call('PSETEX', job, expires, ARGV[2*d + 3])

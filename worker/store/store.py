@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 from connector.decision import StateChange
 from connector.model import CrmRecord
 from connector.routing import RoutingState
+from worker.redis_clients import ReplicaWait, wait_replicas
 from worker.store import scripts
 from worker.store.decisions import DecisionIndex, day_of
 from worker.store.keys import DEFAULT_PREFIX, Keys, arq_in_progress, arq_job, arq_result
@@ -40,8 +41,9 @@ class Store(DecisionIndex):
     """leadrelay's Redis state (async). One per process."""
 
     def __init__(self, redis: Redis, prefix: str = DEFAULT_PREFIX, *, done_ttl_s: int = 7 * 86_400,
-                 retention: Retention | None = None) -> None:
+                 retention: Retention | None = None, wait: ReplicaWait | None = None) -> None:
         self.r = redis
+        self.wait = wait or ReplicaWait()  # a commit counts once this many replicas hold it
         self.keys = Keys(prefix)
         self.done_ttl_s = done_ttl_s
         self.retention = retention or Retention()
@@ -130,7 +132,9 @@ class Store(DecisionIndex):
         if lock is not None:
             keys.append(k.lock(lock[0]))
             argv.append(lock[1])
-        result = await self._commit(keys=keys, args=argv)
+        # with replicas to wait for, a commit no replica acknowledged raises NotReplicated: the job's retry redoes it
+        # (it finds it done, if the primary kept it; decides again, if a failover lost it)
+        result = await wait_replicas(self.wait, self.r, lambda c: self._commit(keys=keys, args=argv, client=c))
         result = result.decode() if isinstance(result, bytes) else str(result)
         if not result.startswith("ok "):
             raise CommitConflict(result)
