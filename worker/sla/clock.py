@@ -115,44 +115,20 @@ class SlaClock:
         argv: list[Any] = [self.store.retention.lead_s, time.time() - self.store.retention.lead_s,
                            expires_extra_ms + int(HAND_OVER_S * 1000)]  # arq's: a day past its time
         for t, owner in starts:
-            grade, rep = self.grade(t), self.config.team.by_id.get(owner)
-            fields = {"sla_clock": "1", "sla_owner": owner, "sla_start": stamp(start)}
-            deadline = rung = None
-            if grade is not None and rep is not None:
-                deadline = due_at(rep, start, grade.first_contact_minutes * 60, business_hours=grade.business_hours)
-            if deadline is not None and grade is not None:
-                fields["sla_deadline"] = stamp(deadline)
-                rung = self._first_rung(t.lead_id, owner, start, grade)
-            job_id = rung[0] if rung else ""
+            fields, deadline, grade = self._clock(t, owner, 1, start)
+            rung = self._rung(t.lead_id, 1, owner, start, grade, after=None) if deadline and grade else None
+            job_id = rung[1] if rung else ""
             keys += [k.lead(t.lead_id), arq_job(job_id), arq_result(job_id)]
             argv += [t.lead_id, len(fields), *[x for kv in fields.items() for x in kv],
                      repr(deadline.timestamp()) if deadline is not None else "",
-                     *(rung[1] if rung else ("", "", "", ""))]
+                     *(self.queue.planned(SLA_STEP, (t.lead_id, 1, rung[0]), job_id, rung[2]) if rung
+                       else ("", "", "", ""))]
         await self._start_script(keys=keys, args=argv)
-
-    def _first_rung(self, lead_id: str, owner: str, start: datetime,
-                    grade: GradeSla) -> tuple[str, tuple[str, str, bytes, bytes]] | None:
-        """(job id, where it is stored) of clock 1's first rung, as ``schedule`` would queue it; None: no rung."""
-        ladder, rep = grade.ladder(), self.config.team.by_id.get(owner)
-        if not ladder or rep is None:
-            return None
-        step, offset = ladder[0]
-        at = due_at(rep, start, offset, business_hours=grade.business_hours)
-        if at is None:
-            return None
-        job_id = self.store.keys.sla_job(lead_id, 1, step)
-        return job_id, self.queue.planned(SLA_STEP, (lead_id, 1, step), job_id, at)
 
     # ---- one clock -------------------------------------------------------------------------------------------
     async def start(self, t: Tracked, owner: str, clock: int, start: datetime, trace: str = "") -> None:
         """Start clock number ``clock`` for ``owner`` at ``start``: its deadline, and the first step's job."""
-        grade, rep = self.grade(t), self.config.team.by_id.get(owner)
-        fields = {"sla_clock": str(clock), "sla_owner": owner, "sla_start": stamp(start)}
-        deadline = None
-        if grade is not None and rep is not None:
-            deadline = due_at(rep, start, grade.first_contact_minutes * 60, business_hours=grade.business_hours)
-        if deadline is not None:
-            fields["sla_deadline"] = stamp(deadline)
+        fields, deadline, grade = self._clock(t, owner, clock, start)
         if trace:
             fields["decision"] = decision_to_json(t.with_trace(trace)).decode()
         await self.store.set_lead_fields(t.lead_id, **fields)
@@ -161,19 +137,38 @@ class SlaClock:
         await self._due(t.lead_id, deadline)
         await self.schedule(t.lead_id, clock, owner, start, grade, after=None)
 
-    async def schedule(self, lead_id: str, clock: int, owner: str, start: datetime, grade: GradeSla,
-                       after: Step | None) -> None:
-        """Queue the job of the rung after ``after`` (the first when None), at its moment in the owner's time."""
+    def _clock(self, t: Tracked, owner: str, clock: int,
+               start: datetime) -> tuple[dict[str, str], datetime | None, GradeSla | None]:
+        """A clock's fields on the lead, its deadline (None: the grade has none, or the owner is no rep) and grade."""
+        grade, rep = self.grade(t), self.config.team.by_id.get(owner)
+        fields = {"sla_clock": str(clock), "sla_owner": owner, "sla_start": stamp(start)}
+        deadline = None
+        if grade is not None and rep is not None:
+            deadline = due_at(rep, start, grade.first_contact_minutes * 60, business_hours=grade.business_hours)
+        if deadline is not None:
+            fields["sla_deadline"] = stamp(deadline)
+        return fields, deadline, grade
+
+    def _rung(self, lead_id: str, clock: int, owner: str, start: datetime, grade: GradeSla,
+              after: Step | None) -> tuple[Step, str, datetime] | None:
+        """(step, job id, when) of the rung after ``after`` (the first when None), in the owner's time; None: none."""
         ladder = grade.ladder()
         names = [s for s, _ in ladder]
         nxt = ladder[names.index(after) + 1:] if after in names else ([] if after else ladder)
         rep = self.config.team.by_id.get(owner)
         if not nxt or rep is None:
-            return
+            return None
         step, offset = nxt[0]
         at = due_at(rep, start, offset, business_hours=grade.business_hours)
-        if at is not None:
-            await self.defer(SLA_STEP, (lead_id, clock, step), self.store.keys.sla_job(lead_id, clock, step), at)
+        return (step, self.store.keys.sla_job(lead_id, clock, step), at) if at is not None else None
+
+    async def schedule(self, lead_id: str, clock: int, owner: str, start: datetime, grade: GradeSla,
+                       after: Step | None) -> None:
+        """Queue the job of the rung after ``after`` (the first when None), at its moment in the owner's time."""
+        rung = self._rung(lead_id, clock, owner, start, grade, after)
+        if rung is not None:
+            step, job_id, at = rung
+            await self.defer(SLA_STEP, (lead_id, clock, step), job_id, at)
 
     async def _due(self, lead_id: str, deadline: datetime) -> None:
         """Note the deadline for the overdue gauge; entries older than a lead's retention are let go."""
