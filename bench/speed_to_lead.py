@@ -221,7 +221,10 @@ def main() -> None:
             args.profile.mkdir(parents=True, exist_ok=True)
             # CPU time, not wall time: where the cores go is what limits the rate
             dump = str(args.profile / f"{name}.prof")
-            code = ("import cProfile, time\nfrom leadrelay.cli.main import app\n"
+            # SIGTERM ends the process through the dump: uvicorn re-raises it after its own shutdown, which killed
+            # the API before its finally ran (no api.prof)
+            code = ("import cProfile, signal, sys, time\nfrom leadrelay.cli.main import app\n"
+                    "signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))\n"
                     "p = cProfile.Profile(time.process_time)\np.enable()\n"
                     f"try:\n    app()\nfinally:\n    p.disable()\n    p.dump_stats({dump!r})")
             return [sys.executable, "-c", code]
@@ -301,6 +304,12 @@ def main() -> None:
         writes = sum(c["count"] for c in calls if "upsert" in c["endpoint"] or "composite/sobjects" in c["endpoint"])
         minimum = 1000 / (100 if vendor == "hubspot" else 200)
         print(f"write calls per 1,000 leads: {writes * per_k:.1f} (batch minimum {minimum:g})")
+        if args.profile:  # where each process's CPU went (start-up included), per lead
+            sys.path.insert(0, str(ROOT / "bench"))
+            import profiles
+
+            for f in sorted(args.profile.glob("*.prof")):
+                print("\n".join(profiles.summary(f, top=15, per=max(1, len(deliveries)))))
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from redis.exceptions import ResponseError
 from redis.sentinel import Sentinel
 
 from connector.settings import Settings
-from worker.redis_server import API_RETRIES, WORKER_RETRIES, arq_redis_settings, redis_options
+from worker.redis_server import API_RETRIES, WORKER_RETRIES, arq_redis_settings, c_packed, redis_options
 
 T = TypeVar("T")
 
@@ -95,10 +95,10 @@ def async_client(settings: Settings, *, retries: int = API_RETRIES, redis_class:
     if settings.redis_sentinels:
         sentinel = AsyncSentinel(sentinel_hosts(settings),  # type: ignore[no-untyped-call]
                                  sentinel_kwargs=_sentinel_kwargs(settings))
-        return sentinel.master_for(settings.redis_sentinel_master, redis_class=redis_class, **opts)
+        return c_packed(sentinel.master_for(settings.redis_sentinel_master, redis_class=redis_class, **opts))
     if not settings.redis_url:
         raise ValueError("no Redis configured: set REDIS_URL, LEADRELAY_REDIS_URL or LEADRELAY_REDIS_SENTINELS")
-    return redis_class.from_url(settings.redis_url, **opts)
+    return c_packed(redis_class.from_url(settings.redis_url, **opts))
 
 
 def sync_client(settings: Settings, *, retries: int = API_RETRIES, **extra: Any) -> redis.Redis:

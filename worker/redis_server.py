@@ -71,6 +71,33 @@ def redis_options(*, for_async: bool = True, retries: int = API_RETRIES) -> dict
             "retry_on_error": list(RETRY_ON)}
 
 
+_PACKED: dict[type, type] = {}
+
+
+def c_packed(client: Any) -> Any:
+    """``client`` (redis.asyncio, arq's pool too) with its commands packed by hiredis in C, as redis-py's sync client
+    packs them already; its asyncio connections pack in Python, a fifth of a worker's CPU per lead (profiled). The
+    bytes sent are the same. The pool's own connection class (TCP, TLS, unix socket, Sentinel) is kept, subclassed;
+    connections made from now on use it. Returns ``client``."""
+    from redis.connection import HiredisRespSerializer
+    from redis.utils import HIREDIS_AVAILABLE
+
+    pool = client.connection_pool
+    base = pool.connection_class
+    if not HIREDIS_AVAILABLE or base in _PACKED.values():
+        return client
+    if base not in _PACKED:
+        packer = HiredisRespSerializer()
+
+        def pack_command(self: Any, *args: Any) -> list[bytes]:
+            packed: list[bytes] = packer.pack(*args)
+            return packed
+
+        _PACKED[base] = type(f"CPacked{base.__name__}", (base,), {"pack_command": pack_command})
+    pool.connection_class = _PACKED[base]
+    return client
+
+
 def arq_redis_settings(url: str, *, retries: int = WORKER_RETRIES) -> Any:
     """arq's RedisSettings for ``url``, with the same new tries as ``redis_options`` (arq's own calls: the poll,
     starting and finishing jobs)."""

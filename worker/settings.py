@@ -36,7 +36,7 @@ from worker.queue import (
     queue_name,
     write_back_enqueuer,
 )
-from worker.redis_server import WORKER_RETRIES
+from worker.redis_server import WORKER_RETRIES, c_packed
 from worker.service import Service
 from worker.sla import HOLD_RELEASE, SLA_STEP
 from worker.sla import jobs as sla_jobs
@@ -63,6 +63,9 @@ async def startup(ctx: dict[str, Any]) -> None:
     # every client rides out a Redis restart or failover (~10 s of new tries; see worker.redis_clients)
     redis = redis_clients.async_client(settings, retries=WORKER_RETRIES)
     sync_redis = redis_clients.sync_client(settings, retries=WORKER_RETRIES)
+    arq_pool = c_packed(ctx["redis"]).connection_pool  # arq's own pool: the poll, starting and finishing jobs
+    await arq_pool.disconnect()  # the connection arq made before (its start-up ping) is made again, packed in C
+    arq_pool.reset()
     # the published config version (seeded from the files on first start), followed while the worker runs
     configs = ConfigStore(redis, settings.key_prefix)
     follower = await ConfigFollower.start(configs, read_files(Path(settings.config_dir)),
@@ -119,7 +122,9 @@ def worker_settings(settings: Settings, **ctx: Any) -> dict[str, Any]:
     keys = Keys(settings.key_prefix)
     return {
         "functions": [
-            func(jobs.process_delivery, name=PROCESS_DELIVERY),
+            # no result kept: its delivery's done and inbound keys say it ran, and a kept result (the delivery's bytes
+            # with arq's bookkeeping) cost a write and a minute of Redis memory per lead
+            func(jobs.process_delivery, name=PROCESS_DELIVERY, keep_result=0),
             func(jobs.write_back, name=WRITE_BACK),
             # its own limit (ours, then arq's above it, as for the others): a channel down for minutes is retried
             func(jobs.notify, name=NOTIFY, max_tries=settings.notify_max_tries + jobs.ARQ_EXTRA_TRIES),

@@ -142,9 +142,9 @@ class _Running:
 
     def __init__(self, settings: Any, api_port: int) -> None:
         import uvicorn
-        from arq.worker import Worker
 
         from leadrelay.api.app import create_app
+        from worker.poll import Worker
         from worker.settings import worker_settings
 
         self.server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=api_port,

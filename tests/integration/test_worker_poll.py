@@ -1,13 +1,17 @@
-"""worker.poll.Worker (issue 17, Build 4): a connection lost while arq starts a job (a failover) leaves the job queued
-for the next poll and the worker running, instead of ending arq's main loop with the job's slot taken."""
+"""worker.poll.Worker (issue 17, Builds 4 and 5): a connection lost while arq starts a job (a failover) leaves the job
+queued for the next poll and the worker running, instead of ending arq's main loop with the job's slot taken; and the
+poll does not ask Redis about the jobs the worker is running itself."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 import redis
+from arq.connections import RedisSettings, create_pool
 from arq.worker import func
+from redis.asyncio import Redis
 
 from connector.settings import Settings
 from worker.poll import Worker
@@ -48,3 +52,34 @@ async def test_a_connection_lost_while_starting_a_job_keeps_the_worker_polling(r
         assert w.tasks == {}
     finally:
         await pool.aclose()
+
+
+QUEUE = "leadrelay-test-poll:queue"
+
+
+async def _slow(ctx: dict[str, Any]) -> str:
+    await asyncio.sleep(0.5)  # 25 polls of 20 ms while it runs
+    return "done"
+
+
+async def _watches(r: Redis) -> int:
+    stats = await r.info("commandstats")
+    return int(stats.get("cmdstat_watch", {}).get("calls", 0))
+
+
+async def test_a_running_job_is_not_claimed_again_on_every_poll(redis_url: str) -> None:
+    r = Redis.from_url(redis_url)
+    pool = await create_pool(RedisSettings.from_dsn(redis_url), default_queue_name=QUEUE)
+    await pool.enqueue_job("slow", _job_id="poll-test-job")
+    worker = Worker(functions=[func(_slow, name="slow")], redis_settings=RedisSettings.from_dsn(redis_url),
+                    queue_name=QUEUE, poll_delay=0.02, burst=True, handle_signals=False,
+                    health_check_interval=3600)
+    before = await _watches(r)
+    await worker.async_run()
+    watched = await _watches(r) - before
+    await worker.close()
+    await pool.aclose()
+    await r.aclose()
+    assert worker.jobs_complete == 1
+    # claimed once (WATCH on its in-progress key), not once more per poll while it ran
+    assert watched <= 2, f"{watched} WATCH calls for one job"

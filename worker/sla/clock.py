@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import structlog
+from arq.constants import expires_extra_ms
 
 from adapters.crm import registry
 from adapters.crm.plugin import CrmEvent
@@ -33,10 +35,11 @@ from connector.worked import WorkedWhen, worked_at
 from worker.metrics import Gauge, Recorder
 from worker.sla import hold, steps
 from worker.sla.notifier import LogNotifier, Notifier
-from worker.sla.queue import SLA_STEP, FollowQueue
+from worker.sla.queue import HAND_OVER_S, SLA_STEP, FollowQueue
 from worker.sla.record import Tracked, stamp, tracked, when
 from worker.sla.writes import Flush
-from worker.store import Store, WriteTask
+from worker.store import Store, WriteTask, scripts
+from worker.store.keys import arq_job, arq_result
 from worker.unassigned import Unassigned
 
 log = structlog.get_logger("leadrelay.sla")
@@ -56,6 +59,7 @@ class SlaClock:
         self.notifier: Notifier = notifier or LogNotifier()
         self.queue = FollowQueue(store, settings.key_prefix)
         self.defer = self.queue.defer
+        self._start_script = store.r.register_script(scripts.SLA_START)
         self._now = now or (lambda: datetime.now(UTC))
 
     def now(self) -> datetime:
@@ -74,35 +78,57 @@ class SlaClock:
 
     # ---- the write landed ----------------------------------------------------------------------------------------
     async def start_clock(self, crm: str, results: Sequence[tuple[WriteTask, bytes, str | None]]) -> None:
-        """The CRM write of these leads landed: start each one's clock (or hold it). Never fails the write."""
-        for task, _, _ in results:
-            try:
-                await self._written(task.lead_id)
-            except Exception:  # follow-through is not worth a lead's write: log it, the write stands
-                log.exception("sla_start_failed", lead=task.lead_id, crm=crm)
+        """The CRM write of these leads landed: start each one's clock (or hold it). Never fails the write.
 
-    async def _written(self, lead_id: str) -> None:
-        t = await self.tracked(lead_id)
-        owner = t.decision.route.assignment.owner if t is not None else None
-        if t is None or owner is None:
-            return  # a queue's lead: nobody's clock
-        held = t.decision.route.assignment.hold_until
-        if held is not None and "released_at" not in t.fields:
-            await hold.hold(self, t, held)
+        Two round trips for the whole batch (its leads read, then ``scripts.SLA_START``), not five a lead."""
+        ids = list(dict.fromkeys(task.lead_id for task, _, _ in results))
+        if not ids:
             return
-        if await self.store.r.hsetnx(self.store.keys.lead(lead_id), "sla_clock", "1"):  # once: not on a later write
-            await self.start(t, owner, 1, self.now())
+        try:
+            found = [tracked(i, f) for i, f in zip(ids, await self.store.leads(ids), strict=True)]
+            starts: list[tuple[Tracked, str]] = []
+            for t in found:
+                owner = t.decision.route.assignment.owner if t is not None else None
+                if t is None or owner is None:
+                    continue  # a queue's lead: nobody's clock
+                held = t.decision.route.assignment.hold_until
+                if held is not None and "released_at" not in t.fields:
+                    await self._guarded(hold.hold(self, t, held), t.lead_id, crm)
+                elif "sla_clock" not in t.fields:  # once: not on a later write (the script checks it again)
+                    starts.append((t, owner))
+            if starts:
+                await self._start_many(starts, self.now())
+        except Exception:  # follow-through is not worth a lead's write: log it, the write stands
+            log.exception("sla_start_failed", leads=len(ids), crm=crm)
+
+    async def _guarded(self, step: Awaitable[None], lead_id: str, crm: str) -> None:
+        try:
+            await step
+        except Exception:
+            log.exception("sla_start_failed", lead=lead_id, crm=crm)
+
+    async def _start_many(self, starts: Sequence[tuple[Tracked, str]], start: datetime) -> None:
+        """Start clock 1 of each (lead, owner) at ``start`` in one script: what ``start`` does for one, each only if
+        its clock never started."""
+        k = self.store.keys
+        keys = [k.sla_due, k.sla_schedule, k.queue]
+        argv: list[Any] = [self.store.retention.lead_s, time.time() - self.store.retention.lead_s,
+                           expires_extra_ms + int(HAND_OVER_S * 1000)]  # arq's: a day past its time
+        for t, owner in starts:
+            fields, deadline, grade = self._clock(t, owner, 1, start)
+            rung = self._rung(t.lead_id, 1, owner, start, grade, after=None) if deadline and grade else None
+            job_id = rung[1] if rung else ""
+            keys += [k.lead(t.lead_id), arq_job(job_id), arq_result(job_id)]
+            argv += [t.lead_id, len(fields), *[x for kv in fields.items() for x in kv],
+                     repr(deadline.timestamp()) if deadline is not None else "",
+                     *(self.queue.planned(SLA_STEP, (t.lead_id, 1, rung[0]), job_id, rung[2]) if rung
+                       else ("", "", "", ""))]
+        await self._start_script(keys=keys, args=argv)
 
     # ---- one clock -------------------------------------------------------------------------------------------
     async def start(self, t: Tracked, owner: str, clock: int, start: datetime, trace: str = "") -> None:
         """Start clock number ``clock`` for ``owner`` at ``start``: its deadline, and the first step's job."""
-        grade, rep = self.grade(t), self.config.team.by_id.get(owner)
-        fields = {"sla_clock": str(clock), "sla_owner": owner, "sla_start": stamp(start)}
-        deadline = None
-        if grade is not None and rep is not None:
-            deadline = due_at(rep, start, grade.first_contact_minutes * 60, business_hours=grade.business_hours)
-        if deadline is not None:
-            fields["sla_deadline"] = stamp(deadline)
+        fields, deadline, grade = self._clock(t, owner, clock, start)
         if trace:
             fields["decision"] = decision_to_json(t.with_trace(trace)).decode()
         await self.store.set_lead_fields(t.lead_id, **fields)
@@ -111,19 +137,38 @@ class SlaClock:
         await self._due(t.lead_id, deadline)
         await self.schedule(t.lead_id, clock, owner, start, grade, after=None)
 
-    async def schedule(self, lead_id: str, clock: int, owner: str, start: datetime, grade: GradeSla,
-                       after: Step | None) -> None:
-        """Queue the job of the rung after ``after`` (the first when None), at its moment in the owner's time."""
+    def _clock(self, t: Tracked, owner: str, clock: int,
+               start: datetime) -> tuple[dict[str, str], datetime | None, GradeSla | None]:
+        """A clock's fields on the lead, its deadline (None: the grade has none, or the owner is no rep) and grade."""
+        grade, rep = self.grade(t), self.config.team.by_id.get(owner)
+        fields = {"sla_clock": str(clock), "sla_owner": owner, "sla_start": stamp(start)}
+        deadline = None
+        if grade is not None and rep is not None:
+            deadline = due_at(rep, start, grade.first_contact_minutes * 60, business_hours=grade.business_hours)
+        if deadline is not None:
+            fields["sla_deadline"] = stamp(deadline)
+        return fields, deadline, grade
+
+    def _rung(self, lead_id: str, clock: int, owner: str, start: datetime, grade: GradeSla,
+              after: Step | None) -> tuple[Step, str, datetime] | None:
+        """(step, job id, when) of the rung after ``after`` (the first when None), in the owner's time; None: none."""
         ladder = grade.ladder()
         names = [s for s, _ in ladder]
         nxt = ladder[names.index(after) + 1:] if after in names else ([] if after else ladder)
         rep = self.config.team.by_id.get(owner)
         if not nxt or rep is None:
-            return
+            return None
         step, offset = nxt[0]
         at = due_at(rep, start, offset, business_hours=grade.business_hours)
-        if at is not None:
-            await self.defer(SLA_STEP, (lead_id, clock, step), self.store.keys.sla_job(lead_id, clock, step), at)
+        return (step, self.store.keys.sla_job(lead_id, clock, step), at) if at is not None else None
+
+    async def schedule(self, lead_id: str, clock: int, owner: str, start: datetime, grade: GradeSla,
+                       after: Step | None) -> None:
+        """Queue the job of the rung after ``after`` (the first when None), at its moment in the owner's time."""
+        rung = self._rung(lead_id, clock, owner, start, grade, after)
+        if rung is not None:
+            step, job_id, at = rung
+            await self.defer(SLA_STEP, (lead_id, clock, step), job_id, at)
 
     async def _due(self, lead_id: str, deadline: datetime) -> None:
         """Note the deadline for the overdue gauge; entries older than a lead's retention are let go."""

@@ -16,6 +16,7 @@ from typing import Any
 
 import msgspec
 from arq.connections import ArqRedis
+from arq.jobs import serialize_job
 
 from worker.queue import enqueue_job, job_deserializer, job_serializer, queue_name
 from worker.store import Store
@@ -43,6 +44,14 @@ class FollowQueue:
         entry = _entry.encode((function, job_id, args))
         await self.store.r.zadd(self.store.keys.sla_schedule, {entry: at.timestamp()})
         return True
+
+    def planned(self, function: str, args: tuple[Any, ...], job_id: str, at: datetime) -> tuple[str, str, bytes, bytes]:
+        """What ``defer`` would store, for a script that stores it (``scripts.SLA_START``): (where: "arq" or
+        "schedule", when: its score there, member: the job id or the schedule entry, the job as arq stores it)."""
+        if at.timestamp() - time.time() <= HAND_OVER_S:
+            job = serialize_job(function, args, {}, None, int(time.time() * 1000), serializer=job_serializer)
+            return "arq", str(int(at.timestamp() * 1000)), job_id.encode(), job
+        return "schedule", repr(at.timestamp()), _entry.encode((function, job_id, args)), b""
 
     async def _to_arq(self, function: str, job_id: str, args: tuple[Any, ...], at: float) -> bool:
         when = datetime.fromtimestamp(at, UTC)

@@ -102,6 +102,66 @@ redis.call('SREM', KEYS[3], ARGV[1])
 return #items
 """
 
+# Finish a write_back job's batch in one step (what a MULTI of three commands a lead did, with twice the replies):
+# the written leads' results on their hashes (renewing their retention) and their CRM record links, the leads whose
+# new owner landed onto the job's landed list (their notifications are queued next), and the job's list replaced by
+# the tasks still to try (none: the batch is done and the job leaves the set of jobs holding a batch).
+#   KEYS: landed list, the job's batch, batches; then per result: lead hash, record key (a placeholder without one)
+#   ARGV: now, lead ttl (s), landed ttl (s), job id, n landed, the landed ids, n results, per result: lead id,
+#         write result, rep ("" none), record ("crm:id", "" none); then the tasks to keep
+WRITES_DONE = """
+local now, lead_ttl, a = ARGV[1], ARGV[2], 6
+local n_landed = tonumber(ARGV[5])
+if n_landed > 0 then
+  redis.call('RPUSH', KEYS[1], unpack(ARGV, a, a + n_landed - 1))
+  redis.call('EXPIRE', KEYS[1], ARGV[3])
+end
+a = a + n_landed
+local n = tonumber(ARGV[a])
+a = a + 1
+for d = 1, n do
+  local lead, record = KEYS[2*d + 2], KEYS[2*d + 3]
+  local lead_id, result, rep, rec = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
+  a = a + 4
+  local fields = {'write', result, 'written_at', now}
+  if rep ~= '' then
+    fields[5], fields[6], fields[7], fields[8] = 'assigned_at', now, 'assigned_to', rep
+  end
+  if rec ~= '' then
+    fields[#fields + 1], fields[#fields + 2] = 'record', rec
+    redis.call('SET', record, lead_id, 'EX', lead_ttl)
+  end
+  redis.call('HSET', lead, unpack(fields))
+  redis.call('EXPIRE', lead, lead_ttl)
+end
+redis.call('DEL', KEYS[2])
+if a <= #ARGV then
+  redis.call('RPUSH', KEYS[2], unpack(ARGV, a, #ARGV))
+else
+  redis.call('SREM', KEYS[3], ARGV[4])
+end
+return n
+"""
+
+# Take a per-identity lock and, holding it, find the lead already holding one of the person's identity keys (the
+# strongest first; each key, then the identity hash of before), renewing those keys (the person is seen): one reply
+# instead of one per command. Without the lock nothing else is done (the caller waits and asks again).
+#   KEYS: lock, routing-state version, identity hash of before; then one key per identity
+#   ARGV: token, lock ttl (ms), identity ttl (s); then the identity names (the fields of the hash of before)
+# Returns {1 | 0 (locked by another), routing-state version, the lead found or ""}.
+LOCK_AND_FIND = """
+local version = redis.call('GET', KEYS[2]) or '0'
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return {0, version, ''} end
+local found = ''
+for i = 4, #KEYS do
+  if found == '' then
+    found = redis.call('GET', KEYS[i]) or redis.call('HGET', KEYS[3], ARGV[i]) or ''
+  end
+  redis.call('EXPIRE', KEYS[i], ARGV[3])
+end
+return {1, version, found}
+"""
+
 # Release a lock only if we still hold it.
 UNLOCK = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
 
@@ -220,6 +280,45 @@ for d = 1, n do
   end
 end
 redis.call('LTRIM', KEYS[1], tonumber(ARGV[3]), -1)
+return out
+"""
+
+# Start the first-contact clocks of the leads a write batch landed, in one round trip (it was five a lead, one after
+# another): per lead, only if its clock never started (HSETNX sla_clock: not on a later write), its clock fields,
+# the lead's retention renewed, its deadline in the overdue index, and its first rung's job — to arq when near
+# (stored as arq's enqueue_job stores it, unless arq knows the job), else to the follow-through schedule. Deadlines
+# older than a lead's retention leave the index.
+#   KEYS: overdue index, schedule, queue; then per lead: lead hash, job key, result key
+#   ARGV: lead ttl (s), drop deadlines before (score), job expiry (ms); then per lead: lead id, n fields, field,
+#         value, ..., deadline ("" none), rung ("" none | "arq" | "schedule"), when (score: ms for arq, s for the
+#         schedule), job id (arq) or schedule entry, job bytes (arq)
+# Returns one 1/0 per lead: its clock started now, or had already.
+SLA_START = """
+local out = {}
+local a = 4
+for d = 1, (#KEYS - 3) / 3 do
+  local lead, job, result = KEYS[3*d + 1], KEYS[3*d + 2], KEYS[3*d + 3]
+  local lead_id, n = ARGV[a], tonumber(ARGV[a + 1])
+  local fields = {}
+  for f = 1, 2 * n do fields[f] = ARGV[a + 1 + f] end
+  a = a + 2 * n + 2
+  local deadline, rung, at, member, bytes = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
+  a = a + 5
+  out[d] = 0
+  if redis.call('HSETNX', lead, 'sla_clock', '1') == 1 then
+    out[d] = 1
+    if n > 0 then redis.call('HSET', lead, unpack(fields)) end
+    redis.call('EXPIRE', lead, ARGV[1])
+    if deadline ~= '' then redis.call('ZADD', KEYS[1], deadline, lead_id) end
+    if rung == 'schedule' then
+      redis.call('ZADD', KEYS[2], at, member)
+    elseif rung == 'arq' and redis.call('EXISTS', job, result) == 0 then
+      redis.call('PSETEX', job, ARGV[3], bytes)
+      redis.call('ZADD', KEYS[3], at, member)
+    end
+  end
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
 return out
 """
 

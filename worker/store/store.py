@@ -51,11 +51,13 @@ class Store(DecisionIndex):
         self._take = redis.register_script(scripts.TAKE)
         self._release = redis.register_script(scripts.RELEASE)
         self._unlock = redis.register_script(scripts.UNLOCK)
+        self._lock_and_find = redis.register_script(scripts.LOCK_AND_FIND)
         self._unpark = redis.register_script(scripts.UNPARK)
         self._breaker_fail = redis.register_script(scripts.BREAKER_FAIL)
         self._breaker_ok = redis.register_script(scripts.BREAKER_OK)
         self._breaker_probe = redis.register_script(scripts.BREAKER_PROBE)
         self._notify = redis.register_script(scripts.NOTIFY)
+        self._writes_done = redis.register_script(scripts.WRITES_DONE)
 
     # ---- delivery idempotency (the API's inbound keys: worker.queue.accept_deliveries) ----------------------------
     async def is_done(self, source: str, delivery_id: str) -> str | None:
@@ -185,18 +187,15 @@ class Store(DecisionIndex):
         """``lock`` and ``lead_for`` in one round trip: (token, lead already holding one of the keys, routing-state
         version: whether a routing state this process holds is still the current one)."""
         token = uuid.uuid4().hex
-        key = self.keys.lock(name)
+        keys = [self.keys.lock(name), self.keys.route_version, self.keys.ident,
+                *[self.keys.identity(i) for i in ident_keys]]
+        argv: list[Any] = [token, int(ttl_s * 1000), self.retention.identity_s, *ident_keys]
         deadline = time.monotonic() + wait_s
         delay = 0.002
         while True:
-            pipe = self.r.pipeline(transaction=False)
-            pipe.set(key, token, nx=True, px=int(ttl_s * 1000))
-            pipe.get(self.keys.route_version)
-            if ident_keys:
-                self._find_identity(pipe, ident_keys)
-            got, version, *found = await pipe.execute()
+            got, version, found = await self._lock_and_find(keys=keys, args=argv)
             if got:
-                return token, self._found(found) if ident_keys else None, int(version or 0)
+                return token, (found.decode() if isinstance(found, bytes) else str(found)) or None, int(version)
             if time.monotonic() > deadline:
                 raise TimeoutError(f"identity {name} stayed locked for {wait_s:g}s")
             await asyncio.sleep(delay)
@@ -290,30 +289,20 @@ class Store(DecisionIndex):
         results: Iterable[tuple[WriteTask, bytes, str | None]] = (), landed: Sequence[str] = (),
     ) -> None:
         """Record the written leads' results and replace a job's list with the tasks still to try (none: the batch
-        is done), in one transaction: one round trip per batch, and a crash leaves both or neither. ``landed``
-        (lead ids) go to the job's landed list: their notifications are queued next (``queue_notices``)."""
-        pipe = self.r.pipeline(transaction=True)
-        if landed:
-            pipe.rpush(self.keys.write_landed(crm, job_id), *landed)
-            pipe.expire(self.keys.write_landed(crm, job_id), DELIVERY_TTL_S)
-        now = repr(time.time())
-        lead_s = self.retention.lead_s
-        for task, result, record_id in results:
-            fields: dict[str, Any] = {"write": result, "written_at": now}
-            if task.rep:  # the owner is in the CRM now: received -> assigned
-                fields |= {"assigned_at": now, "assigned_to": task.rep}
-            if record_id:
-                fields["record"] = f"{task.crm}:{record_id}"
-                pipe.set(self.keys.record(task.crm, record_id), task.lead_id, ex=lead_s)
-            pipe.hset(self.keys.lead(task.lead_id), mapping=fields)
-            pipe.expire(self.keys.lead(task.lead_id), lead_s)
-        key = self.keys.write_batch(crm, job_id)
-        pipe.delete(key)
-        if keep:
-            pipe.rpush(key, *[encode_task(t) for t in keep])
-        else:
-            pipe.srem(self.keys.write_batches(crm), job_id)
-        await pipe.execute()
+        is done), in one script (``scripts.WRITES_DONE``): one round trip per batch, and a crash leaves both or
+        neither. ``landed`` (lead ids) go to the job's landed list: their notifications are queued next
+        (``queue_notices``)."""
+        k = self.keys
+        keys = [k.write_landed(crm, job_id), k.write_batch(crm, job_id), k.write_batches(crm)]
+        argv: list[Any] = [repr(time.time()), self.retention.lead_s, DELIVERY_TTL_S, job_id, len(landed), *landed]
+        rows = list(results)
+        argv.append(len(rows))
+        for task, result, record_id in rows:
+            # a lead without a record id still names a key per result (never written: the script skips it)
+            keys += [k.lead(task.lead_id), k.record(task.crm, record_id or "-")]
+            argv += [task.lead_id, result, task.rep or "", f"{task.crm}:{record_id}" if record_id else ""]
+        argv += [encode_task(t) for t in keep]
+        await self._writes_done(keys=keys, args=argv)
 
     # ---- notifications (worker.notify) ------------------------------------------------------------------------
     async def landed_leads(self, crm: str, job_id: str) -> list[str]:
