@@ -112,6 +112,9 @@ def resolve(doc: Any, path: str = "") -> Any:
 class _Dumper(yaml.SafeDumper):
     """Block style for mappings with nested collections, flow for small leaf ones (like the files we ship)."""
 
+    def ignore_aliases(self, data: Any) -> bool:
+        return True  # a value used twice is written twice: the config reader refuses anchors and aliases
+
 
 _NUMBERISH = re.compile(r"[-+]?[0-9][0-9_.eE+-]*")
 

@@ -23,16 +23,26 @@ FORM_SECRET = "whsec_" + "c2VjcmV0LWZvci10ZXN0cy0xMjM0NTY3OA=="  # Standard Webh
 TYPEFORM_SECRET = "typeform-secret-for-tests"
 
 
+class _NoAliasDumper(yaml.SafeDumper):
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def no_alias_yaml(data: Any) -> str:
+    """YAML text with a value used twice written twice: the config reader refuses anchors and aliases."""
+    return yaml.dump(data, Dumper=_NoAliasDumper, sort_keys=False)
+
+
 def config_dir(tmp: Path, *, team: dict[str, Any] | None = None, routing: dict[str, Any] | None = None) -> Path:
     """A copy of rules/ and mappings/, with team.yaml / routing.yaml replaced when given (a team of its own: without
     recycling.yaml, whose re-engagement rule names the shipped roster's pool)."""
     shutil.copytree(ROOT / "rules", tmp / "rules")
     shutil.copytree(ROOT / "mappings", tmp / "mappings")
     if team is not None:
-        (tmp / "rules" / "team.yaml").write_text(yaml.safe_dump(team), encoding="utf-8")
+        (tmp / "rules" / "team.yaml").write_text(no_alias_yaml(team), encoding="utf-8")
         (tmp / "rules" / "recycling.yaml").unlink(missing_ok=True)  # its re-engagement rule names a shipped pool
     if routing is not None:
-        (tmp / "rules" / "routing.yaml").write_text(yaml.safe_dump(routing), encoding="utf-8")
+        (tmp / "rules" / "routing.yaml").write_text(no_alias_yaml(routing), encoding="utf-8")
     load_config(tmp)  # fail here, loudly, if the test's config is wrong
     return tmp
 
