@@ -43,7 +43,7 @@ def _console() -> Console:
 
 def _config_error(console: Console, exc: ConfigError, again: str) -> typer.Exit:
     """Print a config error as ``validate`` does (file:line, the field, what was expected); the exit to raise."""
-    console.print(f"[red]error:[/] {escape(str(exc))}")
+    console.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
     console.print(f"Fix that file and run `{again}` again.")
     return typer.Exit(1)
 
@@ -216,7 +216,7 @@ def import_(
     try:
         current, published = _with_configs(publish)
     except PublishConflict as exc:
-        console.print(f"[red]error:[/] {escape(str(exc))}")
+        console.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(1) from exc
     if published is None:
         console.print(f"unchanged: version [bold]{current.number}[/] ({current.hash}) holds exactly these files")
@@ -265,7 +265,7 @@ def rollback(
     try:
         current, published = _with_configs(restore)
     except (LookupError, ConfigError) as exc:
-        console.print(f"[red]error:[/] {escape(str(exc))}")
+        console.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(1) from exc
     console.print(f"published version [bold]{published.number}[/] ({published.hash}): version {number} restored")
     for line in diff_summary(current.files if current is not None else {}, published.files):

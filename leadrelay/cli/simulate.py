@@ -13,6 +13,7 @@ from typing import Any
 import msgspec
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -113,7 +114,7 @@ def _load(path: Path, mappings: Path | None, console: Console) -> Config:
     try:
         return load_config(path, mappings=mappings)
     except ConfigError as exc:
-        console.print(f"[red]error:[/] {exc}")
+        console.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(1) from exc
 
 
@@ -134,7 +135,7 @@ def simulate(
     """
     console = Console(stderr=as_json)
     if not leads.exists():
-        console.print(f"[red]error:[/] {leads}: no such file")
+        console.print(f"[red]error:[/] {escape(str(leads))}: no such file", soft_wrap=True)
         raise typer.Exit(1)
     config = _load(rules, mappings, console)
     base_config = _load(baseline, None, console) if baseline else None
@@ -142,7 +143,7 @@ def simulate(
         rows = list(read_leads(leads))
         known = read_records(records)
     except (InputError, msgspec.ValidationError, json.JSONDecodeError) as exc:
-        console.print(f"[red]error:[/] {exc}")
+        console.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(1) from exc
     aware_now = now.replace(tzinfo=UTC) if now is not None and now.tzinfo is None else now
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
@@ -156,7 +157,7 @@ def simulate(
                 base = run(base_config, rows, known, mapping=mapping, now=aware_now,
                            on_lead=lambda: progress.advance(task_b))
         except InputError as exc:
-            console.print(f"[red]error:[/] {exc}")
+            console.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
             raise typer.Exit(1) from exc
     moved = changes_between(base, new) if base else None
     if as_json:
