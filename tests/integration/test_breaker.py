@@ -21,6 +21,7 @@ from tests.integration.harness import PREFIX, config_dir, form_delivery, samples
 from tests.integration.test_nothing_lost import K, StubCrm, _settings, task, worker_ctx
 from worker import jobs
 from worker.breaker import Breaker
+from worker.gauges import job_path_gauges
 from worker.parking import expire_parked, park
 from worker.queue import encode_delivery
 from worker.settings import worker_settings
@@ -177,3 +178,6 @@ async def test_only_the_crms_failures_open_the_breaker(redis_url: str, tmp_path:
             await run[0]
         assert await run[1] == "parked"
         assert await svc.breaker.is_open()
+        gauges = await job_path_gauges(svc.store, svc.settings)
+        assert gauges["leadrelay_crm_breaker_open"] == 1
+        assert gauges["leadrelay_leads_parked"] == {"delivery": 1, "write": 1}
