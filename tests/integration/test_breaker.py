@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 from arq import Retry
-from arq.worker import Worker
 from redis.asyncio import Redis
 
 from connector.errors import CrmUnavailable, RetryableError
 from connector.model import CrmRecord
 from connector.settings import load_settings
+from tests.integration.burst import run_burst
 from tests.integration.harness import PREFIX, config_dir, form_delivery, samples
 from tests.integration.test_nothing_lost import K, StubCrm, _settings, task, worker_ctx
 from worker import jobs
@@ -24,7 +24,6 @@ from worker.breaker import Breaker
 from worker.gauges import job_path_gauges
 from worker.parking import expire_parked, park
 from worker.queue import encode_delivery
-from worker.settings import worker_settings
 from worker.store import Store
 
 
@@ -117,10 +116,7 @@ async def test_while_the_breaker_is_open_leads_wait_and_the_sweep_sends_them_on_
         assert not await svc.breaker.is_open()
         assert await svc.store.parked_count("hubspot") == 0
     # a worker runs what the sweep queued: every lead decided and written
-    worker = Worker(**{**worker_settings(_settings(redis_url, cfg, job_timeout_s=10), crm=crm),
-                       "handle_signals": False, "burst": True})
-    await worker.async_run()
-    await worker.close()
+    await run_burst(_settings(redis_url, cfg, job_timeout_s=10), crm=crm)
     r = Redis.from_url(redis_url)
     store = Store(r, PREFIX)
     leads = [await store.is_done("form", f"d{i}") for i in range(3)]
