@@ -126,6 +126,18 @@ class WorkerProcs:
                     [sys.executable, "-c", "from leadrelay.cli.main import app; app()", "worker"],
                     env=env_for(settings), cwd=ROOT, stdout=out, stderr=subprocess.STDOUT))
 
+    def ready(self, timeout: float = 60) -> WorkerProcs:
+        """Wait until every worker has said ``worker_ready`` (started, its account sync done, polling): a condition,
+        not a sleep that a busy machine outlasts."""
+        wait_for(lambda: all('"worker_ready"' in log.read_text(errors="replace") for log in self.logs), timeout,
+                 "every worker ready", explain=self.tail)
+        return self
+
+    def tail(self, lines: int = 40) -> str:
+        """The last lines of each worker's log (for a failure message)."""
+        return "\n".join(f"--- {log.name}\n" + "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+                         for log in self.logs)
+
     def kill(self, i: int) -> None:
         import signal
 
@@ -154,13 +166,15 @@ class WorkerProcs:
         self.stop()
 
 
-def wait_for(predicate: Any, timeout: float, what: str, interval: float = 0.2) -> None:
+def wait_for(predicate: Any, timeout: float, what: str, interval: float = 0.2, explain: Any = None) -> None:
+    """Poll ``predicate`` until it holds; past ``timeout`` fail, with ``explain()`` (e.g. the workers' logs)."""
     import time
 
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
+            more = f"\n{explain()}" if explain is not None else ""
+            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}{more}")
         time.sleep(interval)
 
 
