@@ -15,6 +15,7 @@ import redis
 
 from adapters.forms.standard_webhooks import sign
 from sandbox.common import FaultPlan
+from tests.integration.burst import queue_dump
 from tests.integration.harness import (
     FORM_SECRET,
     PREFIX,
@@ -100,7 +101,14 @@ def test_worker_killed_mid_batch_still_writes_every_lead_exactly_once(redis_url:
                      "a write batch in flight")
             workers.kill(0)
             in_flight = [k.decode() for k in r.scan_iter(match=f"{PREFIX}writes:hubspot:batch:*")]
-            wait_for(lambda: len(hubspot_contacts(sandbox)) >= n, 200, f"{n} contacts", explain=workers.tail)
+
+            def explain() -> str:
+                waiting = {k.decode(): r.llen(k) for k in r.scan_iter(match=f"{PREFIX}writes:hubspot*")
+                           if r.type(k) == b"list"}
+                return (f"{len(hubspot_contacts(sandbox))} contacts, {r.zcard(f'{PREFIX}dlq')} dead letters, "
+                        f"write lists {waiting}\n{asyncio.run(queue_dump(redis_url, PREFIX))}\n{workers.tail()}")
+
+            wait_for(lambda: len(hubspot_contacts(sandbox)) >= n, 200, f"{n} contacts", explain=explain)
             time.sleep(2.0)
             workers.stop()
         r.close()
