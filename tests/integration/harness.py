@@ -104,9 +104,11 @@ def env_for(settings: Settings) -> dict[str, str]:
     import os
 
     from connector.settings import settings_env
+    from tests.integration.clock import process_clock
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LEADRELAY_") and k != "REDIS_URL"}
-    return {**env, **settings_env(settings)}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEADRELAY_") and k != "REDIS_URL"
+           and not k.startswith("FAKETIME_SHARED")}
+    return {**env, **settings_env(settings), **process_clock()}
 
 
 class WorkerProcs:

@@ -17,6 +17,10 @@ import pytest
 from connector.team import load_team
 from tests.integration.receivers import HttpReceiver
 
+# which leads are held, and so told, depends on the hour: this test and its processes run on a working
+# Tuesday morning (UTC)
+pytestmark = pytest.mark.usefixtures("business_hours")
+
 ROOT = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-c", "from leadrelay.cli.main import app; app()"]
 FALLBACK_SQL = "paul.smith@jimenezvasquez.com"  # score 100, SQL, Toronto: in no territory — queue:unassigned before
