@@ -41,5 +41,6 @@ def process_clock() -> dict[str, str]:
     if not os.environ.get(ENV_ON) or LIBFAKETIME is None:
         return {}
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
-    # "@": the process's clock starts there and runs; monotonic clocks stay real (asyncio's timers, timeouts)
-    return {"LD_PRELOAD": LIBFAKETIME, "FAKETIME": f"@{now}", "FAKETIME_DONT_FAKE_MONOTONIC": "1", "TZ": "UTC"}
+    # "@": the process's clock starts there and runs (FAKETIME_DONT_FAKE_MONOTONIC=1 would break sleeps: EINVAL)
+    return {"LD_PRELOAD": LIBFAKETIME, "FAKETIME": f"@{now}", "TZ": "UTC"}
+

@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 import pytest
 import time_machine
 
-from tests.integration.clock import ENV_ON, LIBFAKETIME, business_moment, process_clock
+from tests.integration.clock import ENV_ON, LIBFAKETIME, business_moment
 from tests.integration.harness import FORM_SECRET, TYPEFORM_SECRET
 
 
@@ -18,12 +18,11 @@ def signing_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def business_hours(monkeypatch: pytest.MonkeyPatch) -> Iterator[datetime]:
     """This test runs on a working Tuesday at 11:00 UTC (``tests.integration.clock``), and so do the processes it
-    starts (``env_for``, or ``os.environ`` for those given no environment)."""
+    starts with ``env_for``."""
     at = business_moment(datetime.now(UTC).date())
     assert LIBFAKETIME, "libfaketime is needed to give the test's processes its clock: apt-get install libfaketime"
     with time_machine.travel(at, tick=True):
+        # only the processes it starts get libfaketime's variables (env_for): set in this process's own environment
+        # they would reach the libfaketime a whole-suite `faketime` run preloads here, which re-reads them
         monkeypatch.setenv(ENV_ON, "1")
-        for name, value in process_clock().items():
-            monkeypatch.setenv(name, value)
-        monkeypatch.delenv("FAKETIME_SHARED", raising=False)
         yield at

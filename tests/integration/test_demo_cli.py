@@ -9,10 +9,6 @@ from pathlib import Path
 
 import pytest
 
-# the demo's hot leads are held outside their pools' hours: this test and its processes run on a working
-# Tuesday morning (UTC)
-pytestmark = pytest.mark.usefixtures("business_hours")
-
 ROOT = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-c", "from leadrelay.cli.main import app; app()"]
 
