@@ -28,8 +28,8 @@ def _held(row: dict[str, Any], at: datetime) -> bool:
 
 
 def _field(message: dict[str, Any], label: str) -> str:
-    fields = next(b["fields"] for b in message["blocks"] if "fields" in b)  # the card's (the answers' come later)
-    return str(next(f["text"] for f in fields if f["text"].split("\n")[0].strip("*") == label).split("\n", 1)[1])
+    [fields] = [b["fields"] for b in message["blocks"] if "fields" in b]
+    return str(next(f["text"] for f in fields if f["text"].startswith(f"*{label}*\n")).split("\n", 1)[1])
 
 
 @pytest.mark.timeout(300)
@@ -51,7 +51,7 @@ def test_demo_tells_each_routed_hot_or_warm_lead_once_and_alerts_the_managers_of
     assert len(sales) == len(told), (len(sales), len(told))
     bodies = [p.body.decode() for p in sales]
     for row in told:
-        [body] = [b for b in bodies if f"Email\\n{row['email']}" in b]
+        [body] = [b for b in bodies if f"*Email*\\n{row['email']}" in b]
         assert f"*Score*\\n{row['score']:g} ({row['grade']})" in body, (row, body)
         assert f"*Owner*\\n{names[row['owner']]}" in body, (row, body)
     assert not [r for r in rows if r["grade"] == "hot" and r["owner"].startswith("queue:")]
