@@ -28,6 +28,12 @@ class RetryableError(LeadrelayError):
         self.retry_after = retry_after
 
 
+class CrmUnavailable(RetryableError):
+    """The CRM did not answer, or answered "not now" (5xx, 429, time-outs, its API allocation used up): the one
+    failure its circuit breaker counts. Our own "try again" (contention on routing state, a job's time budget, Redis)
+    is a plain RetryableError: retried, never taken for the CRM being down."""
+
+
 class FatalError(LeadrelayError):
     """Will fail the same way every time; goes to the dead-letter list."""
 

@@ -1,6 +1,6 @@
 """A circuit breaker per CRM, its state in Redis so every worker shares it (the Lua steps: ``worker.store``).
 
-closed --(``breaker_failures`` retryable CRM failures in a row)--> open --(``breaker_cooldown_s``)--> half-open: the
+closed --(``breaker_failures`` CRM failures in a row: ``counts``)--> open --(``breaker_cooldown_s``)--> half-open: the
 sweep probes the CRM (``CrmClient.ping``); it answers -> closed, and the parked leads are queued again; it does
 not -> open for another cool-down. Any CRM answer (a written row) closes it too.
 
@@ -15,10 +15,18 @@ import time
 
 import structlog
 
+from connector.errors import CrmUnavailable
 from connector.settings import Settings
 from worker.store import Store
 
 log = structlog.get_logger("leadrelay.worker")
+
+
+def counts(exc: BaseException) -> bool:
+    """Whether a failure is the CRM's (``CrmUnavailable``, as the adapters classify its answers): only those open the
+    breaker. Redis errors, contention on our own state, a try out of time on a busy machine and our bugs are
+    retried or dead-lettered, but never park every lead as if the CRM were down."""
+    return isinstance(exc, CrmUnavailable)
 
 
 class Breaker:

@@ -30,13 +30,14 @@ from connector.errors import RetryableError
 from connector.ports import Delivery
 from connector.settings import Settings
 from worker import outage, parking, upkeep
+from worker.breaker import counts
 from worker.queue import decode_delivery
 from worker.redis_server import redis_unavailable
 from worker.service import Service
 
 log = structlog.get_logger("leadrelay.worker")
 
-FOR_NOW = (RetryableError, TimeoutError)  # failures a later try may not meet: counted by the CRM's breaker
+FOR_NOW = (RetryableError, TimeoutError)  # failures a later try may not meet (the CRM's among them: breaker.counts)
 ARQ_EXTRA_TRIES = 2
 Job = Callable[..., Awaitable[str]]
 
@@ -113,7 +114,7 @@ async def process_delivery(ctx: dict[str, Any], data: bytes) -> str:
             outcome = await svc.process(delivery)
     except FOR_NOW as exc:
         why = reason(exc)
-        if await svc.breaker.failed(why) or tries >= max_tries:
+        if (counts(exc) and await svc.breaker.failed(why)) or tries >= max_tries:
             await _park(svc, delivery, why)
             return "parked"
         await svc.metrics.inc("leadrelay_job_retries_total",
@@ -149,7 +150,7 @@ async def write_back(ctx: dict[str, Any], crm: str) -> str:
         async with asyncio.timeout(svc.settings.job_timeout_s * 0.9):
             written, keep = await svc.write_back.write(crm, job_id)
     except TimeoutError as exc:  # the batch stays in this job's list: the retry writes it (upserts: no doubles)
-        return await _for_now(svc, crm, job_id, tries, reason(exc), 1.0)
+        return await _for_now(svc, crm, job_id, tries, reason(exc), 1.0, crm_failed=False)
     except Exception as exc:  # a bug or an answer nobody classified: retried; on the last try, dead-lettered
         if redis_for_now(exc):  # the batch stays in this job's list (in Redis): the retry writes it (retry_redis)
             raise
@@ -165,7 +166,7 @@ async def write_back(ctx: dict[str, Any], crm: str) -> str:
         await svc.breaker.answered()
     if keep:
         if not written:
-            return await _for_now(svc, crm, job_id, tries, keep[0].last_error, 0.2)
+            return await _for_now(svc, crm, job_id, tries, keep[0].last_error, 0.2, crm_failed=True)
         if not last:  # the CRM answers, a few rows wait (row locks): retry them soon
             await svc.metrics.inc("leadrelay_job_retries_total", {"job": "write_back", "reason": "retryable_rows"})
             raise Retry(defer=_backoff(tries, 0.2))
@@ -175,9 +176,10 @@ async def write_back(ctx: dict[str, Any], crm: str) -> str:
     return f"written {written}"
 
 
-async def _for_now(svc: Service, crm: str, job_id: str, tries: int, why: str, hint: float) -> str:
-    """Nothing of the batch went out, for now: retry, or (the CRM down, or the last try) park the batch."""
-    if await svc.breaker.failed(why) or tries >= svc.settings.max_tries:
+async def _for_now(svc: Service, crm: str, job_id: str, tries: int, why: str, hint: float, *, crm_failed: bool) -> str:
+    """Nothing of the batch went out, for now: retry, or (the CRM down, or the last try) park the batch. Only the
+    CRM's own refusals (``crm_failed``) count towards its breaker: a try out of time may be our machine's."""
+    if (crm_failed and await svc.breaker.failed(why)) or tries >= svc.settings.max_tries:
         n = await svc.store.release_batch(crm, job_id)
         await svc.metrics.inc("leadrelay_parked_total", {"kind": "write"}, amount=n)
         log.info("write_batch_parked", crm=crm, rows=n, reason=why)

@@ -4,7 +4,8 @@ One hash per metric, ``{prefix}metrics:{name}``. Field = label values (in METRIC
 "\\x1f"; histograms add "\\x1f__bucket_<le>", "\\x1f__sum" and "\\x1f__count" to that. Buckets are stored
 per bucket (not cumulative, so one observation is three commands) and summed up when rendered.
 
-Gauges (queue depth, dead letters) are not stored: the caller reads them live at scrape time.
+Gauges (queue depth, dead letters, parked leads...) are not stored: the caller reads them live at scrape time
+(``worker.gauges``).
 """
 
 from __future__ import annotations
@@ -81,6 +82,17 @@ METRICS: dict[str, MetricSpec] = {
     "leadrelay_http_errors_total": MetricSpec(
         "counter", "Requests the API failed unexpectedly (500), by route template.", ("route", "status")),
     "leadrelay_queue_depth": MetricSpec("gauge", "Jobs waiting in the queue."),
+    "leadrelay_oldest_queued_job_seconds": MetricSpec(
+        "gauge", "Age of the oldest job due and not yet taken by a worker (0: none waiting)."),
+    "leadrelay_leads_parked": MetricSpec(
+        "gauge", "Leads waiting for their CRM: deliveries parked while it was down (not decided yet), and decided "
+        "leads whose write waits.", ("kind",)),
+    "leadrelay_crm_breaker_open": MetricSpec(
+        "gauge", "1 while the CRM's circuit breaker is open or half-open (leads are parked, not written), else 0."),
+    "leadrelay_redis_uptime_seconds": MetricSpec(
+        "gauge", "Uptime of the Redis primary leadrelay writes to (restarts after a failover or a restart)."),
+    "leadrelay_redis_connected_replicas": MetricSpec(
+        "gauge", "Replicas connected to the Redis primary leadrelay writes to."),
     "leadrelay_dead_letters": MetricSpec("gauge", "Entries in the dead-letter queue."),
     "leadrelay_dead_letters_dropped_total": MetricSpec(
         "counter", "Dead letters dropped: older than their retention, or over LEADRELAY_DEAD_LETTER_MAX."),

@@ -48,7 +48,7 @@ from adapters.hubspot.common import (
 from adapters.hubspot.writes import HubSpotWrites
 from adapters.ratelimit import RedisTokenBucket, rolling_window_bucket
 from adapters.retry import Deadline, call_with_retry
-from connector.errors import AuthError, FatalError, LeadrelayError, RetryableError
+from connector.errors import AuthError, CrmUnavailable, FatalError, LeadrelayError, RetryableError
 from connector.model import CrmRecord
 from connector.ports import Owner
 
@@ -139,7 +139,7 @@ class HubSpotCrm(HubSpotWrites):
         def once() -> tuple[int, Json]:
             left = deadline.left()
             if left <= 0:
-                raise RetryableError("HubSpot call: time budget used up", retry_after=1.0)
+                raise CrmUnavailable("HubSpot call: time budget used up", retry_after=1.0)
             if self.bucket:
                 self.bucket.acquire(timeout=left, lane=lane)
             if search and self.search_bucket:
@@ -155,7 +155,7 @@ class HubSpotCrm(HubSpotWrites):
                 reason = getattr(exc, "reason", None)
                 if isinstance(reason, urllib3.exceptions.SSLError):
                     raise FatalError("TLS to HubSpot failed", hint="check LEADRELAY_CA_BUNDLE / base URL") from None
-                raise RetryableError(f"HubSpot did not answer ({type(reason or exc).__name__})",
+                raise CrmUnavailable(f"HubSpot did not answer ({type(reason or exc).__name__})",
                                      retry_after=0.5) from None
             return int(resp.status), _body(resp.data)
 
@@ -174,10 +174,10 @@ class HubSpotCrm(HubSpotWrites):
             return AuthError(f"HubSpot refused the token (401): {message[:200]}",
                              hint="check LEADRELAY_HUBSPOT_TOKEN (a private app access token) and its scopes")
         if status == 429:
-            return RetryableError(f"HubSpot rate limit ({body.get('policyName', '?')})",
+            return CrmUnavailable(f"HubSpot rate limit ({body.get('policyName', '?')})",
                                   retry_after=self._retry_after(headers, body))
         if status >= 500 or status in (0, 408):
-            return RetryableError(f"HubSpot error {status}: {message[:200]}", retry_after=0.5)
+            return CrmUnavailable(f"HubSpot error {status}: {message[:200]}", retry_after=0.5)
         return HubSpotError(f"HubSpot {status} {body.get('category', '')}: {message}", status=status,
                             category=body.get("category"))
 

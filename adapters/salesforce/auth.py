@@ -21,7 +21,7 @@ from typing import Any
 
 import requests
 
-from connector.errors import AuthError, ConfigError, RetryableError
+from connector.errors import AuthError, ConfigError, CrmUnavailable
 from connector.settings import Settings
 
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
@@ -150,11 +150,11 @@ class SalesforceAuth:
         try:
             resp = self.session.post(url, data=data, timeout=self.timeout_s)
         except requests.RequestException as exc:
-            raise RetryableError(
+            raise CrmUnavailable(
                 f"Salesforce token endpoint unreachable: {type(exc).__name__}", retry_after=5
             ) from None
         if resp.status_code >= 500:
-            raise RetryableError(f"Salesforce token endpoint answered {resp.status_code}", retry_after=5)
+            raise CrmUnavailable(f"Salesforce token endpoint answered {resp.status_code}", retry_after=5)
         try:
             body = resp.json()
         except ValueError:

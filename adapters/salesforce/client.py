@@ -36,7 +36,7 @@ from adapters.retry import Deadline, call_with_retry
 from adapters.salesforce.auth import SalesforceAuth
 from adapters.salesforce.errors import SalesforceRefusal, _errors_of, classify
 from adapters.salesforce.lookup import ID_PREFIX, SalesforceLookups, soql_quote
-from connector.errors import AuthError, FatalError, LeadrelayError, RetryableError
+from connector.errors import AuthError, CrmUnavailable, FatalError, LeadrelayError, RetryableError
 from connector.ports import WriteItem, WriteOutcome
 from connector.settings import Settings
 
@@ -157,12 +157,12 @@ class SalesforceCrm(SalesforceLookups):
             # Another worker saw TotalRequests Limit exceeded: nobody calls until its pause is over.
             ttl = float(cast(int, self.redis.pttl(self._exhausted_key())))
             if ttl > 0:
-                raise RetryableError("Salesforce daily API allocation used up", retry_after=ttl / 1000)
+                raise CrmUnavailable("Salesforce daily API allocation used up", retry_after=ttl / 1000)
         if self.usage is None:
             return
         used, total = self.usage
         if total - used <= total * self.reserve_share and self.reserve_share > 0:
-            raise RetryableError(
+            raise CrmUnavailable(
                 f"Salesforce API allocation nearly used ({used}/{total}); keeping the last "
                 f"{self.reserve_share:.0%} for the org's other integrations",
                 retry_after=self.daily_retry_after_s,
@@ -247,7 +247,7 @@ class SalesforceCrm(SalesforceLookups):
             lane=lane,
         )
         if not isinstance(rows, list) or len(rows) != len(chunk):
-            raise RetryableError(
+            raise CrmUnavailable(
                 f"Salesforce answered {len(rows or [])} results for {len(chunk)} records", retry_after=1.0
             )
         return rows

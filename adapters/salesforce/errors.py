@@ -19,7 +19,7 @@ from simple_salesforce.exceptions import (
     SalesforceResourceNotFound,
 )
 
-from connector.errors import AuthError, FatalError, LeadrelayError, RetryableError
+from connector.errors import AuthError, CrmUnavailable, FatalError, LeadrelayError
 
 
 class SalesforceRefusal(FatalError):
@@ -49,9 +49,9 @@ _SUB_ERRORS: dict[int, type[SalesforceError]] = {
 def classify(exc: Exception, *, daily_retry_after: float = 900.0) -> LeadrelayError:
     """A simple-salesforce / requests failure as one of connector.errors (what to do next included)."""
     if isinstance(exc, requests.Timeout):
-        return RetryableError("Salesforce did not answer in time", retry_after=2.0)
+        return CrmUnavailable("Salesforce did not answer in time", retry_after=2.0)
     if isinstance(exc, requests.ConnectionError):
-        return RetryableError("Salesforce could not be reached", retry_after=2.0)
+        return CrmUnavailable("Salesforce could not be reached", retry_after=2.0)
     if not isinstance(exc, SalesforceError):
         return FatalError(f"unexpected Salesforce failure: {type(exc).__name__}")
     errors = _errors_of(exc)
@@ -63,12 +63,12 @@ def classify(exc: Exception, *, daily_retry_after: float = 900.0) -> LeadrelayEr
     if isinstance(exc, SalesforceRefusedRequest):
         if code == "REQUEST_LIMIT_EXCEEDED":
             if "TotalRequests" in message:
-                return RetryableError(
+                return CrmUnavailable(
                     f"Salesforce daily API allocation used up ({detail})",
                     retry_after=daily_retry_after,
                     hint="the org's 24-hour API allocation is exhausted; writes resume as it frees up",
                 )
-            return RetryableError(f"Salesforce request limit ({detail})", retry_after=1.0)
+            return CrmUnavailable(f"Salesforce request limit ({detail})", retry_after=1.0)
         return SalesforceRefusal(
             f"Salesforce refused the request ({detail})",
             error_code=code or None,
@@ -78,5 +78,5 @@ def classify(exc: Exception, *, daily_retry_after: float = 900.0) -> LeadrelayEr
         return SalesforceRefusal(f"Salesforce rejected the request ({detail})", error_code=code or None)
     status = int(getattr(exc, "status", 0) or 0)
     if status >= 500 or status in (408, 429):
-        return RetryableError(f"Salesforce answered {status} ({detail})", retry_after=1.0)
+        return CrmUnavailable(f"Salesforce answered {status} ({detail})", retry_after=1.0)
     return SalesforceRefusal(f"Salesforce answered {status} ({detail})", error_code=code or None)

@@ -70,19 +70,15 @@ async def ready(request: Req) -> Response[Any]:
 @get("/metrics", summary="Prometheus metrics", include_in_schema=False, guards=[viewer])
 async def metrics(request: Req) -> Response[bytes]:
 
+    from worker.gauges import job_path_gauges
     from worker.metrics import CONTENT_TYPE, render_async
-    from worker.queue import queue_name
     from worker.sla import follow_gauges
 
     st = request.app.state
     if st.get("metrics") is not None:
         await st.metrics.flush()  # this process's own counts, exact at scrape time
-    r = st.store.r
-    depth = await r.zcard(queue_name(st.settings.key_prefix))
-    dead = await st.store.dead_letter_count()
-    body = await render_async(r, st.settings.key_prefix, {"leadrelay_queue_depth": float(depth),
-                                                          "leadrelay_dead_letters": float(dead),
-                                                          **await follow_gauges(st.store)})
+    body = await render_async(st.store.r, st.settings.key_prefix, {**await job_path_gauges(st.store, st.settings),
+                                                                   **await follow_gauges(st.store)})
     return Response(body, media_type=CONTENT_TYPE)
 
 

@@ -116,9 +116,11 @@ def env_for(settings: Settings) -> dict[str, str]:
     import os
 
     from connector.settings import settings_env
+    from tests.integration.clock import process_clock
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LEADRELAY_") and k != "REDIS_URL"}
-    return {**env, **settings_env(settings)}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEADRELAY_") and k != "REDIS_URL"
+           and not k.startswith("FAKETIME_SHARED")}
+    return {**env, **settings_env(settings), **process_clock()}
 
 
 class WorkerProcs:
@@ -137,6 +139,18 @@ class WorkerProcs:
                 self.procs.append(subprocess.Popen(
                     [sys.executable, "-c", "from leadrelay.cli.main import app; app()", "worker"],
                     env=env_for(settings), cwd=ROOT, stdout=out, stderr=subprocess.STDOUT))
+
+    def ready(self, timeout: float = 60) -> WorkerProcs:
+        """Wait until every worker has said ``worker_ready`` (started, its account sync done, polling): a condition,
+        not a sleep that a busy machine outlasts."""
+        wait_for(lambda: all('"worker_ready"' in log.read_text(errors="replace") for log in self.logs), timeout,
+                 "every worker ready", explain=self.tail)
+        return self
+
+    def tail(self, lines: int = 40) -> str:
+        """The last lines of each worker's log (for a failure message)."""
+        return "\n".join(f"--- {log.name}\n" + "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+                         for log in self.logs)
 
     def kill(self, i: int) -> None:
         import signal
@@ -166,13 +180,15 @@ class WorkerProcs:
         self.stop()
 
 
-def wait_for(predicate: Any, timeout: float, what: str, interval: float = 0.2) -> None:
+def wait_for(predicate: Any, timeout: float, what: str, interval: float = 0.2, explain: Any = None) -> None:
+    """Poll ``predicate`` until it holds; past ``timeout`` fail, with ``explain()`` (e.g. the workers' logs)."""
     import time
 
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
+            more = f"\n{explain()}" if explain is not None else ""
+            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}{more}")
         time.sleep(interval)
 
 

@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 import yaml
-from arq.worker import Worker
 from litestar.testing import AsyncTestClient
 from redis.asyncio import Redis
 
@@ -26,6 +25,7 @@ from connector.config import load_config
 from connector.ports import Delivery
 from connector.settings import Settings, load_settings
 from leadrelay.api.app import create_app
+from tests.integration.burst import run_burst
 from tests.integration.harness import (
     PREFIX,
     ROOT,
@@ -42,7 +42,6 @@ from tests.tokens import ADMIN_TOKEN, API_TOKENS, bearer
 from worker.dead_letters import dead_letter_delivery
 from worker.queue import decode_delivery, job_deserializer, queue_name
 from worker.recent import RecentPayloads, keep_seconds
-from worker.settings import worker_settings
 from worker.store import Keys, Store
 from worker.store.keys import arq_job
 
@@ -76,9 +75,7 @@ def routing_to(rep: str) -> str:
 
 async def run_worker(settings: Settings, rows: list[dict[str, Any]]) -> None:
     await enqueue_forms(settings.redis_url or "", rows)
-    worker = Worker(**{**worker_settings(settings), "handle_signals": False, "burst": True})
-    await worker.async_run()
-    await worker.close()
+    await run_burst(settings)
 
 
 async def test_a_token_is_needed_viewers_read_and_only_admins_change(client) -> None:  # type: ignore[no-untyped-def]

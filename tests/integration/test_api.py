@@ -192,3 +192,34 @@ async def test_health_metrics_schema_and_lead_lookup(client) -> None:  # type: i
     assert "/webhooks/hubspot" in schema["paths"]
     missing = await client.get("/api/leads/ld_nope", headers=bearer())
     assert missing.status_code == 404 and missing.json()["title"] == "Not found"
+
+
+async def test_the_metrics_page_shows_parked_leads_the_oldest_due_jobs_age_and_the_redis_primary(  # type: ignore[no-untyped-def]
+    client, redis_url: str
+) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from tests.integration.harness import form_delivery, samples
+    from tests.integration.test_nothing_lost import task
+    from worker.metrics import Recorder
+    from worker.parking import park
+    from worker.store import Store
+
+    r = Redis.from_url(redis_url)
+    store = Store(r, P)
+    await park(store, "hubspot", form_delivery(samples(1)[0], 0), "CrmUnavailable: HubSpot error 503", Recorder())
+    await store.push_write(task(1))
+    await store.push_write(task(2))
+    now_ms = time.time() * 1000
+    # due 30 s ago and not taken (every worker busy, or none running); a retry due in a minute is not late
+    await r.zadd(queue_name(P), {"late-job": now_ms - 30_000, "deferred-job": now_ms + 60_000})
+    await r.aclose()
+    text = (await client.get("/metrics", headers=bearer())).text
+    got = {(s.name, tuple(sorted(s.labels.items()))): s.value
+           for family in text_string_to_metric_families(text) for s in family.samples}
+    assert got[("leadrelay_leads_parked", (("kind", "delivery"),))] == 1
+    assert got[("leadrelay_leads_parked", (("kind", "write"),))] == 2
+    assert 30 <= got[("leadrelay_oldest_queued_job_seconds", ())] < 60
+    assert got[("leadrelay_redis_uptime_seconds", ())] > 0  # the test's own Redis, up since the session began
+    assert got[("leadrelay_redis_connected_replicas", ())] == 0
+    assert got[("leadrelay_crm_breaker_open", ())] == 0

@@ -10,19 +10,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from arq.worker import Worker
+from arq import Retry
 from redis.asyncio import Redis
 
-from connector.errors import RetryableError
+from connector.errors import CrmUnavailable, RetryableError
 from connector.model import CrmRecord
 from connector.settings import load_settings
+from tests.integration.burst import run_burst
 from tests.integration.harness import PREFIX, config_dir, form_delivery, samples
 from tests.integration.test_nothing_lost import K, StubCrm, _settings, task, worker_ctx
 from worker import jobs
 from worker.breaker import Breaker
+from worker.gauges import job_path_gauges
 from worker.parking import expire_parked, park
 from worker.queue import encode_delivery
-from worker.settings import worker_settings
 from worker.store import Store
 
 
@@ -37,7 +38,7 @@ class DownCrm(StubCrm):
     def find(self, emails: Sequence[str], domains: Sequence[str] = ()) -> list[CrmRecord]:
         self.finds += 1
         if not self.up:
-            raise RetryableError("HubSpot error 503: service unavailable", retry_after=0.5)
+            raise CrmUnavailable("HubSpot error 503: service unavailable", retry_after=0.5)
         return []
 
     def ping(self) -> bool:
@@ -115,10 +116,7 @@ async def test_while_the_breaker_is_open_leads_wait_and_the_sweep_sends_them_on_
         assert not await svc.breaker.is_open()
         assert await svc.store.parked_count("hubspot") == 0
     # a worker runs what the sweep queued: every lead decided and written
-    worker = Worker(**{**worker_settings(_settings(redis_url, cfg, job_timeout_s=10), crm=crm),
-                       "handle_signals": False, "burst": True})
-    await worker.async_run()
-    await worker.close()
+    await run_burst(_settings(redis_url, cfg, job_timeout_s=10), crm=crm)
     r = Redis.from_url(redis_url)
     store = Store(r, PREFIX)
     leads = [await store.is_done("form", f"d{i}") for i in range(3)]
@@ -143,3 +141,39 @@ async def test_a_delivery_parked_longer_than_the_payload_retention_goes_to_the_d
     await r.aclose()
     assert [dl.id for dl in letters] == ["delivery:form:d0"]
     assert "HubSpot error 503" in letters[0].reason and "parked 31 days" in letters[0].reason
+
+
+@pytest.mark.parametrize("error", [
+    RetryableError("routing state kept changing under us", retry_after=0.05),  # our own contention
+    TimeoutError(),  # our own time budget ran out: a busy machine, a slow Redis, not the CRM saying so
+], ids=["contention", "our-timeout"])
+async def test_only_the_crms_failures_open_the_breaker(redis_url: str, tmp_path: Path, error: Exception) -> None:
+    async with worker_ctx(redis_url, config_dir(tmp_path), DownCrm(), breaker_failures=2) as ctx:
+        svc = ctx["svc"]
+
+        async def failing(delivery: Any) -> Any:
+            raise error
+
+        svc.process = failing
+        for i in range(4):  # twice the breaker's threshold, in a row: retried, never parked
+            with pytest.raises(Retry):
+                await jobs.process_delivery({**ctx, "job_id": f"j{i}", "job_try": 1},
+                                            encode_delivery(form_delivery(samples(1)[0], i)))
+        assert not await svc.breaker.is_open()
+        await svc.store.push_write(task(9))
+        svc.write_back.write = failing
+        for _ in range(4):
+            with pytest.raises(Retry):
+                await jobs.write_back({**ctx, "job_id": K.write_back_job("hubspot", 1), "job_try": 1}, "hubspot")
+        assert not await svc.breaker.is_open()
+        assert await svc.store.parked_count("hubspot") == 0
+        del svc.process  # the CRM's own 503s, two in a row: open
+        run = [jobs.process_delivery({**ctx, "job_id": f"k{i}", "job_try": 1},
+                                     encode_delivery(form_delivery(samples(2)[1], 10 + i))) for i in range(2)]
+        with pytest.raises(Retry):
+            await run[0]
+        assert await run[1] == "parked"
+        assert await svc.breaker.is_open()
+        gauges = await job_path_gauges(svc.store, svc.settings)
+        assert gauges["leadrelay_crm_breaker_open"] == 1
+        assert gauges["leadrelay_leads_parked"] == {"delivery": 1, "write": 1}

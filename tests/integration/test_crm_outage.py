@@ -58,7 +58,7 @@ def test_leads_received_during_an_outage_longer_than_the_retry_span_are_written_
         assert _retry_span_s(settings.max_tries, settings.job_timeout_s) < OUTAGE_S / 2
         r = redis.Redis.from_url(redis_url)
         with WorkerProcs(settings, 2) as workers:
-            time.sleep(3.0)  # both workers up (their account sync done) before the CRM goes away
+            workers.ready()  # both workers up (their account sync done) before the CRM goes away
             sandbox.faults["hubspot"].set(FaultPlan(outage_seconds=OUTAGE_S))
             ends = time.monotonic() + OUTAGE_S
             asyncio.run(_enqueue(redis_url, rows, range(n // 2)))
@@ -68,7 +68,8 @@ def test_leads_received_during_an_outage_longer_than_the_retry_span_are_written_
             assert hubspot_contacts(sandbox) == []
             during = r.zcard(K.dlq)
             assert during == 0, f"{during} leads received during the outage were dead-lettered"
-            wait_for(lambda: len(hubspot_contacts(sandbox)) >= n, 60, f"{n} contacts after the outage")
+            wait_for(lambda: len(hubspot_contacts(sandbox)) >= n, 60, f"{n} contacts after the outage",
+                     explain=workers.tail)
             time.sleep(1.0)
             workers.stop()
         dead = r.zcard(K.dlq)

@@ -3,16 +3,11 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
-from arq.worker import Worker
-
+from tests.integration.burst import run_burst, running_worker
 from tests.integration.harness import (
     ROOT,
     config_dir,
@@ -24,35 +19,13 @@ from tests.integration.harness import (
     sandbox_for,
     settings_for,
 )
-from worker.settings import worker_settings
 
 CLI = [sys.executable, "-c", "from leadrelay.cli.main import app; app()"]
 
 
 async def _run(settings, rows) -> None:  # type: ignore[no-untyped-def]
     await enqueue_forms(settings.redis_url, rows)
-    worker = Worker(**{**worker_settings(settings), "handle_signals": False, "burst": True})
-    await worker.async_run()
-    await worker.close()
-
-
-async def _work_until(settings, done: Callable[[], bool], timeout: float = 60.0) -> None:  # type: ignore[no-untyped-def]
-    """Run a worker until ``done()``: what this test is about is the writes landing, not the queue running dry
-    (a burst worker also waits for the sweep's and follow-through jobs that happen to be due)."""
-    worker = Worker(**{**worker_settings(settings), "handle_signals": False})
-    task = asyncio.create_task(worker.async_run())
-    deadline = time.monotonic() + timeout
-    try:
-        while not await asyncio.to_thread(done):
-            if task.done():
-                task.result()  # the worker stopped: its error is the failure
-            assert time.monotonic() < deadline, f"not done after {timeout:g}s"
-            await asyncio.sleep(0.2)
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        await worker.close()
+    await run_burst(settings)
 
 
 async def test_refused_write_is_dead_lettered_then_replayed(redis_url: str, tmp_path: Path) -> None:
@@ -76,7 +49,10 @@ async def test_refused_write_is_dead_lettered_then_replayed(redis_url: str, tmp_
         replay = subprocess.run([*CLI, "dlq", "replay", "--all"], cwd=ROOT, env=env, capture_output=True, text=True,
                                 timeout=60)
         assert replay.returncode == 0 and "replayed 3 of 3" in replay.stdout, replay.stdout + replay.stderr
-        await _work_until(settings, lambda: len(hubspot_contacts(sandbox)) == len(rows))
+        # a running worker until the writes land (a burst worker would also wait for whatever sweep or
+        # follow-through job happens to be due)
+        async with running_worker(settings) as until:
+            await until(lambda: len(hubspot_contacts(sandbox)) == len(rows), 60, "the replayed leads written")
         again = subprocess.run([*CLI, "dlq", "replay", "--all"], cwd=ROOT, env=env, capture_output=True, text=True,
                                timeout=60)
         contacts = hubspot_contacts(sandbox)

@@ -11,13 +11,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from arq.worker import Worker
 from redis.asyncio import Redis
 
 from connector.decision import StateChange, decision_from_json
 from connector.ports import WriteItem
+from tests.integration.burst import run_burst
 from tests.integration.harness import PREFIX, config_dir, enqueue_forms, samples, sandbox_for, settings_for
-from worker.settings import worker_settings
 from worker.store import CommitConflict, Retention, Store, WriteTask
 from worker.store.decisions import day_of, hit_fields
 
@@ -92,9 +91,7 @@ async def test_worker_decisions_record_the_worker_the_version_and_count_their_ru
     with sandbox_for(cfg) as sandbox:
         settings = settings_for(sandbox, redis_url, cfg)
         await enqueue_forms(redis_url, samples(n))
-        worker = Worker(**{**worker_settings(settings), "handle_signals": False, "burst": True})
-        await worker.async_run()
-        await worker.close()
+        await run_burst(settings)
     r = Redis.from_url(redis_url)
     store = Store(r, PREFIX)
     found = await store.decisions_between(limit=1000)

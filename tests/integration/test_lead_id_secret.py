@@ -8,12 +8,11 @@ import hashlib
 import json
 from pathlib import Path
 
-from arq.worker import Worker
 from redis.asyncio import Redis
 
+from tests.integration.burst import run_burst
 from tests.integration.harness import PREFIX, config_dir, enqueue_forms, samples, sandbox_for, settings_for
 from worker import lead_ids
-from worker.settings import worker_settings
 from worker.store import Store
 
 
@@ -42,9 +41,7 @@ async def test_a_worker_ids_a_lead_with_the_installation_secret(redis_url: str, 
         with sandbox_for(cfg) as sandbox:
             settings = settings_for(sandbox, redis_url, cfg, lead_id_secret="installation-secret-1-0123456789abcdef")
             await enqueue_forms(redis_url, samples(1))
-            worker = Worker(**{**worker_settings(settings), "handle_signals": False, "burst": True})
-            await worker.async_run()
-            await worker.close()
+            await run_burst(settings)
     finally:
         lead_ids.use_secret(before)
     r = Redis.from_url(redis_url)

@@ -16,16 +16,16 @@ from typing import Any
 import pytest
 from arq import Retry
 from arq.constants import in_progress_key_prefix, retry_key_prefix
-from arq.worker import Worker
 from redis.asyncio import Redis
 
 from connector.model import CrmRecord
 from connector.ports import Delivery, Owner, WriteItem, WriteOutcome
 from connector.settings import Settings, load_settings
+from tests.integration.burst import run_burst
 from tests.integration.harness import PREFIX, config_dir, form_delivery, samples
 from worker import jobs
 from worker.queue import accept_deliveries, connect, enqueue_delivery
-from worker.settings import shutdown, startup, worker_settings
+from worker.settings import shutdown, startup
 from worker.store import Store, WriteTask
 from worker.store.keys import Keys, arq_job
 
@@ -166,9 +166,7 @@ async def test_a_delivery_job_past_its_last_try_is_dead_lettered(redis_url: str,
     # the worker running its last try was killed: arq counts that try, so the next run is try max_tries + 1
     await pool.set(retry_key_prefix + K.delivery_job("form", "d0"), settings.max_tries)
     await pool.aclose()
-    worker = Worker(**{**worker_settings(settings, crm=StubCrm()), "handle_signals": False, "burst": True})
-    await worker.async_run()
-    await worker.close()
+    await run_burst(settings, crm=StubCrm())
     r = Redis.from_url(redis_url)
     store = Store(r, PREFIX)
     letters = await store.dead_letters()
@@ -187,9 +185,7 @@ async def test_no_batch_list_is_left_once_the_jobs_are_done(redis_url: str, tmp_
     for i, row in enumerate(samples(5)):
         await enqueue_delivery(pool, form_delivery(row, i), PREFIX)
     await pool.aclose()
-    worker = Worker(**{**worker_settings(settings, crm=StubCrm()), "handle_signals": False, "burst": True})
-    await worker.async_run()
-    await worker.close()
+    await run_burst(settings, crm=StubCrm())
     await asyncio.sleep(0)
     r = Redis.from_url(redis_url)
     left = [k async for k in r.scan_iter(match=f"{PREFIX}writes:*")]

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from arq.worker import Worker
 from redis.asyncio import Redis
 
+from tests.integration.burst import run_burst
 from tests.integration.harness import (
     PREFIX,
     ROOT,
@@ -29,7 +29,6 @@ from tests.integration.receivers import HttpReceiver, Inbox, text_of
 from worker.dead_letters import replay
 from worker.metrics import render_async
 from worker.queue import connect
-from worker.settings import worker_settings
 from worker.store import Store
 
 HOT = "paul.smith@jimenezvasquez.com"  # a CEO asking for a demo from the pricing page: score 100, hot
@@ -53,9 +52,7 @@ def _team_with_a_manager() -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 async def _burst(settings: Any) -> None:
-    worker = Worker(**{**worker_settings(settings), "handle_signals": False, "burst": True})
-    await worker.async_run()
-    await worker.close()
+    await run_burst(settings)
 
 
 async def _metric_lines(redis_url: str, name: str) -> list[str]:

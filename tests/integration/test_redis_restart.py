@@ -105,14 +105,21 @@ def _state(url: str, sandbox: Any) -> str:
         r.close()
 
 
-def _crash_and_start(server: EmbeddedRedis, down: threading.Event) -> None:
+def _stay_down(sender: Sender) -> None:
+    """Down at least DOWN_S and until a post was refused: a condition, not only a time that a busy machine's
+    senders may not get to post within (the API's own quick retries would then carry them over the restart)."""
+    time.sleep(DOWN_S)
+    wait_for(lambda: bool(sender.refused), 30, "a post refused while Redis is down", 0.02)
+
+
+def _crash_and_start(server: EmbeddedRedis, sender: Sender) -> None:
     """kill -9 (no SHUTDOWN: what the AOF's fsync policy is for), then start again on the same folder and port."""
     assert server.proc is not None
     server.proc.kill()
     server.proc.wait(10)
     server.proc = None
-    down.set()
-    time.sleep(DOWN_S)
+    sender.going_down.set()
+    _stay_down(sender)
     server.start()
 
 
@@ -139,10 +146,10 @@ def test_a_redis_restart_mid_stream_loses_no_accepted_lead(tmp_path: Path, signi
                 if how == "shutdown":
                     server.shutdown()  # what EmbeddedRedis.restart does, with the senders let go once it is down
                     sender.going_down.set()
-                    time.sleep(DOWN_S)
+                    _stay_down(sender)
                     server.start()
                 else:
-                    _crash_and_start(server, sender.going_down)
+                    _crash_and_start(server, sender)
 
             restarter = threading.Thread(target=restart_mid_stream)
             restarter.start()

@@ -12,12 +12,12 @@ from typing import Any
 import httpx
 import pytest
 import redis
-from arq.worker import Worker
 from redis.asyncio import Redis
 
 from connector.settings import Settings
 from sandbox.salesforce_outbound import build_notifications
 from sandbox.server import SandboxServer
+from tests.integration.burst import run_burst
 from tests.integration.harness import (
     PREFIX,
     ApiServer,
@@ -31,7 +31,6 @@ from tests.integration.harness import (
     wait_for,
 )
 from worker.queue import connect, enqueue_delivery
-from worker.settings import worker_settings
 from worker.store import Store
 from worker.store.keys import Keys
 
@@ -117,9 +116,7 @@ async def run_worker(settings: Settings, rows: list[tuple[int, dict[str, Any]]])
     for i, row in rows:
         assert await enqueue_delivery(pool, form_delivery(row, i), PREFIX)
     await pool.aclose()
-    worker = Worker(**{**worker_settings(settings), "handle_signals": False, "burst": True})
-    await worker.async_run()
-    await worker.close()
+    await run_burst(settings)
 
 
 async def stored(redis_url: str) -> tuple[dict[str, dict[str, Any]], list[Any]]:

@@ -27,6 +27,10 @@ from tests.integration.harness import (
 )
 from tests.tokens import API_TOKENS, bearer
 
+# a hot German lead is held outside EMEA hours: this test and its processes run on a working Tuesday
+# morning (UTC)
+pytestmark = pytest.mark.usefixtures("business_hours")
+
 FIXTURES = ROOT / "tests" / "fixtures"
 HUBSPOT_SECRET = "hubspot-client-secret-for-tests"
 

@@ -15,6 +15,7 @@ import redis
 
 from adapters.forms.standard_webhooks import sign
 from sandbox.common import FaultPlan
+from tests.integration.burst import queue_dump
 from tests.integration.harness import (
     FORM_SECRET,
     PREFIX,
@@ -47,8 +48,7 @@ def test_twenty_concurrent_deliveries_for_one_email_make_one_record_and_one_assi
     with sandbox_for(cfg, webhook_url=f"http://127.0.0.1:{port}/webhooks/hubspot", client_secret=HUBSPOT_SECRET,
                      webhook_properties=["hubspot_owner_id"]) as sandbox:
         settings = settings_for(sandbox, redis_url, cfg, hubspot_webhook_secret=HUBSPOT_SECRET)
-        with ApiServer(settings, port) as api, WorkerProcs(settings, 2) as workers:
-            time.sleep(2.0)  # both workers polling
+        with ApiServer(settings, port) as api, WorkerProcs(settings, 2).ready() as workers:  # both polling
 
             def post(i: int) -> int:
                 body = json.dumps({**form, "message": f"submission {i}"}).encode()
@@ -68,7 +68,10 @@ def test_twenty_concurrent_deliveries_for_one_email_make_one_record_and_one_assi
             wait_for(lambda: any(c["properties"].get("hubspot_owner_id") for c in hubspot_contacts(sandbox)), 60,
                      "the contact owned")
             assert sandbox.hubspot.webhooks.idle(10)
-            time.sleep(2.0)  # let every delivery finish
+            done = redis.Redis.from_url(redis_url)
+            wait_for(lambda: sum(1 for _ in done.scan_iter(match=f"{PREFIX}done:form:*")) == 19, 60,
+                     "every form delivery processed", explain=workers.tail)
+            done.close()
             workers.stop()
         contacts = [c for c in hubspot_contacts(sandbox) if c["properties"]["email"] == email]
     r = redis.Redis.from_url(redis_url)
@@ -98,7 +101,14 @@ def test_worker_killed_mid_batch_still_writes_every_lead_exactly_once(redis_url:
                      "a write batch in flight")
             workers.kill(0)
             in_flight = [k.decode() for k in r.scan_iter(match=f"{PREFIX}writes:hubspot:batch:*")]
-            wait_for(lambda: len(hubspot_contacts(sandbox)) >= n, 200, f"{n} contacts")
+
+            def explain() -> str:
+                waiting = {k.decode(): r.llen(k) for k in r.scan_iter(match=f"{PREFIX}writes:hubspot*")
+                           if r.type(k) == b"list"}
+                return (f"{len(hubspot_contacts(sandbox))} contacts, {r.zcard(f'{PREFIX}dlq')} dead letters, "
+                        f"write lists {waiting}\n{asyncio.run(queue_dump(redis_url, PREFIX))}\n{workers.tail()}")
+
+            wait_for(lambda: len(hubspot_contacts(sandbox)) >= n, 200, f"{n} contacts", explain=explain)
             time.sleep(2.0)
             workers.stop()
         r.close()

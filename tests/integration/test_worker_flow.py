@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from arq.worker import Worker
 from redis.asyncio import Redis
 
+from tests.integration.burst import run_burst
 from tests.integration.harness import (
     PREFIX,
     config_dir,
@@ -19,7 +19,6 @@ from tests.integration.harness import (
 )
 from worker.metrics import render_async
 from worker.queue import connect, enqueue_delivery
-from worker.settings import worker_settings
 from worker.store import Keys, Store
 
 
@@ -32,9 +31,7 @@ async def test_queued_leads_end_as_owned_contacts_in_the_sandbox(redis_url: str,
         for i, row in enumerate(rows):
             assert await enqueue_delivery(pool, form_delivery(row, i), PREFIX)
         assert not await enqueue_delivery(pool, form_delivery(rows[0], 0), PREFIX)  # same delivery id: no job
-        worker = Worker(**{**worker_settings(settings), "handle_signals": False, "burst": True})
-        await worker.async_run()
-        await worker.close()
+        await run_burst(settings)
         await pool.aclose()
         contacts = hubspot_contacts(sandbox)
         writes = sandbox.calls.count("hubspot", "POST /crm/v3/objects/contacts/batch/upsert")
@@ -72,9 +69,7 @@ async def test_a_known_person_whose_lead_expired_is_decided_and_written_again(re
         store = Store(r, PREFIX)
         for i, payload in enumerate([row, {**row, "job_title": "Chief Revenue Officer"}]):
             assert await enqueue_delivery(pool, form_delivery(payload, i), PREFIX)
-            worker = Worker(**{**worker_settings(settings), "handle_signals": False, "burst": True})
-            await worker.async_run()
-            await worker.close()
+            await run_burst(settings)
             lead_id = (await r.get(f"{PREFIX}done:form:d{i}")).decode()
             if i == 0:
                 first = lead_id
