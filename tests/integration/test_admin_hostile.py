@@ -5,6 +5,7 @@ size budget (over it: 422 naming the budget)."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from litestar.testing import AsyncTestClient
 
 from bench.hostile import ALIAS_BOMB_FILE, alias_bomb, bomb_const, first_anchor_line
 from connector.settings import Settings, load_settings
+from leadrelay.api.admin import backtest
 from leadrelay.api.app import create_app
 from tests.tokens import ADMIN_TOKEN, API_TOKENS, bearer
 
@@ -179,10 +181,17 @@ async def test_a_preview_within_budget_still_answers(client) -> None:  # type: i
     assert r.status_code == 200 and r.json() == []
 
 
-async def test_a_backtest_and_a_decision_search_are_bounded_too(redis_url: str, signing_secrets: None) -> None:
+async def test_a_backtest_and_a_decision_search_are_bounded_too(
+    redis_url: str, signing_secrets: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
     csv = "email,first_name,last_name,company\n" + "".join(f"p{i}@acme{i}.com,P,Q,Acme {i}\n" for i in range(200))
-    async with AsyncTestClient(create_app(settings_for(redis_url, admin_work_s=0.0001), crm=False)) as c:
+    # the backtest cannot end before the answer: on a busy machine a fast one could win the race with the timer
+    answered = threading.Event()
+    real = backtest._csv_backtest
+    monkeypatch.setattr(backtest, "_csv_backtest", lambda *a: (answered.wait(30), real(*a))[1])
+    async with AsyncTestClient(create_app(settings_for(redis_url, admin_work_s=0.05), crm=False)) as c:
         r = await c.post("/api/admin/backtest", headers=VIEWER, json={"csv": csv, "source": "website"})
+        answered.set()
         assert r.status_code == 422, r.text[:500]
         assert "backtest" in r.json()["detail"] and "LEADRELAY_ADMIN_WORK_S" in r.json()["detail"]
     async with AsyncTestClient(create_app(settings_for(redis_url, admin_answer_bytes=1), crm=False)) as c:

@@ -141,6 +141,18 @@ class _BrokenRedis(Redis):
     async def eval(self, *args, **kwargs):  # type: ignore[no-untyped-def, override]
         raise RuntimeError("boom: a bug")
 
+    def pipeline(self, *args, **kwargs):  # type: ignore[no-untyped-def, override]
+        pipe = super().pipeline(*args, **kwargs)  # the accept script runs in one with its WAIT
+        real = pipe.execute
+
+        async def execute(*a: object, **kw: object) -> list[object]:
+            if any(command[0][0] in ("EVAL", "EVALSHA") for command in pipe.command_stack):
+                raise RuntimeError("boom: a bug")
+            return await real(*a, **kw)
+
+        pipe.execute = execute  # type: ignore[method-assign]
+        return pipe
+
 
 async def test_an_unexpected_error_is_a_logged_counted_problem_500(redis_url: str, signing_secrets: None) -> None:
     settings = load_settings({}, redis_url=redis_url, key_prefix=P, config_dir=str(ROOT), api_tokens=API_TOKENS)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import redis
+from redis.asyncio.connection import SSLConnection
 from redis.asyncio.sentinel import SentinelConnectionPool
 
 from connector.settings import load_settings
@@ -46,7 +47,7 @@ async def test_a_url_takes_the_password_setting_unless_it_has_its_own() -> None:
     a, b = redis_clients.async_client(bare), redis_clients.async_client(own)
     try:
         assert a.connection_pool.connection_kwargs["password"] == "pw"
-        assert a.connection_pool.connection_class.__name__ == "SSLConnection"  # rediss://: TLS
+        assert issubclass(a.connection_pool.connection_class, SSLConnection)  # rediss://: TLS
         assert b.connection_pool.connection_kwargs["password"] == "mine"
     finally:
         await a.aclose()
