@@ -174,16 +174,17 @@ class ReplicaWait(NamedTuple):
 
 
 async def replicated(wait: ReplicaWait, client: Any, write: Callable[[Any], Any]) -> list[Any]:
-    """Run ``write(pipe)`` (it queues commands on a non-transactional pipeline) and, with replicas to wait for, WAIT
+    """Run ``write(pipe)`` (it queues one command on a non-transactional pipeline) and, with replicas to wait for, WAIT
     on the same connection (WAIT covers the writes of its own connection only). Returns the queued commands'
-    results; raises ``NotReplicated`` when too few replicas acknowledged within the timeout."""
+    results; raises ``NotReplicated`` when too few replicas acknowledged within the timeout. With none to wait for,
+    ``write(client)`` is awaited as it is (one command: a pipeline of one costs the API CPU for nothing)."""
+    if wait.replicas <= 0:
+        return [await write(client)]
     async with client.pipeline(transaction=False) as pipe:
         write(pipe)
-        if wait.replicas > 0:
-            pipe.execute_command("WAIT", wait.replicas, wait.timeout_ms)
+        pipe.execute_command("WAIT", wait.replicas, wait.timeout_ms)
         results: list[Any] = await pipe.execute()
-    if wait.replicas > 0:
-        wait.check(int(results.pop()))
+    wait.check(int(results.pop()))
     return results
 
 
