@@ -167,8 +167,8 @@ def main() -> None:
     ap.add_argument("--backtest-rows", type=int, default=2_000, help="rows of the legal backtest sent last")
     ap.add_argument("--log", type=Path, default=None, help="write the API's log to this file")
     args = ap.parse_args()
-    import httpx
 
+    from bench.speed_to_lead import wait_healthy
     from connector.settings import load_settings, settings_env
     from leadrelay.cli.demo import FORM_SECRET_ENV
     from worker.redis_server import free_port, redis_url
@@ -190,16 +190,7 @@ def main() -> None:
         proc = subprocess.Popen([*cli, "serve", "--port", str(port)], env=env, cwd=ROOT, stdout=log,
                                 stderr=subprocess.STDOUT)
         try:
-            deadline = time.monotonic() + 120
-            while True:
-                try:
-                    if httpx.get(f"{api}/health", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit("the API did not start")
-                time.sleep(0.2)
+            wait_healthy(api, time.monotonic() + 120, proc=proc)
             asyncio.run(attack(api, viewer, args.attack_s, args.backtest_rows))
         finally:
             proc.terminate()

@@ -132,7 +132,6 @@ class Rig:
                                                                                                list[Any]]:
         """Start ``apis`` API and ``workers`` worker processes of the code in ``tree``; (API ports, API processes,
         worker processes), once every API answers /health."""
-        import httpx
 
         asyncio.run(clear_prefix(self.url, stl.PREFIX))
 
@@ -157,15 +156,7 @@ class Rig:
                                          stderr=quiet) for i in range(workers)]
         deadline = time.monotonic() + 180
         for port in ports:
-            while True:
-                try:
-                    if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise SystemExit(f"the API in {tree} did not start")
-                time.sleep(0.2)
+            stl.wait_healthy(f"http://127.0.0.1:{port}", deadline, f"the API in {tree}")
         time.sleep(3.0)  # workers connected, config loaded, polling
         return ports, api_procs, worker_procs
 

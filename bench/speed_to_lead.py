@@ -120,6 +120,21 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def wait_healthy(api: str, deadline: float, what: str = "the API", proc: Any = None) -> None:
+    """Wait until ``GET {api}/health`` answers 200; SystemExit past the monotonic ``deadline`` or if ``proc`` ended."""
+    import httpx
+
+    while True:
+        try:
+            if httpx.get(f"{api}/health", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if (proc is not None and proc.poll() is not None) or time.monotonic() > deadline:
+            raise SystemExit(f"{what} did not start")
+        time.sleep(0.2)
+
+
 def pct(values: list[float], p: float) -> float:
     s = sorted(values)
     return s[min(len(s) - 1, round(p / 100 * (len(s) - 1)))]
@@ -234,18 +249,7 @@ def main() -> None:
         procs += [subprocess.Popen([*command(f"worker{i}"), "worker"], env=env, cwd=ROOT, stdout=out(f"worker{i}"),
                                    stderr=subprocess.STDOUT) for i in range(args.workers)]
         try:
-            import httpx
-
-            deadline = time.monotonic() + 120  # a cold start on a busy 2-core machine can take a while
-            while True:
-                try:
-                    if httpx.get(f"{api}/health", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise SystemExit("the API did not start")
-                time.sleep(0.2)
+            wait_healthy(api, time.monotonic() + 120)  # a cold start on a busy 2-core machine can take a while
             time.sleep(2.0)  # workers connected and polling
             before = calls_of(info)
             watched = {"api": procs[0].pid, **{f"worker{i}": p.pid for i, p in enumerate(procs[1:])},
